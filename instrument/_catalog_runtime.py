@@ -1,10 +1,117 @@
-"""Metric specs for HTTP RED, Python runtime, jobs, caches and exporter health.
+"""Metric specs for HTTP RED, Python runtime, jobs, caches, pools and exporter health.
 
-Owned by the instrument core; see :mod:`infersight.instrument.catalog`.
+Owned by the instrument core; see :mod:`infersight.instrument.catalog`. Every metric below is
+exposed on ``/metrics`` under ``name``; those with an ``otel_name`` also go out over OTLP and
+land in DuckDB under that name (seconds for durations, as in OTel semconv).
 """
 
 from __future__ import annotations
 
 from infersight.instrument.catalog import MetricSpec
 
-METRICS: tuple[MetricSpec, ...] = ()
+# 5 ms .. 30 s, roughly x2 steps (fits model-server latencies: cheap routes to long generations).
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
+    1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0,
+)
+# 100 µs .. 5 s: GC pauses and event-loop lag.
+PAUSE_BUCKETS: tuple[float, ...] = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0,
+)
+SIZE_BUCKETS: tuple[float, ...] = (
+    100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0, 100_000_000.0,
+)
+JOB_BUCKETS: tuple[float, ...] = (
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+)
+
+HTTP_LABELS = ("http_request_method", "http_route", "http_status_class")
+
+METRICS: tuple[MetricSpec, ...] = (
+    # --- HTTP RED (semconv http.server.*) -------------------------------------------------
+    MetricSpec("http_server_request_duration_seconds", "histogram",
+               "Duration of HTTP server requests (OTel semconv http.server.request.duration); "
+               "buckets carry trace_id exemplars in OpenMetrics.",
+               unit="s", labels=HTTP_LABELS, otel_name="http.server.request.duration",
+               source="http", buckets=LATENCY_BUCKETS),
+    MetricSpec("http_server_requests", "counter",
+               "HTTP server requests completed.",
+               labels=HTTP_LABELS, source="http"),
+    MetricSpec("http_server_active_requests", "gauge",
+               "HTTP server requests in flight (OTel semconv http.server.active_requests).",
+               labels=("http_request_method",), otel_name=None, source="http"),
+    MetricSpec("http_server_response_body_size_bytes", "histogram",
+               "Size of HTTP response bodies (OTel semconv http.server.response.body.size).",
+               unit="By", labels=HTTP_LABELS, source="http", buckets=SIZE_BUCKETS),
+    # --- Python GC (semconv cpython.gc.* where it exists) ---------------------------------
+    MetricSpec("infersight_gc_pause_duration_seconds", "histogram",
+               "Stop-the-world pause of one garbage collection, by generation.",
+               unit="s", labels=("generation",), otel_name="infersight.gc.pause.duration",
+               source="gc", buckets=PAUSE_BUCKETS),
+    MetricSpec("cpython_gc_collections", "counter",
+               "Garbage collections run, by generation (OTel semconv cpython.gc.collections).",
+               labels=("generation",), otel_name="cpython.gc.collections", source="gc"),
+    MetricSpec("cpython_gc_collected_objects", "counter",
+               "Objects collected by the GC, by generation (semconv cpython.gc.collected_objects).",
+               labels=("generation",), otel_name="cpython.gc.collected_objects", source="gc"),
+    MetricSpec("cpython_gc_uncollectable_objects", "counter",
+               "Uncollectable objects found by the GC, by generation "
+               "(semconv cpython.gc.uncollectable_objects).",
+               labels=("generation",), otel_name="cpython.gc.uncollectable_objects", source="gc"),
+    MetricSpec("infersight_gc_last_long_pause_start_seconds", "gauge",
+               "Unix start time of the last GC pause at or above the long-pause threshold.",
+               unit="s", labels=("generation",), otel_name="infersight.gc.last_long_pause.start",
+               source="gc"),
+    # --- asyncio event loop ---------------------------------------------------------------
+    MetricSpec("infersight_event_loop_lag_seconds", "histogram",
+               "Delay of a periodic loop task beyond its scheduled wake-up (event-loop lag).",
+               unit="s", otel_name="infersight.event_loop.lag", source="event_loop",
+               buckets=PAUSE_BUCKETS),
+    MetricSpec("infersight_event_loop_blocked", "counter",
+               "Loop-lag samples above the blocked threshold.",
+               otel_name="infersight.event_loop.blocked", source="event_loop"),
+    # --- background jobs ------------------------------------------------------------------
+    MetricSpec("infersight_job_duration_seconds", "histogram",
+               "Duration of traced background/scheduled job runs.",
+               unit="s", labels=("job", "status"), otel_name="infersight.job.duration",
+               source="job", buckets=JOB_BUCKETS),
+    MetricSpec("infersight_job_rows", "counter",
+               "Rows processed by traced jobs (as reported by the job).",
+               labels=("job",), otel_name="infersight.job.rows", source="job"),
+    MetricSpec("infersight_job_bytes", "counter",
+               "Bytes processed by traced jobs (as reported by the job).",
+               unit="By", labels=("job",), otel_name="infersight.job.bytes", source="job"),
+    # --- caches ---------------------------------------------------------------------------
+    MetricSpec("infersight_cache_requests", "counter",
+               "Cache lookups by result (hit|miss).",
+               labels=("cache", "result"), otel_name="infersight.cache.requests", source="cache"),
+    MetricSpec("infersight_cache_miss_duration_seconds", "histogram",
+               "Latency of the miss path (loading the value) of a traced cache.",
+               unit="s", labels=("cache",), otel_name="infersight.cache.miss.duration",
+               source="cache", buckets=LATENCY_BUCKETS),
+    # --- connection pools (semconv db.client.connection.*) --------------------------------
+    MetricSpec("db_client_connection_wait_time_seconds", "histogram",
+               "Time to obtain a connection from a pool (semconv db.client.connection.wait_time).",
+               unit="s", labels=("pool_name",), otel_name="db.client.connection.wait_time",
+               source="pool", buckets=LATENCY_BUCKETS),
+    MetricSpec("db_client_connection_timeouts", "counter",
+               "Pool acquisitions that timed out (semconv db.client.connection.timeouts).",
+               labels=("pool_name",), otel_name="db.client.connection.timeouts", source="pool"),
+    # --- telemetry health -----------------------------------------------------------------
+    MetricSpec("infersight_exporter_dropped_spans", "counter",
+               "Spans dropped because the bounded export queue was full (never blocks requests).",
+               otel_name="infersight.exporter.dropped_spans", source="exporter"),
+    MetricSpec("infersight_hook_errors", "counter",
+               "Exceptions raised (and swallowed) by request hooks or telemetry callbacks.",
+               labels=("hook",), source="exporter"),
+    MetricSpec("infersight_ready", "gauge",
+               "1 when the last /readyz evaluation passed, 0 otherwise.",
+               source="health"),
+    # --- runtime facts --------------------------------------------------------------------
+    MetricSpec("infersight_runtime", "info",
+               "Runtime facts: Python, torch, CUDA and driver versions and process role.",
+               labels=("python_version", "torch_version", "cuda_version", "driver_version",
+                       "process_role", "infersight_version"),
+               source="runtime"),
+)
