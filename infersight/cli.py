@@ -40,10 +40,13 @@ class _LazyGroup(click.Group):
         spec = COMMANDS.get(cmd_name)
         if spec is None:
             return None
-        if ctx.resilient_parsing or "--help" in sys.argv[1:2]:
-            # `infersight --help` lists commands from the table without importing anything.
-            return click.Command(cmd_name, help=spec[2], callback=lambda: None)
         return _load(cmd_name, *spec)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # `infersight --help` lists commands from the table without importing any part.
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def _load(name: str, target: str, extra: str, help_text: str) -> click.Command:
@@ -52,6 +55,8 @@ def _load(name: str, target: str, extra: str, help_text: str) -> click.Command:
         module = importlib.import_module(module_name)
         obj: Any = getattr(module, attr)
     except ImportError as exc:
+        if (exc.name or "").startswith("infersight"):
+            raise click.UsageError(f"'infersight {name}' is not available in this build ({exc})") from None
         raise click.UsageError(
             f"'infersight {name}' needs the [{extra}] extra ({exc.name or exc} is missing): "
             f"pip install 'infersight[{extra}]'"
