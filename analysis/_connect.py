@@ -1,0 +1,131 @@
+"""Opening a telemetry source read-only and building the staging views over it."""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from infersight.analysis import _sql
+from infersight.analysis._errors import SchemaError, SchemaVersionError, SourceError
+
+log = logging.getLogger(__name__)
+
+#: newest ``infersight_schema.version`` this analysis understands
+SUPPORTED_SCHEMA_VERSION = 1
+_METRIC_TABLES = ("otel_metrics_gauge", "otel_metrics_sum", "otel_metrics_histogram")
+
+
+def _open_with_reader(source: str) -> duckdb.DuckDBPyConnection | None:
+    try:
+        from infersight.collectors.reader import open_readonly
+    except ImportError:  # collectors without a reader (older build): use our own fallback
+        return None
+    try:
+        con: duckdb.DuckDBPyConnection = open_readonly(source)
+    except Exception as exc:  # the reader's own errors: map to ours, one line
+        raise SourceError(f"cannot open telemetry source {source!r}: {exc}") from exc
+    return con
+
+
+def _open_fallback(source: str) -> duckdb.DuckDBPyConnection:
+    if source.startswith(("http://", "https://")):
+        raise SourceError(f"cannot open {source!r}: reading a running collector needs "
+                          "infersight.collectors.reader")
+    path = Path(source)
+    if not path.exists():
+        raise SourceError(f"no such file or directory: {source}")
+    if path.is_dir():
+        files = sorted(path.glob("otel_*.parquet")) + sorted(path.glob("otel_*/**/*.parquet"))
+        if not files:
+            raise SchemaError(f"{source} holds no otel_*.parquet files")
+        con = duckdb.connect()
+        tables: dict[str, list[str]] = {}
+        for f in files:
+            rel = f.relative_to(path).parts[0]
+            table = re.sub(r"(\.parquet)$", "", rel).split("-")[0]
+            tables.setdefault(table, []).append(str(f))
+        for table, paths in tables.items():
+            if re.fullmatch(r"otel_[a-z_]+", table):
+                con.read_parquet(paths, union_by_name=True).create_view(table)
+        return con
+    if path.stat().st_size == 0:
+        raise SourceError(f"{source} is an empty file, not a DuckDB database")
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SourceError(f"cannot open {source} as DuckDB: {first}") from exc
+
+
+def open_source(source: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only DuckDB connection for a DB file, a Parquet directory or a collector URL."""
+    text = str(source)
+    con = _open_with_reader(text)
+    return con if con is not None else _open_fallback(text)
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute("SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views()")
+    return {r[0] for r in rows.fetchall()}
+
+
+def _schema_ddl(table: str) -> str:
+    text = resources.files("infersight.collectors").joinpath("schema.sql").read_text(encoding="utf-8")
+    m = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?)\n\);", text, re.S)
+    if m is None:  # pragma: no cover - schema.sql always defines the metric tables
+        raise SchemaError(f"collectors/schema.sql does not define {table}")
+    return f"CREATE TEMP TABLE {table} ({m.group(1)}\n)"
+
+
+def check_schema(con: duckdb.DuckDBPyConnection, source: str) -> int:
+    """Raise a clear error for a foreign or newer database; return its schema version."""
+    tables = _tables(con)
+    if "otel_traces" not in tables:
+        raise SchemaError(f"{source} is not an infersight telemetry database (no otel_traces table)")
+    version = SUPPORTED_SCHEMA_VERSION
+    if "infersight_schema" in tables:
+        row = con.execute("SELECT max(version) FROM infersight_schema").fetchone()
+        if row and row[0] is not None:
+            version = int(row[0])
+    if version > SUPPORTED_SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{source} has schema version {version}, newer than this analysis understands "
+            f"({SUPPORTED_SCHEMA_VERSION}): upgrade infersight"
+        )
+    cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'otel_traces'").fetchall()}
+    missing = {"Timestamp", "TraceId", "SpanId", "SpanName", "SpanKind", "Duration"} - cols
+    if missing and cols:
+        raise SchemaError(f"{source}: otel_traces lacks columns {sorted(missing)}")
+    return version
+
+
+def build_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``stg_*`` views; missing metric tables become empty ones (traces-only sources)."""
+    tables = _tables(con)
+    for table in _METRIC_TABLES:
+        if table not in tables:
+            con.execute(_schema_ddl(table))
+    for name in _sql.names("staging"):
+        _sql.execute(con, name)
+
+
+def open_checked(source: str | Path) -> tuple[duckdb.DuckDBPyConnection, int]:
+    con = open_source(source)
+    try:
+        version = check_schema(con, str(source))
+        build_staging(con)
+    except BaseException:
+        con.close()
+        raise
+    return con, version
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    row = con.execute(sql, params).fetchone() if params is not None else con.execute(sql).fetchone()
+    return row[0] if row else None

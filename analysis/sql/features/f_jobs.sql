@@ -1,0 +1,18 @@
+-- f_jobs: background/scheduled job runs: spans carrying infersight.job.name, or root spans that
+-- are neither SERVER nor CLIENT (a trace started by a scheduler, not by a request).
+-- Inputs: stg_spans; params $since_ns, $until_ns. Output grain: one row per job run.
+CREATE OR REPLACE TEMP TABLE f_jobs AS
+SELECT
+    trace_id,
+    span_id,
+    service,
+    coalesce(attrs['infersight.job.name'], name)                 AS job,
+    start_ns,
+    end_ns,
+    duration_ms,
+    TRY_CAST(coalesce(attrs['infersight.job.rows'], attrs['db.response.returned_rows']) AS DOUBLE) AS rows,
+    TRY_CAST(attrs['infersight.job.bytes'] AS DOUBLE)            AS bytes
+FROM stg_spans
+WHERE end_ns >= $since_ns - 600000000000 AND start_ns < $until_ns
+  AND (attrs['infersight.job.name'] IS NOT NULL
+       OR (parent_span_id IS NULL AND kind IN ('internal', 'consumer', 'producer', 'unspecified', '')));

@@ -1,0 +1,22 @@
+-- f_pool_waits: connection-pool acquisitions (spans naming a pool), with the wait time.
+-- Inputs: stg_spans; params $since_ns, $until_ns. Output grain: one row per acquire span.
+-- wait_ms is the recorded wait attribute (semconv db.client.connection.wait_time, seconds or ms
+-- variants) or else the span's duration; timed_out marks acquisitions that failed.
+CREATE OR REPLACE TEMP TABLE f_pool_waits AS
+SELECT
+    trace_id,
+    span_id,
+    coalesce(attrs['db.client.connection.pool.name'], attrs['pool.name'], attrs['infersight.pool.name'],
+             name)                                                            AS pool,
+    start_ns,
+    end_ns,
+    coalesce(TRY_CAST(attrs['infersight.pool.wait_ms'] AS DOUBLE),
+             TRY_CAST(attrs['db.client.connection.wait_time'] AS DOUBLE) * 1000.0,
+             duration_ms)                                                     AS wait_ms,
+    TRY_CAST(coalesce(attrs['db.client.connection.pool.size'], attrs['infersight.pool.size']) AS INTEGER) AS pool_size,
+    (status_code = 'Error' OR lower(coalesce(attrs['infersight.pool.timeout'], '')) IN ('true', '1')) AS timed_out
+FROM stg_spans
+WHERE (attrs['db.client.connection.pool.name'] IS NOT NULL OR attrs['pool.name'] IS NOT NULL
+       OR attrs['infersight.pool.name'] IS NOT NULL
+       OR (lower(name) LIKE '%pool%' AND lower(name) LIKE '%acquire%'))
+  AND start_ns >= $since_ns AND start_ns < $until_ns;

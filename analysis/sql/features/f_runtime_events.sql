@@ -1,0 +1,29 @@
+-- f_runtime_events: GC pauses and event-loop blocks, de-duplicated (the same pause is recorded as
+-- an event on every span it overlapped).
+-- Inputs: stg_spans events; params $since_ns, $until_ns.
+-- Output grain: one row per (kind, start) runtime event: kind 'gc' | 'loop', start_ns, end_ns,
+-- duration_ms, generation (GC only).
+CREATE OR REPLACE TEMP TABLE f_runtime_events AS
+WITH ev AS (
+    SELECT
+        unnest(event_ts)    AS ts,
+        unnest(event_names) AS ev_name,
+        unnest(event_attrs) AS ev_attrs
+    FROM stg_spans
+    WHERE len(event_names) > 0
+      AND end_ns >= $since_ns AND start_ns < $until_ns
+), typed AS (
+    SELECT
+        CASE WHEN ev_name = 'gc.pause' THEN 'gc' ELSE 'loop' END       AS kind,
+        epoch_ns(ts)                                                   AS start_ns,
+        coalesce(TRY_CAST(ev_attrs['duration_ms'] AS DOUBLE),
+                 TRY_CAST(ev_attrs['infersight.gc.pause_ms'] AS DOUBLE),
+                 TRY_CAST(ev_attrs['infersight.event_loop.blocked_ms'] AS DOUBLE), 0.0) AS duration_ms,
+        TRY_CAST(coalesce(ev_attrs['generation'], ev_attrs['cpython.gc.generation']) AS INTEGER) AS generation
+    FROM ev
+    WHERE ev_name IN ('gc.pause', 'event_loop.blocked')
+)
+SELECT kind, start_ns, max(start_ns + CAST(duration_ms * 1e6 AS BIGINT)) AS end_ns,
+       max(duration_ms) AS duration_ms, max(generation) AS generation
+FROM typed
+GROUP BY kind, start_ns;
