@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-
 from infersight.analysis import _sql
 from infersight.analysis._errors import SchemaError, SchemaVersionError, SourceError
 

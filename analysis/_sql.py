@@ -6,7 +6,7 @@ SQL never has values formatted into it: callers pass ``$name`` parameters to :fu
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -16,7 +16,7 @@ import pandas as pd
 _LAYERS = ("staging", "features", "detectors")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> str:
     """The text of ``sql/<layer>/<file>.sql``; ``name`` is ``"layer/file"``."""
     layer, _, stem = name.partition("/")

@@ -9,7 +9,6 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-
 from infersight.analysis import _sql
 from infersight.analysis._connect import open_checked
 from infersight.analysis._critical_path import critical_path as _walk

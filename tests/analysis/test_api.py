@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from infersight.analysis import connect
 from infersight.analysis._errors import NoDataError, UsageError
-from tests.analysis._synth import MS, S, T0, Builder
+
+from tests.analysis._synth import MS, T0, Builder, S
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from infersight.analysis._critical_path import Span, critical_path, self_time_on_path
 
 
