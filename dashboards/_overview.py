@@ -1,0 +1,80 @@
+"""Model server overview: traffic, errors, latency percentiles with exemplars, SLO tiles."""
+
+from __future__ import annotations
+
+from _kit import RATE, RSEL, SEL, board, query, row, stat_tile, ts, variables
+from grafana_foundation_sdk.builders import dashboard as db
+
+UID = "infersight-overview"
+DUR = "http_server_request_duration_seconds"
+REQ = "http_server_requests_total"
+SLO_SECONDS = 0.2  # the reference incident's target: P99 200 ms; a bucket bound in the catalog
+VLLM = 'job=~"$job", instance=~"$instance"'
+
+
+def _q(p: float, by: str = "") -> str:
+    grp = f"le, {by}" if by else "le"
+    return f"histogram_quantile({p}, sum by ({grp}) (rate({DUR}_bucket{{{RSEL}}}[{RATE}])))"
+
+
+def build() -> db.Dashboard:
+    d = board(UID, "infersight / Model server overview",
+              "Traffic, errors and latency of an instrumented model server; P99 exemplars link "
+              "to the trace of a slow request. SLO: P99 < 200 ms, 99.9 % non-5xx.",
+              ["overview"])
+    for v in variables(route=True):
+        d = d.with_variable(v)
+    d = d.with_row(row("SLO"))
+    d = d.with_panel(stat_tile(
+        "Availability (non-5xx)",
+        f'1 - (sum(rate({REQ}{{{RSEL}, http_status_class="5xx"}}[$__range])) or vector(0)) '
+        f"/ sum(rate({REQ}{{{RSEL}}}[$__range]))",
+        unit="percentunit", description="Share of requests without a 5xx over the time range.",
+        thresholds=[(None, "red"), (0.99, "orange"), (0.999, "green")]))
+    d = d.with_panel(stat_tile(
+        "Requests under 200 ms",
+        f'sum(rate({DUR}_bucket{{{RSEL}, le="{SLO_SECONDS}"}}[$__range])) '
+        f"/ sum(rate({DUR}_count{{{RSEL}}}[$__range]))",
+        unit="percentunit", description="Share of requests that met the 200 ms latency objective.",
+        thresholds=[(None, "red"), (0.95, "orange"), (0.99, "green")]))
+    d = d.with_panel(stat_tile(
+        "P99 latency (5m)", 'max(job:http_server_request_duration_seconds:p99_5m{job=~"$job"})',
+        unit="s", description="From the recording rule (rules/infersight.rules.yml).",
+        thresholds=[(None, "green"), (SLO_SECONDS, "orange"), (1.0, "red")], report_link=True))
+    d = d.with_panel(stat_tile(
+        "In flight", f"sum(http_server_active_requests{{{SEL}}})", unit="short",
+        description="Requests being served right now."))
+    d = d.with_row(row("Traffic and errors"))
+    d = d.with_panel(ts("Requests per second by route",
+                        [(f"sum by (http_route) (rate({REQ}{{{RSEL}}}[{RATE}]))", "{{http_route}}")],
+                        unit="reqps"))
+    d = d.with_panel(ts("Error ratio by status class",
+                        [(f"sum by (http_status_class) (rate({REQ}{{{RSEL}, http_status_class=~\"4xx|5xx\"}}[{RATE}])) "
+                          f"/ ignoring(http_status_class) group_left sum(rate({REQ}{{{RSEL}}}[{RATE}]))",
+                          "{{http_status_class}}")],
+                        unit="percentunit", description="4xx and 5xx as a share of all requests."))
+    d = d.with_row(row("Latency"))
+    d = d.with_panel(ts(
+        "Latency P50 / P95 / P99 (exemplars link to traces)",
+        [query(_q(0.5), "P50", ref="A"), query(_q(0.95), "P95", ref="B"),
+         query(_q(0.99), "P99", ref="C", exemplar=True)],
+        unit="s", w=24, h=9, report_link=True,
+        description="Dots are exemplars: trace ids of requests that fell into a bucket; click one "
+                    "to open its trace (the datasource's exemplar link)."))
+    d = d.with_panel(ts("P99 by route", [(_q(0.99, "http_route"), "{{http_route}}")], unit="s",
+                        exemplar=True))
+    d = d.with_panel(ts("In-flight requests",
+                        [(f"sum by (instance) (http_server_active_requests{{{SEL}}})", "{{instance}}")],
+                        unit="short"))
+    d = d.with_row(row("Generation (vLLM servers; empty elsewhere)"))
+    d = d.with_panel(ts(
+        "Time to first token P50 / P99",
+        [(f"histogram_quantile(0.5, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{{{VLLM}}}[{RATE}])))", "P50"),
+         (f"histogram_quantile(0.99, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{{{VLLM}}}[{RATE}])))", "P99")],
+        unit="s", description="vLLM's TTFT histogram; see the vLLM board for more."))
+    d = d.with_panel(ts(
+        "Tokens per second",
+        [(f"sum(rate(vllm:prompt_tokens_total{{{VLLM}}}[{RATE}]))", "prompt"),
+         (f"sum(rate(vllm:generation_tokens_total{{{VLLM}}}[{RATE}]))", "generated")],
+        unit="short"))
+    return d

@@ -1,0 +1,95 @@
+"""dashboards/build.py: generated JSON is current, names are checked, uids/variables stable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import DASHBOARDS
+
+EXPECTED_UIDS = {"infersight-overview", "infersight-runtime", "infersight-gpu",
+                 "infersight-incident", "infersight-vllm"}
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(DASHBOARDS / "build.py"), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_committed_json_is_current() -> None:
+    r = _run("--check")
+    assert r.returncode == 0, r.stderr
+    assert "up to date" in r.stdout
+
+
+def test_check_fails_on_stale_json(tmp_path: Path) -> None:
+    out = tmp_path / "grafana"
+    shutil.copytree(DASHBOARDS / "grafana", out)
+    board = json.loads((out / "infersight-runtime.json").read_text())
+    board["title"] = "hand-edited"
+    (out / "infersight-runtime.json").write_text(json.dumps(board))
+    (out / "stray.json").write_text("{}")
+    r = _run("--check", "--out", str(out))
+    assert r.returncode == 1
+    assert "infersight-runtime.json is stale" in r.stderr
+    assert "stray.json is not generated" in r.stderr
+
+
+def test_check_fails_on_unknown_metric(build, monkeypatch: pytest.MonkeyPatch) -> None:
+    import _overview  # importable once build.py put dashboards/ on sys.path
+    from _kit import query
+
+    original = _overview.build
+
+    def with_typo():  # a panel naming a metric the catalog does not define
+        d = original()
+        return d.with_panel(build._runtime.ts("typo", [query("rate(http_server_request_total[1m])")]))
+
+    monkeypatch.setattr(_overview, "build", with_typo)
+    errors = build.check_names(build.render())
+    assert errors == ["infersight-overview: panel 'typo' A: unknown metric 'http_server_request_total'"]
+
+
+def test_vllm_allowlist_catches_typos(build) -> None:
+    _catalog, external, _rules = build.known_series()
+    assert "vllm:num_requests_waiting" in external
+    assert "vllm:time_to_first_token_seconds_bucket" in external
+    assert "vllm:num_request_waiting" not in external
+    assert "vllm:prompt_tokens" not in external  # counters are only exposed as _total
+
+
+def test_boards_have_stable_uids_and_variables(build) -> None:
+    boards = {uid: json.loads(text) for uid, text in build.render().items()}
+    assert set(boards) == EXPECTED_UIDS
+    for uid, board in boards.items():
+        assert board["uid"] == uid
+        names = [v["name"] for v in board["templating"]["list"]]
+        assert names[:3] == ["datasource", "job", "instance"], uid
+        assert board["templating"]["list"][0]["type"] == "datasource"
+        ids = [p["id"] for p in board["panels"]]
+        assert ids == list(range(1, len(ids) + 1))
+        for p in board["panels"]:
+            if p["type"] != "row":
+                assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+                assert p["targets"], p["title"]
+    assert "route" in [v["name"] for v in boards["infersight-overview"]["templating"]["list"]]
+    assert "gpu" in [v["name"] for v in boards["infersight-gpu"]["templating"]["list"]]
+
+
+def test_latency_panel_asks_for_exemplars(build) -> None:
+    board = json.loads(build.render()["infersight-overview"])
+    panel = next(p for p in board["panels"] if p["title"].startswith("Latency P50"))
+    p99 = next(t for t in panel["targets"] if t["legendFormat"] == "P99")
+    assert p99["exemplar"] is True and "0.99" in p99["expr"]
+
+
+def test_incident_board_annotations(build) -> None:
+    board = json.loads(build.render()["infersight-incident"])
+    names = {a["name"]: a for a in board["annotations"]["list"]}
+    assert set(names) == {"Job runs", "Gen-2 GC pauses", "GPU throttling"}
+    assert all(a["step"] and a["titleFormat"] and a["expr"] for a in names.values())
