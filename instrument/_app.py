@@ -1,0 +1,251 @@
+"""``instrument_app`` / ``uninstrument_app``: one call wires traces, metrics, runtime signals, health."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import prometheus_client
+from infersight.instrument._config import configure, is_default_provider
+from infersight.instrument._errors import ConfigurationError, InstrumentError
+from infersight.instrument._exposition import Exposition
+from infersight.instrument._gc import GcMonitor
+from infersight.instrument._health import Readiness, ReadinessCheck
+from infersight.instrument._loop import LoopLagMonitor
+from infersight.instrument._metrics import multiprocess_dir, otel_instruments, prom_metrics
+from infersight.instrument._middleware import InfersightMiddleware
+from infersight.instrument._runtime import runtime_facts
+from infersight.instrument._state import Instrumentation
+from opentelemetry import metrics, trace
+from prometheus_client import CollectorRegistry
+
+logger = logging.getLogger(__name__)
+
+_ATTR = "_infersight_instrumentation"
+_SCOPE = "infersight.instrument"
+
+
+def _version() -> str:
+    from infersight._version import __version__
+
+    return __version__
+
+
+def instrument_app(
+    app: Any,
+    service_name: str | None = None,
+    *,
+    mode: Literal["lean", "contrib"] = "lean",
+    endpoint: str | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+    registry: CollectorRegistry | None = None,
+    gpu: bool = False,
+    nvml: Any = None,
+    gpu_options: Mapping[str, Any] | None = None,
+    gc: bool = True,
+    gc_event_threshold_ms: float = 5.0,
+    gc_pause_spans: bool = True,
+    loop_lag: bool = True,
+    loop_lag_interval_s: float = 0.1,
+    loop_blocked_threshold_s: float = 0.1,
+    loop_lag_stack: bool = False,
+    readiness_checks: Mapping[str, ReadinessCheck] | Iterable[ReadinessCheck] | None = None,
+    readiness_timeout_s: float = 2.0,
+    health_paths: Sequence[str | None] = ("/healthz", "/readyz"),
+    metrics_path: str | None = "/metrics",
+    trace_health: bool = False,
+    process_role: str | None = None,
+    instrument_clients: bool = True,
+    export_interval_s: float = 5.0,
+) -> Instrumentation:
+    """Instrument a FastAPI/Starlette app in place; returns the handle ``uninstrument_app`` undoes.
+
+    Providers: the injected ones, else the application's global ones, else :func:`configure`
+    builds OTLP/HTTP ones (``service_name``, ``endpoint`` and ``OTEL_*`` apply only then).
+    Instrumenting the same app twice logs a warning and returns the first handle.
+    """
+    existing = getattr(app, _ATTR, None)
+    if existing is not None:
+        logger.warning("infersight: app %r is already instrumented; ignoring the second call", app)
+        return existing
+    if mode not in ("lean", "contrib"):
+        raise ConfigurationError(f"mode must be 'lean' or 'contrib', got {mode!r}")
+    if len(health_paths) != 2:
+        raise ConfigurationError("health_paths must be (liveness_path, readiness_path); use None to disable one")
+    for p in (*health_paths, metrics_path):
+        if p is not None and not p.startswith("/"):
+            raise ConfigurationError(f"paths must start with '/', got {p!r}")
+    if getattr(app, "middleware_stack", None) is not None and not hasattr(app, "user_middleware"):
+        raise InstrumentError("instrument_app needs a Starlette/FastAPI app (add_middleware)")
+
+    owned = None
+    tp, mp = tracer_provider, meter_provider
+    if tp is None and not is_default_provider(trace.get_tracer_provider()):
+        tp = trace.get_tracer_provider()
+    if mp is None and not is_default_provider(metrics.get_meter_provider()):
+        mp = metrics.get_meter_provider()
+    if tp is None or mp is None:
+        owned = configure(service_name, endpoint=endpoint, process_role=process_role,
+                          export_interval_s=export_interval_s)
+        tp = tp or owned.tracer_provider
+        mp = mp or owned.meter_provider
+    elif service_name or endpoint:
+        logger.info("infersight: providers were given; service_name/endpoint are theirs to set")
+
+    reg = registry if registry is not None else prometheus_client.REGISTRY
+    prom = prom_metrics(reg)
+    otel = otel_instruments(mp)
+    tracer = tp.get_tracer(_SCOPE, _version())
+    readiness = Readiness(readiness_checks, timeout_s=readiness_timeout_s)
+    state = Instrumentation(
+        mode=mode, tracer=tracer if mode == "lean" else None, prom=prom,
+        otel=otel if mode == "lean" else None, exposition=Exposition(reg), readiness=readiness,
+        live_path=health_paths[0], ready_path=health_paths[1], metrics_path=metrics_path,
+        trace_health=trace_health, owned_telemetry=owned)
+
+    facts = runtime_facts(process_role)
+    info = prom["infersight_runtime"]
+    if multiprocess_dir() is None:
+        info.info(facts.labels())
+    else:
+        info.labels(**facts.labels()).set(1)
+    if gc:
+        state.gc = GcMonitor(prom=prom, otel=otel, tracer=tracer, event_threshold_ms=gc_event_threshold_ms,
+                             long_pause_spans=gc_pause_spans, on_error=state.hook_failed)
+        state.gc.install()
+    if loop_lag:
+        state.loop = LoopLagMonitor(prom=prom, otel=otel, interval_s=loop_lag_interval_s,
+                                    blocked_threshold_s=loop_blocked_threshold_s,
+                                    capture_stack=loop_lag_stack, on_error=state.hook_failed)
+    _disable_native_fastapi_telemetry(app, state)
+    if mode == "contrib":
+        _instrument_contrib(app, state, tp, mp)
+    if gpu:
+        _install_gpu(state, tp, mp, reg, nvml, gpu_options)
+    if instrument_clients:
+        _instrument_clients(state, tp)
+    try:
+        app.add_middleware(InfersightMiddleware, state=state)
+    except RuntimeError as exc:
+        _teardown(app, state)
+        raise InstrumentError(f"cannot instrument an app that has already started: {exc}") from exc
+    setattr(app, _ATTR, state)
+    return state
+
+
+def _disable_native_fastapi_telemetry(app: Any, state: Instrumentation) -> None:
+    """FastAPI >= 0.16x traces natively when a global provider exists: one SERVER span only."""
+    config = getattr(app, "_telemetry", None)
+    if isinstance(config, dict) and "tracing" in config:
+        saved = {k: config.get(k) for k in ("tracing", "metrics")}
+        config["tracing"] = False
+        config["metrics"] = False
+        state.restore.append(lambda: config.update(saved))
+
+
+def _instrument_contrib(app: Any, state: Instrumentation, tp: Any, mp: Any) -> None:
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+    from opentelemetry.instrumentation._semconv import (
+        _OpenTelemetrySemanticConventionStability,
+        _OpenTelemetryStabilitySignalType,
+        _StabilityMode,
+    )
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    excluded = [p for p in (state.live_path, state.ready_path, state.metrics_path)
+                if p is not None and not (state.trace_health and p != state.metrics_path)]
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tp, meter_provider=mp, exclude_spans=["receive", "send"],
+        excluded_urls=",".join(f"{p}$" for p in excluded) or None)
+    mode = _OpenTelemetrySemanticConventionStability._get_opentelemetry_stability_opt_in_mode(
+        _OpenTelemetryStabilitySignalType.HTTP)
+    if mode == _StabilityMode.DEFAULT:
+        logger.warning("infersight contrib mode: the OTel HTTP semconv was initialised before "
+                       "OTEL_SEMCONV_STABILITY_OPT_IN=http was set; spans carry the old attribute names")
+    state.restore.append(lambda: FastAPIInstrumentor.uninstrument_app(app))
+
+
+def _install_gpu(state: Instrumentation, tp: Any, mp: Any, reg: CollectorRegistry, nvml: Any,
+                 options: Mapping[str, Any] | None) -> None:
+    try:
+        from infersight.instrument import gpu as gpu_plane
+
+        plane = gpu_plane.install(tracer_provider=tp, meter_provider=mp, registry=reg,  # type: ignore[attr-defined]
+                                  nvml=nvml, **dict(options or {}))
+        state.hooks.append(plane.hook)
+        state.closers.append(plane.shutdown)
+    except Exception as exc:  # no GPU, no pynvml, a broken plane: never fail the server
+        logger.warning("infersight: GPU telemetry unavailable, continuing without it (%s: %s)",
+                       type(exc).__name__, exc)
+
+
+def _instrument_clients(state: Instrumentation, tp: Any) -> None:
+    """Outgoing traceparent for httpx/requests clients, when their OTel instrumentations are installed."""
+    for module, cls in (("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
+                        ("opentelemetry.instrumentation.requests", "RequestsInstrumentor")):
+        try:
+            instrumentor = getattr(__import__(module, fromlist=[cls]), cls)()
+        except ImportError:
+            logger.debug("infersight: %s not installed; outgoing propagation for it is off", module)
+            continue
+        except Exception as exc:
+            logger.warning("infersight: loading %s failed (%s)", module, exc)
+            continue
+        if instrumentor.is_instrumented_by_opentelemetry:
+            continue
+        try:
+            instrumentor.instrument(tracer_provider=tp)
+            state.restore.append(instrumentor.uninstrument)
+        except Exception as exc:
+            logger.warning("infersight: instrumenting %s failed (%s)", cls, exc)
+
+
+def _teardown(app: Any, state: Instrumentation) -> None:
+    state.enabled = False
+    if state.loop is not None:
+        state.loop.stop()
+    if state.gc is not None:
+        state.gc.uninstall()
+    for close in (*state.closers, *reversed(state.restore)):
+        try:
+            close()
+        except Exception:
+            logger.warning("infersight: teardown step %r failed", close, exc_info=True)
+    state.closers.clear()
+    state.restore.clear()
+    if state.owned_telemetry is not None:
+        state.owned_telemetry.shutdown()
+
+
+def uninstrument_app(app: Any) -> bool:
+    """Undo :func:`instrument_app`; returns False (and does nothing) if the app was not instrumented."""
+    state: Instrumentation | None = getattr(app, _ATTR, None)
+    if state is None:
+        return False
+    delattr(app, _ATTR)
+    user_middleware = getattr(app, "user_middleware", None)
+    if user_middleware is not None:
+        user_middleware[:] = [m for m in user_middleware
+                              if not (m.cls is InfersightMiddleware and m.kwargs.get("state") is state)]
+    _teardown(app, state)
+    if hasattr(app, "middleware_stack"):
+        app.middleware_stack = None  # rebuilt on the next request, without us
+    return True
+
+
+def add_readiness_check(app: Any, name: str, check: ReadinessCheck) -> None:
+    """Add a named check to an instrumented app's ``/readyz``."""
+    state: Instrumentation | None = getattr(app, _ATTR, None)
+    if state is None:
+        raise InstrumentError("add_readiness_check: call instrument_app(app) first")
+    state.readiness.add(name, check)
+
+
+def instrumentation_of(app: Any) -> Instrumentation | None:
+    return getattr(app, _ATTR, None)
+
+
+__all__ = ["instrument_app", "uninstrument_app", "add_readiness_check", "instrumentation_of"]

@@ -1,0 +1,162 @@
+"""``configure()``: the only place infersight builds SDK providers.
+
+OTLP/HTTP (protobuf) exporters for traces and metrics, a bounded batch span processor that
+counts drops, and a resource carrying runtime facts. Endpoint, headers, sampler and resource
+attributes follow the standard ``OTEL_*`` variables; explicit arguments win over them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from infersight.instrument._errors import ConfigurationError
+from infersight.instrument._export import BoundedBatchSpanProcessor
+from infersight.instrument._runtime import RuntimeFacts, runtime_facts
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
+DEFAULT_EXPORT_INTERVAL_S = 5.0
+
+
+@dataclass
+class Telemetry:
+    """What :func:`configure` built; ``shutdown()`` flushes and stops both providers."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    resource: Resource
+    facts: RuntimeFacts
+    span_processor: BoundedBatchSpanProcessor
+    _closed: bool = field(default=False, repr=False)
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for provider in (self.tracer_provider, self.meter_provider):
+            try:
+                provider.shutdown()
+            except Exception:  # telemetry must never fail the caller
+                logger.warning("shutting down %s failed", type(provider).__name__, exc_info=True)
+
+
+def _check_endpoint(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"OTLP endpoint must be an http(s) URL like {DEFAULT_ENDPOINT!r}, got {endpoint!r}")
+    return endpoint.rstrip("/")
+
+
+def signal_endpoint(endpoint: str | None, signal: str) -> str | None:
+    """Full OTLP/HTTP URL for ``signal`` ("traces"|"metrics"), or None to let OTEL_* decide."""
+    if endpoint is not None:
+        return f"{_check_endpoint(endpoint)}/v1/{signal}"
+    if os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return None  # the exporter reads the standard variables itself
+    return f"{DEFAULT_ENDPOINT}/v1/{signal}"
+
+
+def _positive(name: str, value: float) -> float:
+    if not value > 0:
+        raise ConfigurationError(f"{name} must be > 0, got {value!r}")
+    return value
+
+
+def configure(
+    service_name: str | None = None,
+    *,
+    endpoint: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    resource_attributes: Mapping[str, Any] | None = None,
+    process_role: str | None = None,
+    sampler: Sampler | None = None,
+    export_interval_s: float = DEFAULT_EXPORT_INTERVAL_S,
+    max_queue_size: int = 2048,
+    max_export_batch_size: int = 512,
+    schedule_delay_ms: float = 1000.0,
+    export_timeout_s: float = 10.0,
+    span_exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+    metric_exporter: MetricExporter | None = None,
+    set_global: bool = True,
+) -> Telemetry:
+    """Build a TracerProvider and a MeterProvider exporting OTLP/HTTP protobuf.
+
+    ``endpoint`` is the collector's base URL (``/v1/traces`` and ``/v1/metrics`` are added);
+    without it ``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`` apply, else
+    ``http://127.0.0.1:4318``. ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_TRACES_SAMPLER[_ARG]``,
+    ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` are honoured. ``span_exporter`` /
+    ``metric_reader`` replace the OTLP ones (tests, other backends). With ``set_global`` the
+    providers become the global ones, unless the application already installed its own
+    (infersight never replaces a user's providers).
+    """
+    _positive("export_interval_s", export_interval_s)
+    _positive("export_timeout_s", export_timeout_s)
+    if max_queue_size < 1 or max_export_batch_size < 1 or max_export_batch_size > max_queue_size:
+        raise ConfigurationError(
+            f"need 1 <= max_export_batch_size ({max_export_batch_size}) <= max_queue_size ({max_queue_size})")
+    facts = runtime_facts(process_role)
+    attrs: dict[str, Any] = dict(facts.resource_attributes())
+    attrs.update(resource_attributes or {})
+    if service_name:
+        attrs["service.name"] = service_name
+    resource = Resource.create(attrs)
+
+    if span_exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        span_exporter = OTLPSpanExporter(endpoint=signal_endpoint(endpoint, "traces"),
+                                         headers=dict(headers) if headers else None,
+                                         timeout=export_timeout_s)
+    processor = BoundedBatchSpanProcessor(
+        span_exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_ms,
+        max_export_batch_size=max_export_batch_size, export_timeout_millis=export_timeout_s * 1000)
+    tracer_provider = TracerProvider(resource=resource, sampler=sampler)
+    tracer_provider.add_span_processor(processor)
+
+    if metric_reader is None:
+        if metric_exporter is None:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+            metric_exporter = OTLPMetricExporter(endpoint=signal_endpoint(endpoint, "metrics"),
+                                                 headers=dict(headers) if headers else None,
+                                                 timeout=export_timeout_s)
+        metric_reader = PeriodicExportingMetricReader(
+            metric_exporter, export_interval_millis=export_interval_s * 1000,
+            export_timeout_millis=export_timeout_s * 1000)
+    meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
+
+    if set_global:
+        if is_default_provider(trace.get_tracer_provider()):
+            trace.set_tracer_provider(tracer_provider)
+        else:
+            logger.info("a global TracerProvider is already set; infersight leaves it in place")
+        if is_default_provider(metrics.get_meter_provider()):
+            metrics.set_meter_provider(meter_provider)
+        else:
+            logger.info("a global MeterProvider is already set; infersight leaves it in place")
+    return Telemetry(tracer_provider, meter_provider, resource, facts, processor)
+
+
+def is_default_provider(provider: object) -> bool:
+    """True for the API's placeholder providers (nothing configured by the application)."""
+    name = type(provider).__name__
+    return name.startswith(("Proxy", "NoOp", "_Proxy", "_NoOp"))
+
+
+__all__ = ["Telemetry", "configure", "signal_endpoint", "is_default_provider", "DEFAULT_ENDPOINT"]

@@ -1,0 +1,302 @@
+"""The pure-ASGI request middleware: SERVER span, RED metrics, GC/loop annotations, health, /metrics.
+
+In ``lean`` mode it makes the SERVER span itself on the OTel API; in ``contrib`` mode the
+opentelemetry-instrumentation-fastapi middleware (outside this one) makes it and this one
+annotates the current span. Everything telemetry does after the app returned is guarded:
+a failure is logged and counted, never raised into the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from infersight.instrument._health import json_bytes
+from infersight.instrument._metrics import normalize_method, status_class
+from infersight.instrument._state import Instrumentation
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+logger = logging.getLogger(__name__)
+
+_W3C_FIELDS = frozenset({"traceparent", "tracestate", "baggage"})
+_UNMATCHED = "_unmatched"
+
+
+class _DictGetter(Getter[dict[str, str]]):
+    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key.lower())
+        return None if value is None else [value]
+
+    def keys(self, carrier: dict[str, str]) -> list[str]:
+        return list(carrier)
+
+
+_GETTER = _DictGetter()
+
+
+def route_template(scope: dict[str, Any], root0: str) -> str | None:
+    """The matched route's template (with any mount prefix), or None when nothing matched."""
+    route = scope.get("route")
+    path = getattr(route, "path", None) if route is not None else None
+    if path is None:
+        endpoint = scope.get("endpoint")
+        if endpoint is None:
+            return None
+        app = scope.get("app")
+        for r in getattr(getattr(app, "router", None), "routes", ()) or ():
+            if getattr(r, "endpoint", None) is endpoint:
+                path = getattr(r, "path", None)
+                break
+        if path is None:
+            return None
+    root1 = scope.get("root_path", "") or ""
+    if root1 != root0 and root1.startswith(root0):
+        return root1[len(root0):] + path
+    return str(path)
+
+
+class InfersightMiddleware:
+    def __init__(self, app: Any, state: Instrumentation) -> None:
+        self.app = app
+        self.state = state
+        fields = set(getattr(propagate.get_global_textmap(), "fields", ()) or ())
+        # Skip extraction when no propagation header came in (only safe for W3C propagators).
+        self._fast_extract = bool(fields) and fields <= _W3C_FIELDS
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        st = self.state
+        kind = scope["type"]
+        if kind != "http" or not st.enabled:
+            if kind == "lifespan" and st.enabled:
+                await self.app(scope, self._lifespan_receive(receive), send)
+                return
+            await self.app(scope, receive, send)
+            return
+        loop_mon = st.loop
+        if loop_mon is not None and not loop_mon.running:
+            loop_mon.start()
+        path = scope["path"]
+        if path == st.metrics_path:
+            await self._metrics(scope, send)
+            return
+        if path == st.live_path or path == st.ready_path:
+            if not st.trace_health:
+                await self._health(path, send)
+                return
+        await self._traced(scope, receive, send)
+
+    def _lifespan_receive(self, receive: Any) -> Any:
+        st = self.state
+
+        async def wrapped() -> Any:
+            message = await receive()
+            kind = message.get("type")
+            if kind == "lifespan.startup" and st.loop is not None:
+                st.loop.start()
+            elif kind == "lifespan.shutdown" and st.loop is not None:
+                st.loop.stop()
+            return message
+
+        return wrapped
+
+    # -- the request path ----------------------------------------------------------------
+    async def _traced(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        st = self.state
+        start_perf = time.perf_counter_ns()
+        raw_method = scope["method"]
+        method = normalize_method(raw_method)
+        active = st.prom.active(method)
+        active.inc()
+        gc_mon, loop_mon = st.gc, st.loop
+        gc_count0 = gc_mon.count if gc_mon is not None else 0
+        gc_total0 = gc_mon.total_pause_ns if gc_mon is not None else 0
+        lag_count0 = loop_mon.blocked_count if loop_mon is not None else 0
+        root0 = scope.get("root_path", "") or ""
+        token = None
+        tracer = st.tracer
+        if tracer is not None:
+            span, parent = self._start_span(tracer, scope, raw_method, method)
+            token = otel_context.attach(trace.set_span_in_context(span, parent))
+        else:
+            span = trace.get_current_span()
+        start_ns = time.time_ns()
+        hook_states = self._hooks_start(span, start_ns) if st.hooks else None
+        status = [0, 0]  # status code, body bytes
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                status[0] = message["status"]
+            elif kind == "http.response.body":
+                status[1] += len(message.get("body", b""))
+            await send(message)
+
+        exc: BaseException | None = None
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except BaseException as e:
+            exc = e
+            raise
+        finally:
+            try:
+                self._finish(scope, span, method, root0, status, exc, start_perf, start_ns,
+                             gc_count0, gc_total0, lag_count0, hook_states)
+            except Exception:
+                logger.warning("infersight: finishing request telemetry failed", exc_info=True)
+                st.hook_failed("middleware")
+            finally:
+                active.dec()
+                if token is not None:
+                    otel_context.detach(token)
+
+    def _start_span(self, tracer: Any, scope: dict[str, Any], raw_method: str,
+                    method: str) -> tuple[Any, Any]:
+        headers: dict[str, str] = {}
+        for k, v in scope.get("headers") or ():
+            key = k.decode("latin-1").lower()
+            if key in headers:
+                headers[key] = headers[key] + "," + v.decode("latin-1")
+            else:
+                headers[key] = v.decode("latin-1")
+        if self._fast_extract and "traceparent" not in headers and "baggage" not in headers:
+            parent = None
+        else:
+            parent = propagate.extract(headers, getter=_GETTER)
+        attrs: dict[str, Any] = {
+            "http.request.method": method,
+            "url.path": scope["path"],
+            "url.scheme": scope.get("scheme", "http"),
+        }
+        if method != raw_method:
+            attrs["http.request.method_original"] = raw_method
+        host = headers.get("host")
+        if host:
+            name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+            attrs["server.address"] = name or host
+            if port.isdigit():
+                attrs["server.port"] = int(port)
+        else:
+            server = scope.get("server")
+            if server:
+                attrs["server.address"] = server[0]
+                if server[1] is not None:
+                    attrs["server.port"] = server[1]
+        query = scope.get("query_string")
+        if query:
+            attrs["url.query"] = query.decode("latin-1")
+        version = scope.get("http_version")
+        if version:
+            attrs["network.protocol.version"] = version
+        client = scope.get("client")
+        if client:
+            attrs["client.address"] = client[0]
+        agent = headers.get("user-agent")
+        if agent:
+            attrs["user_agent.original"] = agent
+        return tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attrs), parent
+
+    def _hooks_start(self, span: Any, start_ns: int) -> list[Any]:
+        states = []
+        for hook in self.state.hooks:
+            try:
+                states.append(hook.on_request_start(span, start_ns))
+            except Exception:
+                logger.warning("request hook %r failed at start", hook, exc_info=True)
+                self.state.hook_failed(type(hook).__name__)
+                states.append(None)
+        return states
+
+    def _finish(self, scope: dict[str, Any], span: Any, method: str, root0: str, status: list[int],
+                exc: BaseException | None, start_perf: int, start_ns: int, gc_count0: int,
+                gc_total0: int, lag_count0: int, hook_states: list[Any] | None) -> None:
+        st = self.state
+        code = status[0] or 500
+        route = route_template(scope, root0)
+        recording = span.is_recording()
+        end_ns = time.time_ns()
+        if recording:
+            if st.tracer is not None:
+                if route is not None:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", code)
+                if exc is not None:
+                    span.record_exception(exc)
+                    span.set_attribute("error.type", type(exc).__qualname__)
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                elif code >= 500:
+                    span.set_attribute("error.type", str(code))
+                    span.set_status(Status(StatusCode.ERROR))
+            if st.gc is not None:
+                st.gc.annotate(span, gc_count0, gc_total0)
+            if st.loop is not None:
+                st.loop.annotate(span, lag_count0, start_ns, end_ns)
+        if hook_states is not None:
+            for hook, hstate in zip(st.hooks, hook_states, strict=False):
+                try:
+                    hook.on_request_end(span, hstate, start_ns, end_ns)
+                except Exception:
+                    logger.warning("request hook %r failed at end", hook, exc_info=True)
+                    st.hook_failed(type(hook).__name__)
+        if st.tracer is not None:
+            span.end()
+        seconds = (time.perf_counter_ns() - start_perf) / 1e9
+        klass = status_class(code)
+        label_route = route if route is not None else _UNMATCHED
+        duration, requests, size = st.prom.http_children(method, label_route, klass)
+        ctx = span.get_span_context()
+        if ctx.trace_flags.sampled:
+            duration.observe(seconds, {"trace_id": format(ctx.trace_id, "032x")})
+        else:
+            duration.observe(seconds)
+        requests.inc()
+        size.observe(status[1])
+        if st.otel is not None:
+            attrs: dict[str, Any] = {"http.request.method": method, "http.response.status_code": code,
+                                     "url.scheme": scope.get("scheme", "http")}
+            if route is not None:
+                attrs["http.route"] = route
+            if code >= 500:
+                attrs["error.type"] = type(exc).__qualname__ if exc is not None else str(code)
+            st.otel.http_duration.record(seconds, attrs)
+
+    # -- endpoints served by the middleware ----------------------------------------------
+    async def _health(self, path: str, send: Any) -> None:
+        st = self.state
+        if path == st.live_path:
+            await _respond(send, 200, b'{"status":"ok"}', b"application/json")
+            return
+        ready, body = await st.readiness.evaluate()
+        st.prom["infersight_ready"].set(1 if ready else 0)
+        await _respond(send, 200 if ready else 503, json_bytes(body), b"application/json")
+
+    async def _metrics(self, scope: dict[str, Any], send: Any) -> None:
+        st = self.state
+        accept = ""
+        for k, v in scope.get("headers") or ():
+            if k.lower() == b"accept":
+                accept = v.decode("latin-1")
+        loop = asyncio.get_running_loop()
+
+        def render() -> tuple[bytes, str]:
+            if st.gc is not None:
+                st.gc.drain()
+            return st.exposition.render(accept)
+
+        body, content_type = await loop.run_in_executor(None, render)
+        await _respond(send, 200, body, content_type.encode())
+
+
+async def _respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+                            (b"cache-control", b"no-store")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+__all__ = ["InfersightMiddleware", "route_template"]

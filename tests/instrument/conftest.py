@@ -1,0 +1,86 @@
+"""Fixtures for the instrument tests: fresh SDK providers and registries per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, HTTPException
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+
+@dataclass
+class Providers:
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    registry: CollectorRegistry
+    spans: InMemorySpanExporter
+    reader: InMemoryMetricReader
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider,
+                "registry": self.registry, "instrument_clients": False}
+
+    def server_spans(self) -> list[Any]:
+        from opentelemetry.trace import SpanKind
+
+        return [s for s in self.spans.get_finished_spans() if s.kind == SpanKind.SERVER]
+
+    def otel_metrics(self) -> dict[str, Any]:
+        data = self.reader.get_metrics_data()
+        out: dict[str, Any] = {}
+        for rm in data.resource_metrics if data else ():
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    out.setdefault(m.name, []).append((sm.scope.name, m))
+        return out
+
+
+@pytest.fixture
+def providers() -> Iterator[Providers]:
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    yield Providers(tp, mp, CollectorRegistry(), exporter, reader)
+    tp.shutdown()
+    mp.shutdown()
+
+
+def make_app(**kwargs: Any) -> FastAPI:
+    app = FastAPI(**kwargs)
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    @app.post("/predict")
+    async def predict(payload: dict[str, Any]) -> dict[str, Any]:
+        return {"n": len(payload)}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    @app.get("/teapot")
+    async def teapot() -> None:
+        raise HTTPException(status_code=418, detail="short and stout")
+
+    @app.get("/sync/{x}")
+    def sync_route(x: str) -> dict[str, str]:
+        return {"x": x}
+
+    return app
+
+
+@pytest.fixture
+def app() -> FastAPI:
+    return make_app()
