@@ -9,7 +9,10 @@
 --     field, named "Events.Timestamp", "Events.Name", ... (quote them in DuckDB SQL).
 --   * No CODEC / ENGINE / PARTITION / INDEX / TTL clauses (retention is done by the collector).
 --   * UInt8/UInt32/UInt64 -> UTINYINT/UINTEGER/UBIGINT.
--- This file is the one definition; migrations live in collectors/migrations/ (NNN_*.sql).
+--   * otel_traces_trace_id_ts is a VIEW here (a table + materialized view in ClickHouse).
+-- This file is the one definition of the newest version (collectors/_schema.py SCHEMA_VERSION);
+-- older databases are upgraded by collectors/migrations/NNN_*.sql (NNN = target version).
+-- No DDL ever runs on the ingest path: this runs once when the collector opens the file.
 
 CREATE TABLE IF NOT EXISTS infersight_schema (
     version     INTEGER NOT NULL,
@@ -57,7 +60,8 @@ CREATE TABLE IF NOT EXISTS otel_logs (
     "ScopeName"            VARCHAR,
     "ScopeVersion"         VARCHAR,
     "ScopeAttributes"      MAP(VARCHAR, VARCHAR),
-    "LogAttributes"        MAP(VARCHAR, VARCHAR)
+    "LogAttributes"        MAP(VARCHAR, VARCHAR),
+    "EventName"            VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS otel_metrics_gauge (
@@ -195,3 +199,9 @@ CREATE TABLE IF NOT EXISTS otel_metrics_summary (
     "ValueAtQuantiles.Value"    DOUBLE[],
     "Flags"                 UINTEGER
 );
+
+-- Trace id -> time range lookup (the exporter's otel_traces_trace_id_ts table + MV, as a view).
+CREATE VIEW IF NOT EXISTS otel_traces_trace_id_ts AS
+SELECT "TraceId", min("Timestamp") AS "Start", max("Timestamp") AS "End"
+FROM otel_traces
+GROUP BY "TraceId";

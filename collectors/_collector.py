@@ -1,0 +1,222 @@
+"""The Collector: DuckDB file + writer thread + OTLP/HTTP (uvicorn) + OTLP/gRPC + retention."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import uvicorn
+
+from ._errors import ConfigError, PortInUseError, StorageError
+from ._http import OTLPHttpApp
+from ._live import LiveReads
+from ._retention import Retention
+from ._schema import ensure_schema
+from ._writer import Writer
+
+logger = logging.getLogger(__name__)
+
+
+def sidecar_path(db_path: str | os.PathLike[str]) -> Path:
+    """Where a running collector advertises its URL next to the DB file (for open_readonly)."""
+    return Path(str(db_path) + ".collector.json")
+
+
+def open_database(path: str) -> duckdb.DuckDBPyConnection:
+    """Open (create) the DuckDB file for writing and bring its schema up to date."""
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise StorageError(f"cannot create {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise StorageError(f"cannot write {path}: permission denied")
+    try:
+        con = duckdb.connect(path)
+    except duckdb.IOException as exc:
+        msg = str(exc)
+        if "lock" in msg.lower():
+            raise StorageError(f"{path} is in use by another process (is a collector already running?)") from None
+        raise StorageError(f"cannot open {path}: {msg.splitlines()[0]}") from None
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+    try:
+        ensure_schema(con, path=path)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"port {port} on {host} is already in use (HTTP)") from None
+        raise PortInUseError(f"cannot listen on {host}:{port} (HTTP): {exc.strerror}") from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class Collector:
+    """An OTLP receiver storing into one DuckDB file. ``start()``/``stop()`` or ``with``.
+
+    ``http_port=0`` / ``grpc_port=0`` pick free ports (see ``.http_port``/``.grpc_port`` after
+    start); ``grpc_port=None`` disables gRPC.
+    """
+
+    def __init__(self, db_path: str | os.PathLike[str], *, host: str = "127.0.0.1", http_port: int = 4318,
+                 grpc_port: int | None = 4317, token: str | None = None, retention_s: float | None = None,
+                 max_size: int | None = None, max_body: int = 64 << 20, max_queue_rows: int = 262_144,
+                 max_inflight_bytes: int = 256 << 20, tls_cert: str | None = None, tls_key: str | None = None,
+                 retention_interval_s: float = 30.0) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ConfigError("TLS needs both a certificate and a key")
+        if max_body <= 0:
+            raise ConfigError("max_body must be positive")
+        self.db_path = str(db_path)
+        self.host = host
+        self.http_port = http_port
+        self.grpc_port = grpc_port
+        self.token = token or None
+        self.retention_s = retention_s
+        self.max_size = max_size
+        self.max_body = max_body
+        self.max_queue_rows = max_queue_rows
+        self.max_inflight_bytes = max_inflight_bytes
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        self.retention_interval_s = retention_interval_s
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.writer: Writer | None = None
+        self.app: OTLPHttpApp | None = None
+        self.retention: Retention | None = None
+        self._grpc: Any = None
+        self._server: uvicorn.Server | None = None
+        self._http_thread: threading.Thread | None = None
+        self._started = False
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls_cert else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.http_port}"
+
+    def start(self) -> Collector:
+        sock = _bind(self.host, self.http_port)
+        try:
+            self.http_port = int(sock.getsockname()[1])
+            self.con = open_database(self.db_path)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            self.writer = Writer(self.con, max_queue_rows=self.max_queue_rows)
+            self.writer.start()
+            if self.grpc_port is not None:
+                tls = None
+                if self.tls_cert and self.tls_key:
+                    tls = (Path(self.tls_cert).read_bytes(), Path(self.tls_key).read_bytes())
+                self._grpc, self.grpc_port = _start_grpc(self.writer, self.host, self.grpc_port, self.token,
+                                                         self.max_body, tls)
+            self.app = OTLPHttpApp(self.writer, token=self.token, max_body=self.max_body,
+                                   max_inflight_bytes=self.max_inflight_bytes, live=LiveReads(self.con))
+            config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                    ssl_certfile=self.tls_cert, ssl_keyfile=self.tls_key,
+                                    timeout_keep_alive=30, h11_max_incomplete_event_size=1 << 20)
+            self._server = uvicorn.Server(config)
+            started = threading.Event()
+            self._http_thread = threading.Thread(target=self._serve_http, args=(sock, started),
+                                                 name="infersight-http", daemon=True)
+            self._http_thread.start()
+            if not started.wait(30) or not self._server.started:
+                raise StorageError("HTTP server did not start")
+            self.retention = Retention(self.writer, self.db_path, retention_s=self.retention_s,
+                                       max_size=self.max_size, interval_s=self.retention_interval_s)
+            self.retention.start()
+            self.app.ready = True
+            self._started = True
+            self._write_sidecar()
+        except BaseException:
+            self.stop()
+            raise
+        logger.info("collector ready: http %s grpc %s db %s", self.url,
+                    self.grpc_port if self.grpc_port is not None else "off", self.db_path)
+        return self
+
+    def _serve_http(self, sock: socket.socket, started: threading.Event) -> None:
+        assert self._server is not None
+
+        async def main() -> None:
+            assert self._server is not None
+            task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
+            while not self._server.started and not task.done():
+                await asyncio.sleep(0.01)
+            started.set()
+            await task
+
+        try:
+            asyncio.run(main())
+        finally:
+            started.set()
+
+    def _write_sidecar(self) -> None:
+        try:
+            sidecar_path(self.db_path).write_text(json.dumps(
+                {"url": self.url, "pid": os.getpid(), "token_required": bool(self.token)}))
+        except OSError as exc:
+            logger.warning("cannot write %s: %s", sidecar_path(self.db_path), exc)
+
+    def stop(self) -> None:
+        """Stop accepting, finish queued writes, checkpoint, close. Safe to call twice."""
+        if self.app is not None:
+            self.app.ready = False
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._http_thread is not None and self._http_thread.is_alive():
+            self._http_thread.join(15)
+        if self._grpc is not None:
+            self._grpc.stop(grace=5).wait(10)
+            self._grpc = None
+        if self.retention is not None:
+            self.retention.stop()
+        if self.writer is not None:
+            self.writer.stop()
+        if self.con is not None:
+            try:
+                self.con.execute("CHECKPOINT")
+            except duckdb.Error as exc:
+                logger.warning("checkpoint at shutdown failed: %s", exc)
+            self.con.close()
+            self.con = None
+        if self._started:
+            try:
+                sidecar_path(self.db_path).unlink(missing_ok=True)
+            except OSError:
+                pass
+            self._started = False
+
+    def __enter__(self) -> Collector:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _start_grpc(writer: Writer, host: str, port: int, token: str | None, max_body: int,
+                tls: tuple[bytes, bytes] | None) -> tuple[Any, int]:
+    from ._grpc import start_grpc_server
+
+    return start_grpc_server(writer, host, port, token=token, max_body=max_body, tls=tls)

@@ -1,0 +1,202 @@
+"""OTLP/HTTP receiver as a raw ASGI app (served by uvicorn): /v1/traces, /v1/metrics, /v1/logs.
+
+Status codes follow the OTLP/HTTP spec: 200 (+ partial_success), 400 with a google.rpc.Status
+body for undecodable payloads, 401 without the bearer token, 405 for other methods, 413 past
+the body limit (checked while reading, after decompression), 415 for other content types or
+encodings, 503 + Retry-After when the write queue or the in-flight byte budget is full.
+Payloads are never logged. Also serves GET /healthz and the live-read endpoint (see _live.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from google.rpc import code_pb2, status_pb2
+
+from ._body import ENCODINGS, read_body
+from ._errors import DecodeError, OverloadedError, PayloadTooLargeError, StorageError
+from ._otlp_json import to_json
+from ._signals import JSON, PROTOBUF, SIGNALS, Signal
+from ._writer import Writer
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+_PATHS = {f"/v1/{name}": sig for name, sig in SIGNALS.items()}
+_OFFLOAD_BYTES = 256 * 1024  # decode bigger bodies in a worker thread, off the event loop
+
+
+class OTLPHttpApp:
+    def __init__(self, writer: Writer, *, token: str | None = None, max_body: int = 64 << 20,
+                 max_inflight_bytes: int = 256 << 20,
+                 live: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None) -> None:
+        self.writer = writer
+        self.token = token
+        self.max_body = max_body
+        self.max_inflight_bytes = max(max_inflight_bytes, max_body)
+        self.inflight_bytes = 0
+        self.ready = False
+        self.live = live
+        self.counts = {"accepted": 0, "rejected": 0, "overloaded": 0, "bad_request": 0}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path == "/healthz":
+            ok = self.ready
+            await _respond(send, 200 if ok else 503, b"ok\n" if ok else b"starting\n", "text/plain")
+            return
+        sig = _PATHS.get(path)
+        if sig is None:
+            if self.live is not None and path.startswith("/v1/live/"):
+                if not self._authorized(scope):
+                    await _status(send, 401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token", PROTOBUF)
+                    return
+                await self.live(scope, receive, send)
+                return
+            await _respond(send, 404, b"not found\n", "text/plain")
+            return
+        headers = _headers(scope)
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        reply_type = JSON if ctype == JSON else PROTOBUF
+        if method != "POST":
+            await _status(send, 405, code_pb2.UNIMPLEMENTED, f"{method} not allowed; use POST", reply_type,
+                          extra=[(b"allow", b"POST")])
+            return
+        if not self._authorized(scope, headers):
+            await _status(send, 401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token", reply_type,
+                          extra=[(b"www-authenticate", b"Bearer")])
+            return
+        if ctype not in (PROTOBUF, JSON):
+            await _status(send, 415, code_pb2.INVALID_ARGUMENT,
+                          f"unsupported content type {ctype!r}; use {PROTOBUF} or {JSON}", PROTOBUF)
+            return
+        encoding = headers.get("content-encoding", "").strip().lower()
+        if encoding not in ENCODINGS:
+            await _status(send, 415, code_pb2.INVALID_ARGUMENT,
+                          f"unsupported content encoding {encoding!r}; use gzip or deflate", reply_type)
+            return
+        await self._export(sig, scope, receive, send, headers, ctype, encoding)
+
+    def _authorized(self, scope: Scope, headers: dict[str, str] | None = None) -> bool:
+        if not self.token:
+            return True
+        auth = (headers or _headers(scope)).get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
+
+    async def _export(self, sig: Signal, scope: Scope, receive: Receive, send: Send,
+                      headers: dict[str, str], ctype: str, encoding: str) -> None:
+        declared = headers.get("content-length", "")
+        length = int(declared) if declared.isdigit() else 0
+        if encoding in ("", "identity") and length > self.max_body:
+            await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED,
+                          f"body of {length} bytes is over the {self.max_body}-byte limit", ctype)
+            return
+        reserve = min(length, self.max_body) if length else 0
+        if self.inflight_bytes + reserve > self.max_inflight_bytes:
+            self.counts["overloaded"] += 1
+            await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
+                          extra=[(b"retry-after", b"1")])
+            return
+        self.inflight_bytes += reserve
+        try:
+            try:
+                body = await read_body(_chunks(receive), encoding, self.max_body)
+            except PayloadTooLargeError as exc:
+                await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED, str(exc), ctype)
+                return
+            extra = max(0, len(body) - reserve)
+            self.inflight_bytes += extra
+            reserve += extra
+            if self.inflight_bytes > self.max_inflight_bytes:
+                self.counts["overloaded"] += 1
+                await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
+                              extra=[(b"retry-after", b"1")])
+                return
+            try:
+                if len(body) > _OFFLOAD_BYTES:
+                    conv = await asyncio.to_thread(_decode_convert, sig, body, ctype)
+                else:
+                    conv = _decode_convert(sig, body, ctype)
+            except DecodeError as exc:
+                self.counts["bad_request"] += 1
+                await _status(send, 400, code_pb2.INVALID_ARGUMENT, str(exc), ctype)
+                return
+            del body
+            if conv.tables:
+                try:
+                    fut = self.writer.submit(conv.tables)
+                except OverloadedError as exc:
+                    self.counts["overloaded"] += 1
+                    await _status(send, 503, code_pb2.UNAVAILABLE, str(exc), ctype,
+                                  extra=[(b"retry-after", str(max(1, round(exc.retry_after))).encode())])
+                    return
+                conv.tables = {}
+                try:
+                    await asyncio.wrap_future(fut)
+                except StorageError as exc:
+                    logger.error("write failed: %s", exc)
+                    await _status(send, 503, code_pb2.UNAVAILABLE, "storage write failed; retry later", ctype,
+                                  extra=[(b"retry-after", b"5")])
+                    return
+            self.counts["accepted"] += conv.accepted
+            self.counts["rejected"] += conv.rejected
+            await _respond(send, 200, sig.response_body(conv, ctype), ctype)
+        finally:
+            self.inflight_bytes -= reserve
+
+
+def _decode_convert(sig: Signal, body: bytes, ctype: str) -> Any:
+    return sig.convert(sig.decode(body, ctype))
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            raise DecodeError("client disconnected")
+        yield msg.get("body", b"")
+        if not msg.get("more_body", False):
+            return
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+async def _respond(send: Send, status: int, body: bytes, ctype: str,
+                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _status(send: Send, http_status: int, code: int, message: str, ctype: str,
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    st = status_pb2.Status(code=code, message=message)
+    body = to_json(st) if ctype == JSON else st.SerializeToString()
+    await _respond(send, http_status, body, ctype if ctype in (JSON, PROTOBUF) else PROTOBUF, extra)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        msg = await receive()
+        if msg["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif msg["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

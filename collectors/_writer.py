@@ -1,0 +1,151 @@
+"""The one writer thread that owns the DuckDB connection: bounded queue, group commit.
+
+``submit()`` enqueues Arrow tables and returns a future; the thread takes whatever is queued,
+appends it all in one transaction, commits, then completes every future of that group. A
+request is therefore acknowledged only after its rows are committed (DuckDB's WAL is fsynced
+at commit). When the queued rows pass ``max_queue_rows``, ``submit`` raises OverloadedError at
+once (-> HTTP 503 / gRPC UNAVAILABLE with a retry hint) instead of growing memory.
+Maintenance jobs (retention deletes, checkpoints) run on the same thread between groups.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ._errors import OverloadedError, StorageError
+
+logger = logging.getLogger(__name__)
+
+_Job = tuple[dict[str, pa.Table], int, concurrent.futures.Future[None]]
+_Task = tuple[Callable[[duckdb.DuckDBPyConnection], Any], concurrent.futures.Future[Any]]
+
+
+class Writer:
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, max_queue_rows: int = 262_144,
+                 max_group_rows: int = 131_072) -> None:
+        self._con = con
+        self._max_queue_rows = max_queue_rows
+        self._max_group_rows = max_group_rows
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._tasks: collections.deque[_Task] = collections.deque()
+        self._queued_rows = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="infersight-writer", daemon=True)
+        self.rows_written = 0
+        self.commits = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    def submit(self, tables: dict[str, pa.Table]) -> concurrent.futures.Future[None]:
+        rows = sum(t.num_rows for t in tables.values())
+        fut: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with self._cond:
+            if self._stopping:
+                raise OverloadedError("collector is shutting down", retry_after=5.0)
+            if self._queued_rows and self._queued_rows + rows > self._max_queue_rows:
+                raise OverloadedError(f"write queue full ({self._queued_rows} rows queued)", retry_after=1.0)
+            self._queued_rows += rows
+            self._jobs.append((tables, rows, fut))
+            self._cond.notify()
+        return fut
+
+    def call(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> concurrent.futures.Future[Any]:
+        """Run ``fn(con)`` on the writer thread (between commit groups)."""
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._cond:
+            if self._stopping:
+                fut.set_exception(StorageError("writer is stopped"))
+                return fut
+            self._tasks.append((fn, fut))
+            self._cond.notify()
+        return fut
+
+    def stop(self, timeout: float = 30.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._tasks and not self._stopping:
+                    self._cond.wait()
+                if not self._jobs and not self._tasks and self._stopping:
+                    return
+                group: list[_Job] = []
+                rows = 0
+                while self._jobs and (not group or rows + self._jobs[0][1] <= self._max_group_rows):
+                    job = self._jobs.popleft()
+                    group.append(job)
+                    rows += job[1]
+                tasks = list(self._tasks)
+                self._tasks.clear()
+            if group:
+                self._commit(group, rows)
+                with self._cond:
+                    self._queued_rows -= rows
+            for fn, tfut in tasks:
+                try:
+                    tfut.set_result(fn(self._con))
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    tfut.set_exception(exc)
+
+    def _commit(self, group: list[_Job], rows: int) -> None:
+        by_table: dict[str, list[pa.Table]] = collections.defaultdict(list)
+        for tables, _, _ in group:
+            for name, tbl in tables.items():
+                by_table[name].append(tbl)
+        t0 = time.perf_counter()
+        try:
+            self._insert(by_table)
+        except duckdb.Error as exc:
+            logger.warning("group commit of %d requests failed (%s); retrying one by one", len(group), exc)
+            for tables, _, fut in group:
+                try:
+                    self._insert({k: [v] for k, v in tables.items()})
+                    fut.set_result(None)
+                except duckdb.Error as exc2:
+                    fut.set_exception(StorageError(f"write failed: {exc2}"))
+            return
+        self.rows_written += rows
+        self.commits += 1
+        logger.debug("committed %d rows from %d requests in %.1f ms", rows, len(group),
+                     (time.perf_counter() - t0) * 1e3)
+        for _, _, fut in group:
+            fut.set_result(None)
+
+    def _insert(self, by_table: dict[str, list[pa.Table]]) -> None:
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, tables in by_table.items():
+                tbl = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+                con.register("_infersight_in", tbl)
+                try:
+                    con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _infersight_in')
+                finally:
+                    con.unregister("_infersight_in")
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
