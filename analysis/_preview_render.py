@@ -1,0 +1,168 @@
+"""Draw dashboard panels as PNGs with matplotlib, laid out like Grafana's 24-column grid.
+
+One PNG per board (``<uid>.png``): time series as lines, heatmaps as bucket-count images,
+state timelines as bars where the state is non-zero, stats as big numbers, tables as text.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from infersight.analysis._preview import PanelData, Series
+from matplotlib.axes import Axes
+from matplotlib.dates import DateFormatter, date2num
+from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
+
+ROW_UNIT_IN = 0.32  # inches per Grafana grid row
+WIDTH_IN = 20.0
+
+
+def legend(fmt: str, labels: dict[str, str]) -> str:
+    if not fmt or fmt == "__auto":
+        inner = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__")
+        return inner or labels.get("__name__", "value")
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), fmt)
+
+
+def fmt_value(v: float, unit: str) -> str:
+    if not math.isfinite(v):
+        return "n/a"
+    if unit == "percentunit":
+        return f"{v * 100:.3g} %"
+    if unit == "s":
+        return f"{v * 1000:.3g} ms" if abs(v) < 1 else f"{v:.3g} s"
+    if unit == "bytes":
+        for u in ("B", "KiB", "MiB", "GiB", "TiB"):
+            if abs(v) < 1024 or u == "TiB":
+                return f"{v:.3g} {u}"
+            v /= 1024
+    if unit == "hertz":
+        return f"{v / 1e6:.4g} MHz"
+    suffix = {"watt": " W", "joule": " J", "reqps": " req/s", "ops": "/s", "currencyUSD": " $"}.get(unit, "")
+    return f"{v:.4g}{suffix}"
+
+
+def _times(s: Series) -> list[float]:
+    return [float(date2num(datetime.fromtimestamp(t, tz=timezone.utc))) for t in s.times]
+
+
+def _draw_timeseries(ax: Axes, items: Sequence[PanelData]) -> None:
+    n = 0
+    for pd in items:
+        for s in pd.series:
+            ax.plot(_times(s), s.values, linewidth=1.2, label=legend(pd.query.legend, s.labels)[:40])
+            n += 1
+    unit = items[0].query.unit
+    ax.yaxis.set_major_formatter(lambda v, _pos: fmt_value(v, unit))
+    ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
+    if 0 < n <= 8:
+        ax.legend(fontsize=6, loc="upper left")
+
+
+def _le(s: Series) -> float:
+    try:
+        return float(s.labels.get("le", "inf"))
+    except ValueError:
+        return math.inf
+
+
+def _draw_heatmap(ax: Axes, items: Sequence[PanelData]) -> None:
+    series = sorted((s for pd in items for s in pd.series), key=_le)
+    if not series:
+        return
+    times = sorted({t for s in series for t in s.times})
+    index = {t: i for i, t in enumerate(times)}
+    grid = [[0.0] * len(times) for _ in series]
+    for row, s in enumerate(series):
+        prev = series[row - 1] if row else None
+        prev_at = dict(zip(prev.times, prev.values, strict=False)) if prev else {}
+        for t, v in zip(s.times, s.values, strict=False):
+            # Prometheus buckets are cumulative: a cell is this bucket minus the one below.
+            cell = v - prev_at.get(t, 0.0) if math.isfinite(v) else 0.0
+            grid[row][index[t]] = max(cell, 0.0)
+    ax.imshow(grid, aspect="auto", origin="lower", cmap="magma", interpolation="nearest")
+    labels = [s.labels.get("le", "?") for s in series]
+    step = max(1, len(labels) // 6)
+    ax.set_yticks(range(0, len(labels), step), labels[::step], fontsize=6)
+    ax.set_xticks([])
+
+
+def _draw_state(ax: Axes, items: Sequence[PanelData]) -> None:
+    rows = [(legend(pd.query.legend, s.labels), s) for pd in items for s in pd.series]
+    for i, (_name, s) in enumerate(rows):
+        t = s.times
+        spans = [(t[j], (t[j + 1] if j + 1 < len(t) else t[j] + 1) - t[j])
+                 for j, v in enumerate(s.values) if math.isfinite(v) and v > 0]
+        ax.broken_barh(spans, (i - 0.4, 0.8), color="#FF9830")
+        if not spans:
+            ax.broken_barh([(t[0], t[-1] - t[0] or 1)] if t else [], (i - 0.4, 0.8), color="#73BF69")
+    ax.set_yticks(range(len(rows)), [n[:30] for n, _ in rows], fontsize=6)
+    ax.set_xticks([])
+
+
+def _draw_stat(ax: Axes, items: Sequence[PanelData]) -> None:
+    values = [s.values[-1] for pd in items for s in pd.series if s.values]
+    text = fmt_value(values[0], items[0].query.unit) if values else "no data"
+    ax.text(0.5, 0.45, text, ha="center", va="center", fontsize=20, transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def _draw_table(ax: Axes, items: Sequence[PanelData]) -> None:
+    lines = [", ".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k not in ("__name__", "job", "instance"))
+             for pd in items for s in pd.series][:6]
+    ax.text(0.01, 0.9, "\n".join(lines) or "no data", va="top", fontsize=7, family="monospace",
+            transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+DRAW = {"timeseries": _draw_timeseries, "heatmap": _draw_heatmap, "state-timeline": _draw_state,
+        "stat": _draw_stat, "table": _draw_table}
+
+
+def render_board(board: dict[str, Any], data: Sequence[PanelData], out: Path) -> Path:
+    """Write ``out/<uid>.png`` with every panel of ``board`` at its grid position."""
+    by_panel: dict[str, list[PanelData]] = defaultdict(list)
+    for pd in data:
+        if pd.query.board_uid == board["uid"]:
+            by_panel[pd.query.panel_title].append(pd)
+    panels = board.get("panels", [])
+    bottom = max((p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels), default=1)
+    fig = Figure(figsize=(WIDTH_IN, max(4.0, bottom * ROW_UNIT_IN + 0.6)), dpi=80)
+    fig.suptitle(board.get("title", board["uid"]), fontsize=14, x=0.01, ha="left")
+    top = 1 - 0.6 / (bottom * ROW_UNIT_IN + 0.6)
+    for p in panels:
+        g = p["gridPos"]
+        x0, w = g["x"] / 24, g["w"] / 24
+        y1 = top * (1 - g["y"] / bottom)
+        h = top * g["h"] / bottom
+        if p.get("type") == "row":
+            fig.text(x0 + 0.005, y1 - h / 2, p.get("title", ""), fontsize=11, weight="bold", va="center")
+            continue
+        ax = fig.add_axes((x0 + 0.03, y1 - h + 0.025 * top, w - 0.045, h - 0.06 * top))
+        ax.set_title(p.get("title", "")[:70], fontsize=8, loc="left")
+        ax.tick_params(labelsize=6)
+        items = by_panel.get(p.get("title", ""), [])
+        drawer = DRAW.get(p.get("type", ""))
+        if not items or drawer is None or not any(pd.series for pd in items):
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", color="grey", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        drawer(ax, items)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{board['uid']}.png"
+    fig.savefig(path)
+    logger.info("wrote %s", path)
+    return path
+
+
+__all__ = ["fmt_value", "legend", "render_board"]
