@@ -13,21 +13,36 @@ from infersight.instrument._app import (
     instrumentation_of,
     uninstrument_app,
 )
+from infersight.instrument._cache import LRU, Lookup, TracedCache, key_hash, lru_cached, traced_cache
 from infersight.instrument._config import Telemetry, configure
 from infersight.instrument._errors import AlreadyInstrumentedError, ConfigurationError, InstrumentError
+from infersight.instrument._health import ReadinessCheck
 from infersight.instrument._hooks import RequestHook
+from infersight.instrument._jobs import JobRun, current_job, traced_job
+from infersight.instrument._pool import traced_pool_acquire
 from infersight.instrument._state import Instrumentation
 
 __all__ = [
+    "LRU",
     "AlreadyInstrumentedError",
     "ConfigurationError",
     "InstrumentError",
     "Instrumentation",
+    "JobRun",
+    "Lookup",
+    "ReadinessCheck",
     "RequestHook",
     "Telemetry",
+    "TracedCache",
     "add_readiness_check",
     "configure",
+    "current_job",
     "instrument_app",
     "instrumentation_of",
+    "key_hash",
+    "lru_cached",
+    "traced_cache",
+    "traced_job",
+    "traced_pool_acquire",
     "uninstrument_app",
 ]

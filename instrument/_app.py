@@ -157,14 +157,21 @@ def _instrument_contrib(app: Any, state: Instrumentation, tp: Any, mp: Any) -> N
 
     excluded = [p for p in (state.live_path, state.ready_path, state.metrics_path)
                 if p is not None and not (state.trace_health and p != state.metrics_path)]
+    signal = _OpenTelemetryStabilitySignalType.HTTP
+    stability = _OpenTelemetrySemanticConventionStability
+    stability._initialize()
+    if stability._get_opentelemetry_stability_opt_in_mode(signal) == _StabilityMode.DEFAULT:
+        # Initialised earlier (another instrumentor ran before OTEL_SEMCONV_STABILITY_OPT_IN was
+        # set): contrib mode promises the same stable attribute names as lean mode.
+        try:
+            with stability._lock:
+                stability._OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING[signal] = _StabilityMode.HTTP
+        except Exception:
+            logger.warning("infersight contrib mode: could not switch contrib to the stable HTTP "
+                           "semconv; spans carry the old attribute names", exc_info=True)
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=tp, meter_provider=mp, exclude_spans=["receive", "send"],
         excluded_urls=",".join(f"{p}$" for p in excluded) or None)
-    mode = _OpenTelemetrySemanticConventionStability._get_opentelemetry_stability_opt_in_mode(
-        _OpenTelemetryStabilitySignalType.HTTP)
-    if mode == _StabilityMode.DEFAULT:
-        logger.warning("infersight contrib mode: the OTel HTTP semconv was initialised before "
-                       "OTEL_SEMCONV_STABILITY_OPT_IN=http was set; spans carry the old attribute names")
     state.restore.append(lambda: FastAPIInstrumentor.uninstrument_app(app))
 
 

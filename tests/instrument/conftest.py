@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
+
+with warnings.catch_warnings():  # starlette's testclient touches a deprecated anyio alias on import
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient
+
+__all__ = ["Providers", "TestClient", "make_app"]
 
 
 @dataclass
@@ -51,8 +58,21 @@ def providers() -> Iterator[Providers]:
     reader = InMemoryMetricReader()
     mp = MeterProvider(metric_readers=[reader])
     yield Providers(tp, mp, CollectorRegistry(), exporter, reader)
+    _stop_gc_monitors()
     tp.shutdown()
     mp.shutdown()
+
+
+def _stop_gc_monitors() -> None:
+    """Tests that do not uninstrument leave GC hooks and drain threads behind: stop them."""
+    import gc
+
+    from infersight.instrument._gc import GcMonitor
+
+    for cb in list(gc.callbacks):
+        owner = getattr(cb, "__self__", None)
+        if isinstance(owner, GcMonitor):
+            owner.uninstall()
 
 
 def make_app(**kwargs: Any) -> FastAPI:

@@ -1,0 +1,168 @@
+"""``traced_job``: scheduled/background jobs as INTERNAL root spans with rows/bytes/duration.
+
+    @traced_job("payments_full_sync")          # sync or async function (APScheduler, loops)
+    def sync_payments(): ...
+
+    async with traced_job("refresh") as job:   # or `with`
+        job.rows += len(batch); job.bytes += size
+
+Inside a decorated function ``current_job()`` returns the running handle. When a decorated
+function returns a sized value and set no rows, ``rows`` is its ``len()``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from infersight.instrument._providers import Sinks
+from opentelemetry import metrics, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import CollectorRegistry
+
+logger = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+_CURRENT: contextvars.ContextVar[JobRun | None] = contextvars.ContextVar("infersight_job", default=None)
+
+
+_Frame = tuple["JobRun", "contextvars.Token[JobRun | None]", int]
+
+
+class JobRun:
+    """One run of a job; set ``rows``/``bytes`` (or ``attributes``) while it runs."""
+
+    def __init__(self, name: str, span: trace.Span) -> None:
+        self.name = name
+        self.span = span
+        self.rows: int | None = None
+        self.bytes: int | None = None
+        self.attributes: dict[str, Any] = {}
+
+    def add(self, rows: int = 0, nbytes: int = 0) -> None:
+        self.rows = (self.rows or 0) + rows
+        self.bytes = (self.bytes or 0) + nbytes
+
+
+def current_job() -> JobRun | None:
+    return _CURRENT.get()
+
+
+class traced_job:  # noqa: N801 - used like a function/decorator
+    def __init__(self, name: str, *, tracer_provider: trace.TracerProvider | None = None,
+                 meter_provider: metrics.MeterProvider | None = None,
+                 registry: CollectorRegistry | None = None, attributes: dict[str, Any] | None = None,
+                 rows_from_result: bool = True) -> None:
+        if not name or not isinstance(name, str):
+            raise ValueError("traced_job needs a non-empty job name")
+        self.name = name
+        self._sinks = Sinks(tracer_provider, meter_provider, registry)
+        self._attributes = dict(attributes or {})
+        self._rows_from_result = rows_from_result
+        self._stack: list[_Frame] = []
+
+    # -- context manager ------------------------------------------------------------------
+    def _begin(self) -> _Frame:
+        attrs = {"infersight.job.name": self.name, **self._attributes}
+        span = self._sinks.tracer.start_span(self.name, context=Context(), kind=SpanKind.INTERNAL,
+                                             attributes=attrs)
+        run = JobRun(self.name, span)
+        return run, _CURRENT.set(run), time.perf_counter_ns()
+
+    def _end(self, frame: _Frame, exc: BaseException | None) -> None:
+        run, token, t0 = frame
+        try:
+            _CURRENT.reset(token)
+        except ValueError:  # ended in another context (e.g. a different task)
+            _CURRENT.set(None)
+        seconds = (time.perf_counter_ns() - t0) / 1e9
+        status = "error" if exc is not None else "ok"
+        try:
+            span = run.span
+            if run.rows is not None:
+                span.set_attribute("infersight.job.rows", run.rows)
+            if run.bytes is not None:
+                span.set_attribute("infersight.job.bytes", run.bytes)
+            if run.attributes:
+                span.set_attributes(run.attributes)
+            span.set_attribute("infersight.job.duration_s", seconds)
+            if exc is not None:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            span.end()
+            prom, otel = self._sinks.prom, self._sinks.otel
+            prom["infersight_job_duration_seconds"].labels(self.name, status).observe(seconds)
+            attrs = {"infersight.job.name": self.name, "infersight.job.status": status}
+            otel.job_duration.record(seconds, attrs)
+            job_attr = {"infersight.job.name": self.name}
+            if run.rows:
+                prom["infersight_job_rows"].labels(self.name).inc(run.rows)
+                otel.job_rows.add(run.rows, job_attr)
+            if run.bytes:
+                prom["infersight_job_bytes"].labels(self.name).inc(run.bytes)
+                otel.job_bytes.add(run.bytes, job_attr)
+        except Exception:  # the job's own outcome must not change because telemetry failed
+            logger.warning("traced_job %r: recording failed", self.name, exc_info=True)
+
+    def __enter__(self) -> JobRun:
+        frame = self._begin()
+        self._stack.append(frame)
+        return frame[0]
+
+    def __exit__(self, et: Any, exc: BaseException | None, tb: Any) -> None:
+        self._end(self._stack.pop(), exc)
+
+    async def __aenter__(self) -> JobRun:
+        return self.__enter__()
+
+    async def __aexit__(self, et: Any, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(et, exc, tb)
+
+    # -- decorator ------------------------------------------------------------------------
+    def _fill_rows(self, run: JobRun, result: Any) -> None:
+        if self._rows_from_result and run.rows is None and hasattr(result, "__len__") \
+                and not isinstance(result, (str, bytes)):
+            try:
+                run.rows = len(result)
+            except TypeError:
+                pass
+
+    def __call__(self, func: F) -> F:
+        job = self
+
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def awrapper(*args: Any, **kwargs: Any) -> Any:
+                frame = job._begin()
+                try:
+                    result = await func(*args, **kwargs)
+                except BaseException as exc:
+                    job._end(frame, exc)
+                    raise
+                job._fill_rows(frame[0], result)
+                job._end(frame, None)
+                return result
+
+            return awrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            frame = job._begin()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                job._end(frame, exc)
+                raise
+            job._fill_rows(frame[0], result)
+            job._end(frame, None)
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+
+__all__ = ["traced_job", "current_job", "JobRun"]
