@@ -96,3 +96,27 @@ def steady_requests(b: Builder, *, seconds: int = 600, rps: float = 5.0, route: 
         tid, sid = b.request(route, int(st), int(du))
         out.append((tid, sid, int(st), int(du)))
     return out
+
+
+def full_sync(b: Builder, *, seconds: int = 600, period_s: int = 60, run_s: int = 6) -> None:
+    """Requests plus a job every ``period_s``; requests inside a run see a GC pause and a pool wait."""
+    runs = []
+    for k in range(seconds // period_s):
+        st = T0 + (k * period_s + 20) * S
+        tid = b.new_id(32)
+        b.span(tid, "payments_full_sync", st, run_s * S, attrs={"infersight.job.name": "payments_full_sync",
+                                                                 "infersight.job.rows": "500000"})
+        runs.append((st, st + run_s * S))
+    n = int(seconds * 5)
+    starts = T0 + np.sort(b.rng.uniform(0, seconds * S, n)).astype(np.int64)
+    for st in starts:
+        st = int(st)
+        inside = any(a <= st < z for a, z in runs)
+        base = int(b.rng.lognormal(np.log(40), 0.25) * MS)
+        gc_ms = float(b.rng.uniform(150, 400)) if inside else 0.0
+        wait_ms = float(b.rng.uniform(50, 200)) if inside else 0.1
+        dur = base + int((gc_ms + wait_ms) * MS)
+        ev = [(st + MS, "gc.pause", {"generation": "2", "duration_ms": f"{gc_ms:.1f}"})] if inside else []
+        tid, sid = b.request("/v1/predict", st, dur, attrs={"infersight.gc.pause_ms": f"{gc_ms:.2f}"}, events=ev)
+        b.span(tid, "pool.acquire", st + int(gc_ms * MS), int(wait_ms * MS), parent=sid,
+               attrs={"db.client.connection.pool.name": "payments_db"})

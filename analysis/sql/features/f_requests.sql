@@ -30,8 +30,8 @@ SELECT
         TRY_CAST(s.attrs['infersight.event_loop.blocked_ms'] AS DOUBLE),
         list_sum(list_transform(
             list_filter(list_zip(s.event_names, s.event_attrs), lambda e: e[1] = 'event_loop.blocked'),
-            lambda e: coalesce(TRY_CAST(e[2]['duration_ms'] AS DOUBLE),
-                          TRY_CAST(e[2]['infersight.event_loop.blocked_ms'] AS DOUBLE), 0.0))),
+            lambda e: coalesce(TRY_CAST(e[2]['lag_ms'] AS DOUBLE), TRY_CAST(e[2]['duration_ms'] AS DOUBLE),
+                          0.0))),
         0.0)                                                          AS loop_blocked_ms
 FROM stg_spans s
 WHERE s.kind = 'server'

@@ -1,8 +1,8 @@
 -- f_runtime_events: GC pauses and event-loop blocks, de-duplicated (the same pause is recorded as
--- an event on every span it overlapped).
--- Inputs: stg_spans events; params $since_ns, $until_ns.
+-- a span event on every request it overlapped, and long GC pauses also as root 'gc.pause' spans).
+-- Inputs: stg_spans (events and gc.pause spans); params $since_ns, $until_ns.
 -- Output grain: one row per (kind, start) runtime event: kind 'gc' | 'loop', start_ns, end_ns,
--- duration_ms, generation (GC only).
+-- duration_ms, generation (GC only), stack (loop blocks, when captured).
 CREATE OR REPLACE TEMP TABLE f_runtime_events AS
 WITH ev AS (
     SELECT
@@ -16,14 +16,20 @@ WITH ev AS (
     SELECT
         CASE WHEN ev_name = 'gc.pause' THEN 'gc' ELSE 'loop' END       AS kind,
         epoch_ns(ts)                                                   AS start_ns,
-        coalesce(TRY_CAST(ev_attrs['duration_ms'] AS DOUBLE),
-                 TRY_CAST(ev_attrs['infersight.gc.pause_ms'] AS DOUBLE),
-                 TRY_CAST(ev_attrs['infersight.event_loop.blocked_ms'] AS DOUBLE), 0.0) AS duration_ms,
-        TRY_CAST(coalesce(ev_attrs['generation'], ev_attrs['cpython.gc.generation']) AS INTEGER) AS generation
+        coalesce(TRY_CAST(ev_attrs['duration_ms'] AS DOUBLE), TRY_CAST(ev_attrs['lag_ms'] AS DOUBLE),
+                 TRY_CAST(ev_attrs['infersight.gc.pause_ms'] AS DOUBLE), 0.0) AS duration_ms,
+        TRY_CAST(coalesce(ev_attrs['generation'], ev_attrs['cpython.gc.generation']) AS INTEGER) AS generation,
+        ev_attrs['stack']                                              AS stack
     FROM ev
     WHERE ev_name IN ('gc.pause', 'event_loop.blocked')
+    UNION ALL
+    SELECT 'gc', start_ns, coalesce(TRY_CAST(attrs['infersight.gc.pause_ms'] AS DOUBLE), duration_ms),
+           TRY_CAST(coalesce(attrs['cpython.gc.generation'], attrs['generation']) AS INTEGER), NULL
+    FROM stg_spans
+    WHERE name = 'gc.pause' AND parent_span_id IS NULL
+      AND start_ns >= $since_ns AND start_ns < $until_ns
 )
 SELECT kind, start_ns, max(start_ns + CAST(duration_ms * 1e6 AS BIGINT)) AS end_ns,
-       max(duration_ms) AS duration_ms, max(generation) AS generation
+       max(duration_ms) AS duration_ms, max(generation) AS generation, max(stack) AS stack
 FROM typed
 GROUP BY kind, start_ns;

@@ -1,0 +1,167 @@
+"""The self-contained HTML report: inline base64 PNG plots, every value HTML-escaped, no network."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from infersight.analysis._diagnose import Diagnosis  # noqa: E402
+from infersight.analysis._finding import Evidence, Finding  # noqa: E402
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}.high{color:#b00020;font-weight:bold}.medium{color:#c77700}.low{color:#777}
+img{max-width:100%}code,pre{background:#f7f7f7;padding:2px 4px;white-space:pre-wrap}"""
+
+
+def _e(value: Any) -> str:
+    if isinstance(value, float):
+        value = round(value, 4)
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, default=str)
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _latency_plot(d: Diagnosis) -> str | None:
+    ctx = d.context
+    if ctx is None or ctx.requests.empty:
+        return None
+    series = ctx.p99_series()
+    t = pd.to_datetime(series["ts_ns"], unit="ns")
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    ax.plot(t, series["p99"], color="#1f77b4", label="P99 latency (ms)")
+    ax.axhline(ctx.baseline_p99, color="#2ca02c", ls="--", lw=1, label="baseline P99")
+    labelled = False
+    for f in d.findings:
+        for s, e in f.plot.get("job_windows", []):
+            ax.axvspan(pd.Timestamp(s, unit="ns"), pd.Timestamp(e, unit="ns"), color="#ff7f0e", alpha=0.2,
+                       label=None if labelled else "job runs")
+            labelled = True
+    gc = ctx.table("runtime_events")
+    gc = gc[gc["kind"] == "gc"]
+    if not gc.empty:
+        ax.scatter(pd.to_datetime(gc["start_ns"], unit="ns"), gc["duration_ms"], s=10, color="#d62728",
+                   label="GC pause (ms)", zorder=3)
+    loop = ctx.table("runtime_events")
+    loop = loop[loop["kind"] == "loop"]
+    if not loop.empty:
+        ax.scatter(pd.to_datetime(loop["start_ns"], unit="ns"), loop["duration_ms"], s=10, marker="x",
+                   color="#9467bd", label="event-loop block (ms)", zorder=3)
+    gpu = ctx.tel.query("detectors/gpu_steps", step_ns=ctx.step_ns)
+    if not gpu.empty and gpu["util"].notna().any():
+        ax2 = ax.twinx()
+        for name, g in gpu.groupby("gpu"):
+            ax2.plot(pd.to_datetime(g["ts_ns"], unit="ns"), g["util"] * 100, color="#7f7f7f", lw=1,
+                     label=f"GPU {name} util %")
+        ax2.set_ylim(0, 105)
+        ax2.set_ylabel("GPU %")
+        ax2.legend(loc="upper right", fontsize=8)
+    ax.set_ylabel("ms")
+    ax.set_title("Latency over time with job / GC / event-loop / GPU overlays")
+    ax.legend(loc="upper left", fontsize=8)
+    return _png(fig)
+
+
+def _before_after(d: Diagnosis, f: Finding) -> str | None:
+    ctx = d.context
+    if ctx is None:
+        return None
+    pairs = [(ev.kind, ev.value, ev.baseline) for ev in f.evidence
+             if isinstance(ev.value, (int, float)) and isinstance(ev.baseline, (int, float))
+             and not isinstance(ev.value, bool)]
+    if not pairs:
+        return None
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 2.6), squeeze=False)
+    for ax, (kind, value, base) in zip(axes[0], pairs, strict=True):
+        ax.bar(["baseline", "observed"], [float(base), float(value)], color=["#2ca02c", "#d62728"])
+        ax.set_title(kind.replace("_", " "), fontsize=8)
+        ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _latency_histogram(d: Diagnosis) -> str | None:
+    ctx = d.context
+    if ctx is None or ctx.requests.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(11, 2.8))
+    dur = ctx.requests["duration_ms"].to_numpy()
+    bins = np.logspace(np.log10(max(dur.min(), 0.01)), np.log10(max(dur.max(), 0.02)), 60)
+    slow = ctx.slow_mask()
+    ax.hist(dur[~slow], bins=list(bins), color="#2ca02c", alpha=0.7, label="at or under baseline P99")
+    ax.hist(dur[slow], bins=list(bins), color="#d62728", alpha=0.7, label="above baseline P99")
+    ax.set_xscale("log")
+    ax.set_xlabel("request latency (ms)")
+    ax.legend(fontsize=8)
+    ax.set_title("Latency distribution: normal vs excess requests")
+    return _png(fig)
+
+
+def _evidence_rows(evidence: list[Evidence]) -> str:
+    rows = []
+    for ev in evidence:
+        ex = ", ".join(f"<code>{_e(t)}</code>" for t in ev.exemplar_trace_ids[:5])
+        value = f"<pre>{_e(ev.value)}</pre>" if isinstance(ev.value, str) and "\n" in ev.value else _e(ev.value)
+        rows.append(f"<tr><td>{_e(ev.kind)}</td><td>{value}</td><td>{_e(ev.baseline)}</td><td>{ex}</td></tr>")
+    return "".join(rows)
+
+
+def render(d: Diagnosis) -> str:
+    """The whole report as one HTML string."""
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>infersight diagnosis</title>"
+             f"<style>{_CSS}</style></head><body><h1>infersight diagnosis</h1>",
+             f"<p>Source <code>{_e(d.source)}</code>, window {_e(d.window)}, scope "
+             f"{_e(d.route or 'all routes')}, {_e(d.requests)} requests; P99 {_e(round(d.observed_p99_ms, 1))} ms "
+             f"(baseline {_e(round(d.baseline_p99_ms, 1))} ms).</p>"]
+    img = _latency_plot(d)
+    if img:
+        parts.append(f"<img alt='latency over time' src='{img}'>")
+    img = _latency_histogram(d)
+    if img:
+        parts.append(f"<img alt='latency distribution' src='{img}'>")
+    if not d.findings:
+        parts.append("<p>No findings: nothing explains a latency excess in this window.</p>")
+    parts.append("<table><tr><th>#</th><th>category</th><th>confidence</th><th>P99 excess explained</th>"
+                 "<th>root cause</th><th>title</th></tr>")
+    for i, f in enumerate(d.findings, 1):
+        parts.append(f"<tr><td>{i}</td><td>{_e(f.category)}</td><td class='{_e(f.level)}'>{_e(f.level)} "
+                     f"({_e(round(f.confidence, 2))})</td><td>{_e(f'{f.excess_share:.0%}')}</td>"
+                     f"<td>{_e(f.root_cause.entity)}</td><td>{_e(f.title)}</td></tr>")
+    parts.append("</table>")
+    for i, f in enumerate(d.findings, 1):
+        parts.append(f"<h2>{i}. {_e(f.title)}</h2>")
+        if f.chain:
+            parts.append("<p><b>Causal chain:</b> " + " &rarr; ".join(_e(c) for c in f.chain) + "</p>")
+        rc = f.root_cause
+        parts.append(f"<p><b>Root cause:</b> {_e(rc.kind)} <code>{_e(rc.entity)}</code>: {_e(rc.state_change)} "
+                     f"({_e(rc.start)} &ndash; {_e(rc.end)})</p>")
+        parts.append(f"<p><b>Symptom:</b> {_e(f.symptom.sli)} {_e(f.symptom.baseline)} &rarr; "
+                     f"{_e(f.symptom.observed)} ({_e(f.symptom.scope)}); effect size {_e(f.effect_size)}; "
+                     f"if fixed: {_e(f.counterfactual)}</p>")
+        img = _before_after(d, f)
+        if img:
+            parts.append(f"<img alt='evidence' src='{img}'>")
+        parts.append("<table><tr><th>evidence</th><th>value</th><th>baseline</th><th>exemplar traces</th></tr>"
+                     + _evidence_rows(f.evidence) + "</table>")
+        parts.append("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in f.remediation) + "</ul>")
+    if d.errors:
+        parts.append("<h2>Detector errors</h2><ul>"
+                     + "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in d.errors.items()) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,109 @@
+"""``infersight diagnose``: run the detectors over a telemetry source and show what they find.
+
+Exit codes: 0 ran (findings or not), 1 no data in the source/window, 2 bad input (unreadable,
+foreign or newer database, bad arguments). Errors are one line on stderr, never a traceback
+(``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+diagnose_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                           help="Name the root cause of latency/cost problems in a telemetry DB.")
+
+_STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
+
+
+@diagnose_app.command()
+def diagnose(
+    db: Annotated[str, typer.Option("--db", help="DuckDB file, Parquet directory or collector URL.")],
+    since: Annotated[str | None, typer.Option(help="Start: a duration back from the newest data "
+                                                   "(30m, 1h) or an ISO time.")] = None,
+    until: Annotated[str | None, typer.Option(help="End: a duration back from the newest data or an ISO time.")] = None,
+    route: Annotated[str | None, typer.Option(help="Only requests of this http.route.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON on stdout.")] = False,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
+    top: Annotated[int, typer.Option(help="Show at most this many findings in the table.")] = 10,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """Run every detector over the telemetry in --db and rank the root causes found."""
+    err = Console(stderr=True)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR)
+    try:
+        from infersight.analysis._diagnose import diagnose as run
+        from infersight.analysis._errors import AnalysisError
+        from infersight.analysis._telemetry import connect
+    except ImportError as exc:  # pragma: no cover - the lazy CLI shell already checks the extra
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    try:
+        with err.status("opening telemetry", spinner="dots") as status:
+            tel = connect(db, since=since, until=until, route=route)
+            try:
+                result = run(tel, progress=lambda m: status.update(m))
+                if html_out is not None:
+                    status.update("writing HTML report")
+                    from infersight.analysis._report_html import render
+
+                    html_out.write_text(render(result), encoding="utf-8")
+            finally:
+                tel.close()
+    except AnalysisError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except OSError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # last resort: still one line, no traceback
+        if debug:
+            raise
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)", highlight=False)
+        raise typer.Exit(1) from None
+    for name, msg in result.errors.items():
+        err.print(f"[yellow]warning:[/yellow] detector {name} failed: {msg}", highlight=False)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_table(Console(), result, top)
+    if html_out is not None:
+        err.print(f"report written to {html_out}", highlight=False)
+
+
+def _print_table(console: Console, result: object, top: int) -> None:
+    from infersight.analysis._diagnose import Diagnosis
+
+    assert isinstance(result, Diagnosis)
+    console.print(f"{result.requests} requests in {result.window} ({result.route or 'all routes'}); "
+                  f"P99 {result.observed_p99_ms:.0f} ms, baseline {result.baseline_p99_ms:.0f} ms", highlight=False)
+    if not result.findings:
+        console.print("No findings: nothing explains a latency excess in this window.")
+        return
+    table = Table(title="Root causes, ranked by impact x confidence")
+    for col in ("#", "category", "confidence", "P99 excess", "root cause", "finding"):
+        table.add_column(col, overflow="fold")
+    for i, f in enumerate(result.findings[:top], 1):
+        table.add_row(str(i), f.category, f"[{_STYLE[f.level]}]{f.level} {f.confidence:.2f}[/]",
+                      f"{f.excess_share:.0%}", f.root_cause.entity, f.title)
+    console.print(table)
+    best = result.findings[0]
+    if best.chain:
+        console.print("chain: " + " -> ".join(best.chain), highlight=False)
+    if best.exemplars():
+        console.print("exemplar traces: " + ", ".join(best.exemplars()[:3]), highlight=False)
+    for r in best.remediation:
+        console.print(f"fix: {r}", highlight=False)
+
+
+__all__ = ["diagnose_app"]

@@ -1,0 +1,103 @@
+"""cache_miss_storm, cache_stampede and cold_start: a cache stops absorbing load.
+
+Per cache: the hit ratio per step against its usual (median) ratio; storm steps are those well
+below it. Requests that missed are contrasted with the rest (Mann-Whitney U) and the excess
+they carry is capped by their miss-path time. A storm is a *stampede* when misses pile up for
+the same key while it is already loading (no single-flight), typically at synchronised TTL
+expiry; it is a *cold start* when it begins with a new instance (deploy, restart).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from infersight.analysis import _sql
+from infersight.analysis._context import Context, confidence
+from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
+
+STORM_DROP = 0.25
+STAMPEDE_DUP_SHARE = 0.2
+COLD_START_NS = 60_000_000_000
+
+
+def detect(ctx: Context) -> list[Finding]:
+    calls = ctx.table("cache_calls")
+    if calls.empty:
+        return []
+    windows = _sql.run(ctx.tel.con, "detectors/cache_windows", step_ns=ctx.step_ns)
+    dups = _sql.run(ctx.tel.con, "detectors/cache_duplicate_misses").set_index("cache")
+    out = []
+    for cache, w in windows.groupby("cache"):
+        f = _one(ctx, str(cache), w, calls[calls["cache"] == cache], dups.loc[cache] if cache in dups.index else None)
+        if f is not None:
+            out.append(f)
+    return out
+
+
+def _one(ctx: Context, cache: str, w: pd.DataFrame, calls: pd.DataFrame, dup: pd.Series | None) -> Finding | None:
+    usual = float(w["hit_ratio"].median())
+    storm = w[(w["hit_ratio"] < usual - STORM_DROP) & (w["lookups"] >= 5)]
+    misses = calls[~calls["hit"]]
+    miss_ms = ctx.per_trace(misses, "duration_ms")
+    missed = miss_ms > 0
+    if missed.sum() < 3:
+        return None
+    hits = calls[calls["hit"]]
+    hit_ms = float(hits["duration_ms"].median()) if len(hits) else 0.0
+    share = ctx.excess_share(attributable_ms=np.clip(miss_ms - hit_ms, 0, None))
+    p_value, effect = ctx.contrast(missed)
+    if share <= 0 or effect <= 0:
+        return None
+    n_miss = int(dup["misses"]) if dup is not None else len(misses)
+    dup_n = int(dup["concurrent_duplicates"]) if dup is not None else 0
+    dup_share = dup_n / max(1, n_miss)
+    storm_ratio = float(w.loc[storm.index, "hit_ratio"].mean()) if len(storm) else float(w["hit_ratio"].min())
+    support = 1.0 if len(storm) else 0.6
+    start_ns = int(storm["ts_ns"].min()) if len(storm) else int(misses["start_ns"].min())
+    end_ns = int(storm["ts_ns"].max() + ctx.step_ns) if len(storm) else int(misses["end_ns"].max())
+    category, kind, change = "cache_miss_storm", "cache", f"hit ratio {usual:.0%} -> {storm_ratio:.0%}"
+    if dup_share >= STAMPEDE_DUP_SHARE:
+        category, change = "cache_stampede", (f"{dup_share:.0%} of misses reload a key already loading "
+                                              f"(no single-flight), hit ratio {usual:.0%} -> {storm_ratio:.0%}")
+    elif _new_instance_at(ctx, start_ns):
+        category, kind, change = "cold_start", "deploy", f"new instance starts with an empty cache ({change})"
+    evidence = [
+        Evidence("hit_ratio", round(storm_ratio, 3), round(usual, 3)),
+        Evidence("miss_path_ms", round(float(misses["duration_ms"].median()), 2), round(hit_ms, 2),
+                 ctx.exemplars(missed)),
+        Evidence("p99_requests_that_missed_ms", round(ctx.p99(missed), 1), round(ctx.p99(~missed), 1)),
+        Evidence("concurrent_duplicate_misses", dup_n, None),
+        Evidence("mann_whitney_p_value", p_value, None),
+    ]
+    if dup is not None and dup["max_keys_per_second"] == dup["max_keys_per_second"]:
+        evidence.append(Evidence("max_distinct_keys_missing_per_second", int(dup["max_keys_per_second"]),
+                                 float(dup["median_keys_per_second"])))
+    remediation = {
+        "cache_stampede": ["Single-flight the loader (one request recomputes, the others wait for it).",
+                           "Jitter TTLs so hot keys do not expire together; refresh ahead of expiry."],
+        "cold_start": ["Warm the cache before taking traffic (readiness gate); roll out gradually."],
+        "cache_miss_storm": ["Restore the cache size / TTL; check for flushes or key changes in the deploy.",
+                             "Protect the miss path (rate-limit loads, serve stale while revalidating)."],
+    }[category]
+    return Finding(
+        category=category,
+        title=f"Cache '{cache}': {change}; misses explain {share:.0%} of the P99 excess",
+        root_cause=RootCause(entity=cache, kind=kind, state_change=change, start=iso(start_ns), end=iso(end_ns)),
+        symptom=Symptom(sli="latency_p99_ms", scope=ctx.scope, baseline=round(ctx.baseline_p99, 1),
+                        observed=round(ctx.observed_p99, 1)),
+        impact=Impact(share_of_requests=float(missed.mean()), window=ctx.window),
+        effect_size=round(effect, 3), confidence=confidence(p_value, share, effect, support=support),
+        evidence=evidence,
+        counterfactual={"sli_if_fixed": round(ctx.p99(~missed), 1), "p99_excess_removed_share": round(share, 3)},
+        remediation=remediation, chain=[f"cache {cache}", "misses", "miss-path latency", "P99"],
+        excess_share=share, plot={"cache": cache, "hit_ratio": w[["ts_ns", "hit_ratio"]].to_dict("list")},
+    )
+
+
+def _new_instance_at(ctx: Context, start_ns: int) -> bool:
+    """A service instance whose first request is within COLD_START_NS of the storm's start, and
+    that started after the window began (a deploy/restart seen in the data, not just its start)."""
+    r = ctx.requests
+    first = r.groupby("instance")["start_ns"].min()
+    later = first[first > int(r["start_ns"].min()) + COLD_START_NS]
+    return bool(((later - start_ns).abs() <= COLD_START_NS).any())

@@ -1,0 +1,104 @@
+"""periodic_job_interference: a recurring job whose runs make requests slow.
+
+Jobs are traces started by a scheduler (root spans that are not requests, or spans carrying
+``infersight.job.name``). For each job with runs in the window: requests that overlapped a run
+(active) vs the rest, Mann-Whitney U on route-normalised latency, the share of the P99 excess
+carried by active requests, the periodicity of the P99 series at the job's period
+(autocorrelation) and its phase (how much more often slow requests fall inside runs than the
+duty cycle predicts), and the path the damage takes (GC, event loop, pool or a dependency).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from infersight.analysis import _sql
+from infersight.analysis._context import Context, confidence, dominant_mechanism
+from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
+
+GRACE_NS = 500_000_000  # GC debt and queued requests drain shortly after a run ends
+
+_PATHWAY_TEXT = {
+    "gc": "garbage-collection pauses", "event_loop": "event-loop blocking",
+    "pool": "connection-pool waits", "cpu": "CPU contention",
+}
+
+
+def _autocorr_at(series: np.ndarray, lag: int) -> float:
+    x = np.asarray(series, dtype=float)
+    if lag <= 0 or lag >= len(x) - 2:
+        return float("nan")
+    x = x - np.nanmean(x)
+    x = np.nan_to_num(x)
+    den = float((x * x).sum())
+    return float((x[:-lag] * x[lag:]).sum() / den) if den > 0 else float("nan")
+
+
+def detect(ctx: Context) -> list[Finding]:
+    jobs = _sql.run(ctx.tel.con, "detectors/periodic_jobs")
+    out: list[Finding] = []
+    slow = ctx.slow_mask()
+    for job in jobs.itertuples(index=False):
+        starts = np.asarray(job.starts_ns, dtype=np.int64)
+        ends = np.asarray(job.ends_ns, dtype=np.int64)
+        active = ctx.overlapping(starts, ends, grace_ns=GRACE_NS)
+        if active.sum() < 3:
+            continue
+        p_value, effect = ctx.contrast(active)
+        share = ctx.excess_share(active)
+        if effect <= 0 or share <= 0:
+            continue
+        active_time = float(np.minimum(ends + GRACE_NS - starts, np.inf).sum())
+        span_ns = max(1, ctx.tel.until_ns - ctx.tel.since_ns)
+        duty = min(1.0, active_time / span_ns)
+        slow_in = float(slow[active].sum() / max(1, slow.sum())) if slow.any() else 0.0
+        lift = slow_in / max(duty, 1e-6)
+        periodic = job.runs >= 3 and job.period_cv is not None and float(job.period_cv) < 0.35
+        acf = float("nan")
+        if periodic:
+            series = ctx.p99_series()
+            lag = int(round(float(job.period_s) * 1e9 / ctx.step_ns))
+            acf = _autocorr_at(series["p99"].to_numpy(), lag)
+        support = min(1.0, lift / 3.0) if lift > 1 else 0.0
+        conf = confidence(p_value, share, effect, support=support)
+        if not periodic:
+            conf *= 0.8
+        pathway, in_ms, out_ms = dominant_mechanism(ctx, active)
+        path_text = _PATHWAY_TEXT.get(pathway, pathway.replace("dependency:", "shared dependency "))
+        p99_active, p99_idle = ctx.p99(active), ctx.p99(~active)
+        period_txt = f"every {float(job.period_s):.0f} s" if periodic else f"{job.runs} run(s)"
+        rows_txt = f", {float(job.mean_rows):,.0f} rows per run" if pd.notna(job.mean_rows) and job.mean_rows else ""
+        evidence = [
+            Evidence("p99_while_job_runs_ms", round(p99_active, 1), round(p99_idle, 1), ctx.exemplars(active)),
+            Evidence("mann_whitney_p_value", p_value, None),
+            Evidence("slow_requests_inside_runs_share", round(slow_in, 3), round(duty, 3)),
+            Evidence("job_runs", int(job.runs), None, [str(t) for t in list(job.trace_ids)[:3]]),
+            Evidence(f"{pathway}_ms_per_request_while_job_runs", round(in_ms, 2), round(out_ms, 2)),
+        ]
+        if periodic:
+            evidence.append(Evidence("job_period_s", round(float(job.period_s), 2), None))
+            evidence.append(Evidence("p99_autocorrelation_at_job_period", None if acf != acf else round(acf, 3), None))
+        chain = [f"job {job.job} ({period_txt}{rows_txt})", path_text,
+                 f"P99 {p99_idle:.0f} -> {p99_active:.0f} ms while it runs"]
+        out.append(Finding(
+            category="periodic_job_interference",
+            title=f"Job '{job.job}' ({period_txt}) slows requests through {path_text}",
+            root_cause=RootCause(entity=str(job.job), kind="job",
+                                 state_change=f"runs {period_txt}, {float(job.mean_duration_ms) / 1e3:.1f} s each "
+                                              f"(duty cycle {duty:.0%}){rows_txt}",
+                                 start=iso(job.first_start_ns), end=iso(job.last_end_ns)),
+            symptom=Symptom(sli="latency_p99_ms", scope=ctx.scope, baseline=round(p99_idle, 1),
+                            observed=round(p99_active, 1)),
+            impact=Impact(share_of_requests=float(active.mean()), window=ctx.window),
+            effect_size=round(effect, 3), confidence=conf, evidence=evidence,
+            counterfactual={"sli_if_fixed": round(ctx.baseline_p99, 1),
+                            "p99_excess_removed_share": round(share, 3)},
+            remediation=[
+                "Make the job incremental (sync by updated-at timestamp) instead of a full pull.",
+                "Stream rows in batches instead of materialising the whole table in memory.",
+                "Serve lookups from an LRU / second-level cache; run the job off the serving process.",
+            ],
+            chain=chain, excess_share=share,
+            plot={"job_windows": list(zip(starts.tolist(), ends.tolist(), strict=True)), "pathway": pathway},
+        ))
+    return out
