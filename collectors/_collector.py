@@ -32,6 +32,8 @@ def sidecar_path(db_path: str | os.PathLike[str]) -> Path:
 
 def open_database(path: str) -> duckdb.DuckDBPyConnection:
     """Open (create) the DuckDB file for writing and bring its schema up to date."""
+    if Path(path).is_dir():
+        raise StorageError(f"cannot use {path} as the database: it is a directory")
     parent = Path(path).resolve().parent
     if not parent.is_dir():
         raise StorageError(f"cannot create {path}: directory {parent} does not exist")

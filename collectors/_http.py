@@ -117,6 +117,10 @@ class OTLPHttpApp:
             except PayloadTooLargeError as exc:
                 await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED, str(exc), ctype)
                 return
+            except DecodeError as exc:
+                self.counts["bad_request"] += 1
+                await _status(send, 400, code_pb2.INVALID_ARGUMENT, str(exc), ctype)
+                return
             extra = max(0, len(body) - reserve)
             self.inflight_bytes += extra
             reserve += extra
