@@ -126,7 +126,8 @@ class InfersightMiddleware:
             span = trace.get_current_span()
         start_ns = time.time_ns()
         hook_states = self._hooks_start(span, start_ns) if st.hooks else None
-        status = [0, 0]  # status code, body bytes
+        status = [0, 0, 0]  # status code, body bytes, span annotated (contrib ends it on the last body)
+        contrib = tracer is None
 
         async def send_wrapper(message: dict[str, Any]) -> None:
             kind = message["type"]
@@ -134,6 +135,14 @@ class InfersightMiddleware:
                 status[0] = message["status"]
             elif kind == "http.response.body":
                 status[1] += len(message.get("body", b""))
+                if contrib and not message.get("more_body", False) and not status[2]:
+                    status[2] = 1
+                    try:
+                        self._annotate(span, gc_count0, gc_total0, lag_count0, start_ns, time.time_ns(),
+                                       hook_states)
+                    except Exception:
+                        logger.warning("infersight: annotating the request span failed", exc_info=True)
+                        st.hook_failed("middleware")
             await send(message)
 
         exc: BaseException | None = None
@@ -217,32 +226,21 @@ class InfersightMiddleware:
         st = self.state
         code = status[0] or 500
         route = route_template(scope, root0)
-        recording = span.is_recording()
-        end_ns = time.time_ns()
-        if recording:
-            if st.tracer is not None:
-                if route is not None:
-                    span.update_name(f"{method} {route}")
-                    span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", code)
-                if exc is not None:
-                    span.record_exception(exc)
-                    span.set_attribute("error.type", type(exc).__qualname__)
-                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-                elif code >= 500:
-                    span.set_attribute("error.type", str(code))
-                    span.set_status(Status(StatusCode.ERROR))
-            if st.gc is not None:
-                st.gc.annotate(span, gc_count0, gc_total0)
-            if st.loop is not None:
-                st.loop.annotate(span, lag_count0, start_ns, end_ns)
-        if hook_states is not None:
-            for hook, hstate in zip(st.hooks, hook_states, strict=False):
-                try:
-                    hook.on_request_end(span, hstate, start_ns, end_ns)
-                except Exception:
-                    logger.warning("request hook %r failed at end", hook, exc_info=True)
-                    st.hook_failed(type(hook).__name__)
+        if st.tracer is not None and span.is_recording():
+            if route is not None:
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", code)
+            if exc is not None:
+                span.record_exception(exc)
+                span.set_attribute("error.type", type(exc).__qualname__)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            elif code >= 500:
+                span.set_attribute("error.type", str(code))
+                span.set_status(Status(StatusCode.ERROR))
+        if not status[2]:
+            status[2] = 1
+            self._annotate(span, gc_count0, gc_total0, lag_count0, start_ns, time.time_ns(), hook_states)
         if st.tracer is not None:
             span.end()
         seconds = (time.perf_counter_ns() - start_perf) / 1e9
@@ -264,6 +262,23 @@ class InfersightMiddleware:
             if code >= 500:
                 attrs["error.type"] = type(exc).__qualname__ if exc is not None else str(code)
             st.otel.http_duration.record(seconds, attrs)
+
+    def _annotate(self, span: Any, gc_count0: int, gc_total0: int, lag_count0: int, start_ns: int,
+                  end_ns: int, hook_states: list[Any] | None) -> None:
+        """GC/loop-lag annotations and request hooks, while the SERVER span is still open."""
+        st = self.state
+        if span.is_recording():
+            if st.gc is not None:
+                st.gc.annotate(span, gc_count0, gc_total0)
+            if st.loop is not None:
+                st.loop.annotate(span, lag_count0, start_ns, end_ns)
+        if hook_states is not None:
+            for hook, hstate in zip(st.hooks, hook_states, strict=False):
+                try:
+                    hook.on_request_end(span, hstate, start_ns, end_ns)
+                except Exception:
+                    logger.warning("request hook %r failed at end", hook, exc_info=True)
+                    st.hook_failed(type(hook).__name__)
 
     # -- endpoints served by the middleware ----------------------------------------------
     async def _health(self, path: str, send: Any) -> None:

@@ -41,11 +41,11 @@ def detect_role(process_name: str | None = None, argv: Sequence[str] | None = No
         return role
     if parent:
         return None  # a multiprocessing child vLLM does not name: not ours to instrument
-    first = args[0] if args else ""
-    if first.endswith(".py") and "vllm" in first.replace("\\", "/").split("/"):
-        return None  # vLLM helper script run as a subprocess (model registry probe)
     if "serve" in args[1:3] or any("entrypoints" in a and "api_server" in a for a in args[:3]):
         return API_SERVER
+    first = (args[0] if args else "").replace("\\", "/")
+    if first.endswith(".py") and "/vllm/" in first:
+        return None  # a vLLM helper script run as a subprocess (model registry probe)
     return DRIVER
 
 
