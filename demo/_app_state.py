@@ -1,0 +1,217 @@
+"""Everything the demo server holds: model + engine, payments DB + pool + sync job, caches,
+the downstream client, and the fault switches that turn real code paths on and off."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+from infersight.demo._caches import CachePolicy, RedisCache, TTLCache
+from infersight.demo._config import ServerConfig
+from infersight.demo._engine import Engine, PrefixCache
+from infersight.demo._errors import ConfigError, DownstreamError
+from infersight.demo._faults import FAULTS, check_faults
+from infersight.demo._model import ModelConfig
+from infersight.demo._payments import (
+    PaymentStore,
+    PaymentWriter,
+    Scheduler,
+    build_payments_db,
+    connect,
+)
+from infersight.demo._pool import ConnectionPool
+from infersight.demo._tokenizer import SPECIALS, Tokenizer
+
+log = logging.getLogger(__name__)
+
+
+def load_model(cfg: ServerConfig, tok: Tokenizer) -> Any:
+    """NumPy on CPU by default; PyTorch (CUDA when available) when installed and asked for."""
+    mcfg = ModelConfig(vocab_size=tok.vocab_size, d_model=cfg.d_model, n_layers=cfg.n_layers,
+                       n_heads=cfg.n_heads, d_ff=cfg.d_ff, max_seq=cfg.max_seq, seed=cfg.seed,
+                       n_special=len(SPECIALS))
+    want_torch = cfg.backend == "torch"
+    if cfg.backend == "auto":
+        try:
+            import torch  # noqa: F401
+
+            want_torch = True
+        except ImportError:
+            want_torch = False
+    if want_torch:
+        from infersight.demo._torch_model import TorchDecoder
+
+        device = "cpu" if "gpu_idle" in cfg.faults else None
+        return TorchDecoder(mcfg, device=device)
+    from infersight.demo._model import NumpyDecoder
+
+    return NumpyDecoder(mcfg)
+
+
+class AppState:
+    def __init__(self, cfg: ServerConfig) -> None:
+        self.cfg = cfg
+        self.tokenizer = Tokenizer()
+        self.model = load_model(cfg, self.tokenizer)
+        self.model_name = self.model.cfg.name
+        self.prefix_cache = PrefixCache(block_size=16, max_blocks=256)
+        self.engine = Engine(self.model, max_batch=cfg.max_batch, prefix_cache=self.prefix_cache,
+                             eos_id=self.tokenizer.eos_id)
+        self.response_cache = TTLCache(cfg.cache_capacity)
+        self.cache_policy = CachePolicy(ttl=cfg.cache_ttl)
+        self.embed_cache: TTLCache | RedisCache = RedisCache(cfg.redis_url) if cfg.redis_url else TTLCache(4096)
+        self.pool_observer: Any = None
+        self.pool = ConnectionPool(self._connect, size=cfg.pool_size, timeout=cfg.pool_timeout,
+                                   name="payments_db", on_wait=self._on_pool_wait)
+        self.store = PaymentStore(self.pool)
+        self.scheduler: Scheduler | None = None
+        self.writer: PaymentWriter | None = None
+        self.recent_features: deque[list[dict[str, Any]]] = deque(maxlen=48)
+        self.http: httpx.AsyncClient | None = None
+        self.active: dict[str, str] = {}  # fault -> ISO start time
+        self.history: list[dict[str, str]] = []
+        self.gpu_burner: Any = None
+
+    def _connect(self) -> Any:
+        return connect(self.cfg.db_path)
+
+    def _on_pool_wait(self, seconds: float, timed_out: bool) -> None:
+        if self.pool_observer is not None:
+            self.pool_observer(seconds, timed_out)
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self, run_job: Any = None) -> None:
+        await asyncio.to_thread(build_payments_db, Path(self.cfg.db_path), self.cfg.rows, self.cfg.users)
+        self.engine.start()
+        self.http = httpx.AsyncClient(timeout=self.cfg.downstream_timeout,
+                                      limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
+        self.scheduler = Scheduler(self.store, self.cfg.sync_period, run_job)
+        self.writer = PaymentWriter(self.pool, self.cfg.users, rate=self.cfg.writer_rate)
+        for name in self.cfg.faults:
+            await self.set_fault(name, True)
+        self.scheduler.start()
+        self.writer.start()
+
+    async def stop(self) -> None:
+        for name in list(self.active):
+            try:
+                await self.set_fault(name, False)
+            except Exception:
+                log.warning("turning off %s failed", name, exc_info=True)
+        if self.scheduler is not None:
+            await asyncio.to_thread(self.scheduler.stop)
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.stop)
+        await asyncio.to_thread(self.engine.stop)
+        if self.http is not None:
+            await self.http.aclose()
+        if isinstance(self.embed_cache, RedisCache):
+            await self.embed_cache.close()
+        self.pool.close()
+
+    # --- faults ---------------------------------------------------------------------------
+    def fault_state(self) -> dict[str, Any]:
+        return {"active": dict(self.active), "history": list(self.history), "known": list(FAULTS)}
+
+    async def set_fault(self, name: str, on: bool) -> None:
+        check_faults([name])
+        if on == (name in self.active):
+            return
+        await self._apply(name, on)
+        now = datetime.now(timezone.utc).isoformat()
+        if on:
+            self.active[name] = now
+        else:
+            self.history.append({"fault": name, "start": self.active.pop(name), "end": now})
+        log.warning("fault %s %s", name, "ON" if on else "off")
+
+    async def _apply(self, name: str, on: bool) -> None:
+        cfg = self.cfg
+        if name == "full_sync":
+            self.store.mode = "full" if on else "incremental"
+        elif name == "cache_stampede":
+            self.cache_policy.stampede = on
+        elif name == "cold_cache":
+            self.response_cache.resize(4 if on else cfg.cache_capacity)
+            if on:
+                self.response_cache.clear()
+                self.prefix_cache.clear()
+            self.prefix_cache.max_blocks = 4 if on else 256
+        elif name == "pool_exhaustion":
+            self.pool.resize(1 if on else cfg.pool_size)
+        elif name == "slow_downstream":
+            if not cfg.downstream_url or self.http is None:
+                raise ConfigError("slow_downstream needs a downstream service (--downstream-url)")
+            r = await self.http.post(f"{cfg.downstream_url}/admin/mode", json={"slow": on})
+            r.raise_for_status()
+        elif name == "gpu_contention":
+            from infersight.demo._gpu import GpuBurner
+
+            if on:
+                self.gpu_burner = GpuBurner()
+                self.gpu_burner.start()
+            elif self.gpu_burner is not None:
+                self.gpu_burner.stop()
+                self.gpu_burner = None
+        elif name == "gpu_idle":
+            if getattr(self.model, "device", "cpu") != "cpu" or not self._gpu_present():
+                raise ConfigError("gpu_idle is a start-up fault (serve --fault gpu_idle) on a GPU machine")
+        # gc_storm and event_loop_block are read on the request path via self.active
+
+    @staticmethod
+    def _gpu_present() -> bool:
+        try:
+            import torch
+
+            return bool(torch.cuda.is_available())
+        except ImportError:
+            return False
+
+    # --- request-path helpers -------------------------------------------------------------
+    async def downstream_score(self, account: int) -> float:
+        if not self.cfg.downstream_url or self.http is None:
+            return 0.0
+        last: Exception | None = None
+        for _attempt in range(2):  # one retry
+            try:
+                r = await self.http.post(f"{self.cfg.downstream_url}/score", json={"account": account})
+                r.raise_for_status()
+                return float(r.json()["score"])
+            except (httpx.HTTPError, KeyError, ValueError) as exc:
+                last = exc
+        raise DownstreamError(f"risk service failed: {last!r}")
+
+    def build_features(self, payments: list[dict[str, Any]]) -> dict[str, float]:
+        """Per-request risk features; under ``gc_storm`` an allocation burst kept alive a while."""
+        total = sum(p["amount_cents"] for p in payments)
+        feats = {"n": float(len(payments)), "total": float(total),
+                 "max": float(max((p["amount_cents"] for p in payments), default=0))}
+        if "gc_storm" in self.active:
+            # "debug snapshot" of every feature candidate: ~20k dicts per request, 48 kept
+            burst = [{"i": i, "v": (p["amount_cents"] + i) % 97, "tags": [p["merchant"]]}
+                     for i in range(400) for p in (payments or [{"amount_cents": 0, "merchant": "x"}])[:50]]
+            self.recent_features.append(burst)
+        return feats
+
+    def moderation_work(self, prompt_ids: list[int], text: str) -> bool:
+        """A moderation pass: a model forward over the prompt and a text scan (CPU work)."""
+        hidden = self.model.hidden_states(prompt_ids[-64:])
+        flagged = float(abs(hidden).mean()) > 10.0
+        banned = ("card number", "cvv", "password")
+        lowered = text.lower()
+        for _ in range(4):
+            flagged = flagged or any(b in lowered for b in banned)
+            lowered = "".join(ch for ch in lowered if ch.isprintable())
+        return flagged
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+
+__all__ = ["AppState", "load_model"]
