@@ -28,6 +28,7 @@ from infersight.instrument._config import Telemetry, configure
 from infersight.instrument._gc import GcMonitor
 from infersight.instrument._loop import LoopLagMonitor
 from infersight.instrument._metrics import otel_instruments, prom_metrics
+from infersight.instrument._vllm_bridge import bridge_vllm_metrics
 from infersight.instrument._vllm_export import (
     ENDPOINT_ENV,
     LazySpanExporter,
@@ -198,6 +199,7 @@ def start(role: str, *, argv: list[str] | None = None, nvml: Any = None, gpu: bo
                 loop_monitor = LoopLagMonitor(prom=prom, otel=otel)
                 tel.tracer_provider.add_span_processor(_LoopLagStarter(loop_monitor))
                 state.loop_monitor = enricher.loop_monitor = loop_monitor
+                bridge_vllm_metrics(tel.meter_provider)
                 if gpu:
                     _start_gpu(state, tel, nvml)
         except Exception:

@@ -238,3 +238,27 @@ def test_pid_guard_sends_nothing_from_a_forked_child() -> None:
     os.close(read_fd)
     guard.export([span])
     assert len(inner.get_finished_spans()) == 1
+
+
+def test_vllm_prometheus_families_are_bridged_to_otlp() -> None:
+    from infersight.instrument._vllm_bridge import bridge_vllm_metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from prometheus_client import Gauge
+
+    registry = CollectorRegistry()
+    Gauge("vllm:kv_cache_usage_perc", "kv", ["engine", "model_name"], registry=registry).labels("0", "m").set(0.25)
+    hits = Counter("vllm:prefix_cache_hits", "h", ["engine", "model_name"], registry=registry)
+    hits.labels("0", "m").inc(12)
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    bridge_vllm_metrics(provider, registry)
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = {m.name: [(p.value, dict(p.attributes or {})) for p in m.data.data_points]
+              for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    labels = {"engine": "0", "model_name": "m"}
+    assert points["vllm.kv_cache_usage_perc"] == [(0.25, labels)]
+    assert points["vllm.prefix_cache_hits"] == [(12.0, labels)]
+    assert "vllm.num_requests_waiting" not in points  # absent family: no point, no error
+    provider.shutdown()
