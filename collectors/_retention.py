@@ -92,20 +92,45 @@ class Retention:
             cutoff = int((self.clock() - self.retention_s) * 1e9)
             deleted += self._delete_until(cutoff)
         if self.max_size:
-            for _ in range(64):
-                size = self.writer.call(lambda con: used_bytes(con, self.path)).result()
-                if size <= self.max_size:
-                    break
-                oldest = self.writer.call(_oldest_ns).result()
-                if oldest is None:
-                    break
-                newest = int(self.clock() * 1e9)
-                step = max(_STEP_NS // 60, (newest - oldest) // 10)
-                deleted += self.writer.call(_delete_before(oldest + step)).result()
-                self.writer.call(lambda con: con.execute("CHECKPOINT")).result()
+            deleted += self._shrink(self.max_size)
         if deleted:
             logger.info("retention deleted %d rows", deleted)
         self.deleted += deleted
+        return deleted
+
+    def _shrink(self, limit: int) -> int:
+        """Delete the oldest tenth of the time range until the used size is under ``limit``.
+
+        Data from the last hour is never deleted to meet the size limit.
+        DuckDB frees space per row group (122,880 rows), so a delete that frees nothing (all data
+        in a few partially deleted row groups) stops the loop rather than emptying the database.
+        """
+        deleted = 0
+        size = self.writer.call(lambda con: used_bytes(con, self.path)).result()
+        fruitless = 0
+        for _ in range(32):
+            if size <= limit or self._stop.is_set():
+                break
+            oldest = self.writer.call(_oldest_ns).result()
+            if oldest is None:
+                break
+            newest = int(self.clock() * 1e9)
+            step = max(_STEP_NS // 60, (newest - oldest) // 10)
+            cutoff = min(oldest + step, newest - _STEP_NS)  # the last hour is never deleted for size
+            if cutoff <= oldest:
+                logger.warning("size retention: only the last hour is left (%d bytes used, limit %d)", size, limit)
+                break
+            deleted += self.writer.call(_delete_before(cutoff)).result()
+            self.writer.call(lambda con: con.execute("CHECKPOINT")).result()
+            after = self.writer.call(lambda con: used_bytes(con, self.path)).result()
+            if after >= size:
+                fruitless += 1
+                if fruitless < 3:
+                    continue
+                logger.warning("size retention: deleting old rows freed no space (%d bytes used, limit %d); "
+                               "DuckDB frees space per row group, will retry later", after, limit)
+                break
+            size, fruitless = after, 0
         return deleted
 
     def _delete_until(self, cutoff_ns: int) -> int:
