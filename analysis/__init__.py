@@ -6,6 +6,7 @@ detector and returns ranked :class:`Finding` objects.
 """
 
 from infersight.analysis._critical_path import Segment, Span, critical_path
+from infersight.analysis._diagnose import Diagnosis, diagnose
 from infersight.analysis._errors import (
     AnalysisError,
     NoDataError,
@@ -14,10 +15,18 @@ from infersight.analysis._errors import (
     SourceError,
     UsageError,
 )
+from infersight.analysis._finding import CATEGORIES, Evidence, Finding, Impact, RootCause, Symptom
 from infersight.analysis._telemetry import Telemetry, connect
 
 __all__ = [
+    "CATEGORIES",
     "AnalysisError",
+    "Diagnosis",
+    "Evidence",
+    "Finding",
+    "Impact",
+    "RootCause",
+    "Symptom",
     "NoDataError",
     "SchemaError",
     "SchemaVersionError",
@@ -28,4 +37,5 @@ __all__ = [
     "UsageError",
     "connect",
     "critical_path",
+    "diagnose",
 ]

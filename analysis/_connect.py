@@ -27,7 +27,10 @@ def _open_with_reader(source: str) -> duckdb.DuckDBPyConnection | None:
     try:
         con: duckdb.DuckDBPyConnection = open_readonly(source)
     except Exception as exc:  # the reader's own errors: map to ours, one line
-        raise SourceError(f"cannot open telemetry source {source!r}: {exc}") from exc
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if type(exc).__name__ == "SchemaVersionError":
+            raise SchemaVersionError(f"{msg}: upgrade infersight") from exc
+        raise SourceError(msg) from exc
     return con
 
 

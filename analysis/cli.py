@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -43,7 +44,7 @@ def diagnose(
         from infersight.analysis._telemetry import connect
     except ImportError as exc:  # pragma: no cover - the lazy CLI shell already checks the extra
         err.print(f"error: {exc}")
-        raise typer.Exit(2) from None
+        raise click.exceptions.Exit(2) from None
     try:
         with err.status("opening telemetry", spinner="dots") as status:
             tel = connect(db, since=since, until=until, route=route)
@@ -60,17 +61,17 @@ def diagnose(
         if debug:
             raise
         err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
+        raise click.exceptions.Exit(exc.exit_code) from None
     except OSError as exc:
         if debug:
             raise
         err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise click.exceptions.Exit(2) from None
     except Exception as exc:  # last resort: still one line, no traceback
         if debug:
             raise
         err.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)", highlight=False)
-        raise typer.Exit(1) from None
+        raise click.exceptions.Exit(1) from None
     for name, msg in result.errors.items():
         err.print(f"[yellow]warning:[/yellow] detector {name} failed: {msg}", highlight=False)
     if as_json:

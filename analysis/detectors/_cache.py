@@ -37,24 +37,27 @@ def detect(ctx: Context) -> list[Finding]:
 def _one(ctx: Context, cache: str, w: pd.DataFrame, calls: pd.DataFrame, dup: pd.Series | None) -> Finding | None:
     usual = float(w["hit_ratio"].median())
     storm = w[(w["hit_ratio"] < usual - STORM_DROP) & (w["lookups"] >= 5)]
+    if storm.empty:
+        return None  # misses at the usual rate are the cache working as designed
     misses = calls[~calls["hit"]]
     miss_ms = ctx.per_trace(misses, "duration_ms")
-    missed = miss_ms > 0
+    in_storm = np.isin(ctx.requests["bucket"].to_numpy() * ctx.step_ns, storm["ts_ns"].to_numpy())
+    missed = (miss_ms > 0) & in_storm
     if missed.sum() < 3:
         return None
     hits = calls[calls["hit"]]
     hit_ms = float(hits["duration_ms"].median()) if len(hits) else 0.0
-    share = ctx.excess_share(attributable_ms=np.clip(miss_ms - hit_ms, 0, None))
+    share = ctx.excess_share(missed, attributable_ms=np.clip(miss_ms - hit_ms, 0, None))
     p_value, effect = ctx.contrast(missed)
     if share <= 0 or effect <= 0:
         return None
     n_miss = int(dup["misses"]) if dup is not None else len(misses)
     dup_n = int(dup["concurrent_duplicates"]) if dup is not None else 0
     dup_share = dup_n / max(1, n_miss)
-    storm_ratio = float(w.loc[storm.index, "hit_ratio"].mean()) if len(storm) else float(w["hit_ratio"].min())
-    support = 1.0 if len(storm) else 0.6
-    start_ns = int(storm["ts_ns"].min()) if len(storm) else int(misses["start_ns"].min())
-    end_ns = int(storm["ts_ns"].max() + ctx.step_ns) if len(storm) else int(misses["end_ns"].max())
+    storm_ratio = float(storm["hit_ratio"].mean())
+    support = min(1.0, len(storm) / 2.0)  # one low step is weaker evidence than a sustained drop
+    start_ns = int(storm["ts_ns"].min())
+    end_ns = int(storm["ts_ns"].max() + ctx.step_ns)
     category, kind, change = "cache_miss_storm", "cache", f"hit ratio {usual:.0%} -> {storm_ratio:.0%}"
     if dup_share >= STAMPEDE_DUP_SHARE:
         category, change = "cache_stampede", (f"{dup_share:.0%} of misses reload a key already loading "

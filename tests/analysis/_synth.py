@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -73,16 +74,34 @@ class Builder:
             con.execute(ddl)
             con.execute("INSERT INTO infersight_schema (version) VALUES (?)", [schema_version])
             if self.spans:
-                spans = pd.DataFrame(self.spans)
+                spans = _arrow(pd.DataFrame(self.spans))
                 con.register("spans_df", spans)
                 con.execute("INSERT INTO otel_traces BY NAME SELECT * FROM spans_df")
             if self.points:
-                pts = pd.DataFrame(self.points)
+                pts = _arrow(pd.DataFrame(self.points))
                 con.register("pts_df", pts)
                 con.execute("INSERT INTO otel_metrics_gauge BY NAME SELECT * FROM pts_df")
         finally:
             con.close()
         return path
+
+
+_MAP = pa.map_(pa.string(), pa.string())
+
+
+def _arrow(df: pd.DataFrame) -> pa.Table:
+    """DataFrame -> Arrow with attribute dicts as MAP(VARCHAR, VARCHAR) (DuckDB would guess STRUCT)."""
+    cols = {}
+    for name in df.columns:
+        if name in ("ResourceAttributes", "SpanAttributes", "Attributes"):
+            cols[name] = pa.array([list(d.items()) for d in df[name]], type=_MAP)
+        elif name == "Events.Attributes":
+            cols[name] = pa.array([[list(d.items()) for d in evs] for evs in df[name]], type=pa.list_(_MAP))
+        elif name in ("Links.Attributes",):
+            cols[name] = pa.array([[] for _ in range(len(df))], type=pa.list_(_MAP))
+        else:
+            cols[name] = pa.array(df[name].tolist()) if df[name].dtype == object else pa.array(df[name])
+    return pa.table(cols)
 
 
 def steady_requests(b: Builder, *, seconds: int = 600, rps: float = 5.0, route: str = "/v1/predict",
@@ -120,3 +139,65 @@ def full_sync(b: Builder, *, seconds: int = 600, period_s: int = 60, run_s: int 
         tid, sid = b.request("/v1/predict", st, dur, attrs={"infersight.gc.pause_ms": f"{gc_ms:.2f}"}, events=ev)
         b.span(tid, "pool.acquire", st + int(gc_ms * MS), int(wait_ms * MS), parent=sid,
                attrs={"db.client.connection.pool.name": "payments_db"})
+
+
+FAULT_START_S, FAULT_END_S = 200, 400
+
+
+def with_fault(b: Builder, fault: str, *, seconds: int = 600, rps: float = 5.0) -> None:
+    """Requests (each with a cache lookup, a pool acquire and a downstream call) over ``seconds``;
+    between FAULT_START_S and FAULT_END_S the named fault adds its mechanism's delay.
+
+    fault: clean | gc | loop | pool | downstream | stampede | miss_storm | gpu_throttle | gpu_busy
+    """
+    n = int(seconds * rps)
+    starts = T0 + np.sort(b.rng.uniform(0, seconds * S, n)).astype(np.int64)
+    f0, f1 = T0 + FAULT_START_S * S, T0 + FAULT_END_S * S
+    hot_keys = [f"k{i}" for i in range(20)]
+    for st in (int(x) for x in starts):
+        on = fault != "clean" and f0 <= st < f1
+        own = b.rng.lognormal(np.log(20), 0.25) * MS
+        gc_ms = float(b.rng.uniform(100, 300)) if on and fault == "gc" else float(b.rng.uniform(0, 0.5))
+        loop_ms = float(b.rng.uniform(100, 300)) if on and fault == "loop" else 0.0
+        wait_ms = float(b.rng.uniform(100, 300)) if on and fault == "pool" else float(b.rng.uniform(0, 0.3))
+        down_ms = float(b.rng.lognormal(np.log(15), 0.2)) * (10 if on and fault == "downstream" else 1)
+        key = hot_keys[int(b.rng.integers(0, len(hot_keys)))]
+        storm = on and fault in ("stampede", "miss_storm")
+        hit = bool(b.rng.random() < (0.1 if storm else 0.9))
+        cache_ms = 0.2 if hit else float(b.rng.uniform(80, 200)) if storm else float(b.rng.uniform(10, 20))
+        if storm and fault == "miss_storm":
+            key = f"{key}-{b.new_id()}"  # distinct keys: a flush/shrink, not a stampede
+        if storm and fault == "stampede":
+            key, cache_ms = hot_keys[0], float(b.rng.uniform(300, 600))  # one hot key, no single-flight
+        t = st
+        total = own + (gc_ms + loop_ms + wait_ms + down_ms + cache_ms) * MS
+        attrs = {"infersight.gc.pause_ms": f"{gc_ms:.3f}"}
+        ev = [(st, "event_loop.blocked", {"lag_ms": f"{loop_ms:.1f}", "stack": 'File "/app/mod.py", line 7, in scan'})] if loop_ms else []
+        tid, sid = b.request("/v1/predict", st, int(total), attrs=attrs, events=ev)
+        b.span(tid, "cache.lookup answers", t, int(cache_ms * MS), parent=sid,
+               attrs={"cache.name": "answers", "cache.hit": "true" if hit else "false", "cache.key_hash": key})
+        t += int(cache_ms * MS)
+        b.span(tid, "pool.acquire", t, int(wait_ms * MS), parent=sid,
+               attrs={"db.client.connection.pool.name": "payments_db",
+                      "db.client.connection.wait_time": f"{wait_ms / 1e3:.6f}"})
+        t += int(wait_ms * MS)
+        b.span(tid, "POST /score", t, int(down_ms * MS), parent=sid, kind="Client",
+               attrs={"server.address": "risk-service"})
+    for k in range(0, seconds, 5):
+        ts = T0 + k * S
+        on = f0 <= ts < f1
+        busy = fault == "gpu_busy" and on
+        throttled = fault == "gpu_throttle" and on
+        g = {"gpu.index": "0", "hw.id": "GPU-1"}
+        b.gauge("hw.gpu.utilization", ts, 0.99 if busy else 0.5 + 0.1 * float(b.rng.random()), g)
+        b.gauge("infersight.gpu.clock.sm", ts, 900e6 if throttled else 1980e6, g)
+        b.gauge("infersight.gpu.clock.sm.max", ts, 1980e6, g)
+        b.gauge("infersight.gpu.throttled", ts, 1.0 if throttled else 0.0, g)
+        b.gauge("hw.gpu.memory.usage", ts, 30e9, g)
+        b.gauge("hw.gpu.memory.limit", ts, 80e9, g)
+    if fault in ("gpu_busy", "gpu_throttle"):
+        # requests in the affected steps are slower (the model step runs longer)
+        for s in b.spans:
+            ts = s["Timestamp"].value
+            if s["SpanKind"] == "Server" and f0 <= ts < f1:
+                s["Duration"] = int(s["Duration"] * 6)
