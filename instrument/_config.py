@@ -42,15 +42,19 @@ class Telemetry:
     span_processor: BoundedBatchSpanProcessor
     _closed: bool = field(default=False, repr=False)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Flush and stop, spending at most about ``timeout_s`` per signal (idempotent)."""
         if self._closed:
             return
         self._closed = True
-        for provider in (self.tracer_provider, self.meter_provider):
+        steps = (lambda: self.span_processor.shutdown(timeout_millis=timeout_s * 1000),
+                 self.tracer_provider.shutdown,
+                 lambda: self.meter_provider.shutdown(timeout_millis=timeout_s * 1000))
+        for step in steps:
             try:
-                provider.shutdown()
+                step()
             except Exception:  # telemetry must never fail the caller
-                logger.warning("shutting down %s failed", type(provider).__name__, exc_info=True)
+                logger.warning("infersight: telemetry shutdown step failed", exc_info=True)
 
 
 def _check_endpoint(endpoint: str) -> str:

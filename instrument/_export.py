@@ -43,11 +43,18 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
                 self.dropped += 1
         super().on_end(span)
 
-    def shutdown(self) -> None:
-        _FINISHED_DROPS[0] += self.dropped
-        self.dropped = 0
-        _LIVE.discard(self)
-        super().shutdown()
+    def shutdown(self, timeout_millis: float = 30_000) -> None:
+        """Flush what is queued for at most ``timeout_millis``, then stop (a dead collector
+        cannot hold a shutting-down server for longer than that)."""
+        if self in _LIVE:
+            _FINISHED_DROPS[0] += self.dropped
+            self.dropped = 0
+            _LIVE.discard(self)
+        inner: Any = getattr(self, "_batch_processor", None)
+        if inner is not None:
+            inner.shutdown(timeout_millis=timeout_millis)
+        else:  # pragma: no cover - older SDKs
+            super().shutdown()
 
 
 def dropped_spans_total() -> int:

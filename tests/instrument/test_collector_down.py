@@ -1,0 +1,111 @@
+"""A real uvicorn server keeps serving at full speed when the collector is black-holed or down."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from infersight.instrument import configure, instrument_app, uninstrument_app
+from infersight.instrument._export import dropped_spans_total
+from prometheus_client import CollectorRegistry
+
+from tests.conftest import free_port
+from tests.instrument.conftest import make_app
+
+pytestmark = pytest.mark.integration
+
+
+class BlackHole:
+    """Accepts TCP connections and never answers (a collector that hangs)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+@pytest.mark.parametrize("collector", ["black-hole", "closed-port"])
+def test_requests_never_wait_for_a_broken_collector(collector: str) -> None:
+    hole = BlackHole() if collector == "black-hole" else None
+    port = hole.port if hole is not None else free_port()  # nothing listens on a fresh free port
+    export_timeout_s = 4.0
+    tel = configure("down-test", endpoint=f"http://127.0.0.1:{port}", export_timeout_s=export_timeout_s,
+                    export_interval_s=0.2, max_queue_size=32, max_export_batch_size=8,
+                    schedule_delay_ms=20, set_global=False)
+    app = make_app()
+    registry = CollectorRegistry()
+    instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
+                   registry=registry, instrument_clients=False)
+    dropped0 = dropped_spans_total()
+    latencies: list[float] = []
+    try:
+        with serve(app) as base, httpx.Client(base_url=base, timeout=export_timeout_s / 2) as client:
+            for i in range(300):
+                t0 = time.perf_counter()
+                resp = client.get(f"/items/{i}")
+                latencies.append(time.perf_counter() - t0)
+                assert resp.status_code == 200
+            metrics = client.get("/metrics").text
+            if hole is not None:
+                assert hole.accepted, "the exporter should have connected to the black hole"
+    finally:
+        if hole is not None:
+            hole.close()
+        uninstrument_app(app)
+        t0 = time.perf_counter()
+        tel.shutdown(timeout_s=1.0)
+        shutdown_s = time.perf_counter() - t0
+    # Every request finished well inside one export timeout: none waited on the exporter
+    # (a client timeout of export_timeout_s / 2 would have raised otherwise).
+    assert len(latencies) == 300
+    assert shutdown_s < 30, "shutdown must be bounded even when the collector never answers"
+    assert dropped_spans_total() - dropped0 > 0, \
+        "300 spans into a 32-slot queue with a dead collector must drop, not block or grow"
+    assert 'http_server_requests_total{http_request_method="GET",http_route="/items/{item_id}"' in metrics
