@@ -73,8 +73,9 @@ def build() -> db.Dashboard:
                                f"sum(increase(infersight_exporter_dropped_spans_total{{{SEL}}}[$__range]))",
                                unit="short", thresholds=[(None, "green"), (1, "orange")]))
     d = d.with_panel(stat_tile("Hook errors (range)",
-                               f"sum(increase(infersight_hook_errors_total{{{SEL}}}[$__range]))",
-                               unit="short", thresholds=[(None, "green"), (1, "red")]))
+                               f"sum(increase(infersight_hook_errors_total{{{SEL}}}[$__range])) or vector(0)",
+                               unit="short", thresholds=[(None, "green"), (1, "red")],
+                               description="0 when no hook ever failed (the family has no series then)."))
     d = d.with_panel(stat_tile("Ready", f"min(infersight_ready{{{SEL}}})", unit="bool",
                                thresholds=[(None, "red"), (1, "green")]))
     d = d.with_panel(stat_tile("Scrape duration", f"max(scrape_duration_seconds{{{SEL}}})", unit="s"))
