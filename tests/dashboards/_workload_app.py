@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-
 from infersight.instrument import instrument_app, traced_cache, traced_job, traced_pool_acquire
 
 POOL = asyncio.Semaphore(2)
