@@ -1,0 +1,229 @@
+"""The background sampler: one daemon thread reads NVML at 1-100 Hz into a cached sweep.
+
+Readers of the cache (Prometheus ``collect()``, OTel callbacks, request attribution) never call
+NVML. No pynvml, no driver or no GPU: one WARNING, ``up`` stays 0 and no thread is started.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from infersight.instrument.gpu._errors import GpuConfigError
+from infersight.instrument.gpu._nvml import NvmlApi, load_nvml
+from infersight.instrument.gpu._reader import LibraryGone, NvmlReader
+from infersight.instrument.gpu._types import Sweep
+
+log = logging.getLogger(__name__)
+
+MIN_INTERVAL_S = 0.01  # 100 Hz
+MAX_INTERVAL_S = 1.0  # 1 Hz
+_RETRY_MIN_S, _RETRY_MAX_S = 1.0, 30.0
+
+Listener = Callable[[Sweep], None]
+
+
+def check_interval(interval_s: float) -> float:
+    if not isinstance(interval_s, (int, float)) or isinstance(interval_s, bool):
+        raise GpuConfigError(f"interval_s must be a number of seconds, got {interval_s!r}")
+    if not MIN_INTERVAL_S <= float(interval_s) <= MAX_INTERVAL_S:
+        raise GpuConfigError(
+            f"interval_s={interval_s!r} is outside 0.01-1.0 s (sampling must be 1-100 Hz)")
+    return float(interval_s)
+
+
+class GpuSampler:
+    """Samples every visible GPU (and MIG instance) on a daemon thread.
+
+    ``nvml`` is the pynvml module (default: ``import pynvml``; tests inject a fake).
+    ``slow_interval_s`` paces the costly or slow-moving reads (energy counter, power limit,
+    ECC, per-process memory, XID events; PCIe throughput too with ``pcie=True``). ``clock`` stamps sweeps (default ``time.time_ns``,
+    the span clock).
+    """
+
+    def __init__(self, *, nvml: Any = None, interval_s: float = 0.1, slow_interval_s: float = 1.0,
+                 devices: Sequence[int] | None = None,
+                 clock: Callable[[], int] = time.time_ns, retry_min_s: float = _RETRY_MIN_S,
+                 pcie: bool = False) -> None:
+        self.interval_s = check_interval(interval_s)
+        self.slow_every = max(1, round(max(slow_interval_s, self.interval_s) / self.interval_s))
+        self._nvml_arg = nvml
+        self._devices = devices
+        self._pcie = pcie
+        self._clock = clock
+        self._listeners: list[Listener] = []
+        self._on_stop: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reader: NvmlReader | None = None
+        self._open = False
+        self._retry_at = 0.0
+        self._retry_min_s = retry_min_s
+        self._retry_s = retry_min_s
+        self._seq = 0
+        self._listener_errors = 0
+        self.last: Sweep = Sweep(seq=0, t_ns=0, duration_s=0.0, up=False)
+        self.available = False
+        self.cpu_s = 0.0  # CPU time spent by the sampler thread (sweeps + listeners)
+
+    # --- public ---------------------------------------------------------------------------
+    @property
+    def api(self) -> NvmlApi | None:
+        return None if self._reader is None else self._reader.api
+
+    @property
+    def read_errors(self) -> dict[tuple[str, str], int]:
+        return {} if self._reader is None else dict(self._reader.read_errors)
+
+    def add_listener(self, fn: Listener) -> None:
+        """``fn(sweep)`` runs on the sampler thread after each sweep; it must be quick."""
+        self._listeners.append(fn)
+
+    def on_stop(self, fn: Callable[[], None]) -> None:
+        """``fn()`` runs once in :meth:`stop`, after the thread has ended."""
+        self._on_stop.append(fn)
+
+    def open(self) -> bool:
+        """Load and initialise NVML once; False (after one WARNING) when there is no GPU."""
+        module = self._nvml_arg if self._nvml_arg is not None else load_nvml()
+        if module is None:
+            log.warning("infersight GPU plane off: pynvml is not installed "
+                        "(pip install 'infersight[gpu]'); infersight_gpu_up=0")
+            return False
+        self._reader = NvmlReader(NvmlApi(module), devices=self._devices, pcie=self._pcie)
+        try:
+            self._reader.open()
+        except Exception as exc:
+            log.warning("infersight GPU plane off: NVML could not start (%s: %s); "
+                        "infersight_gpu_up=0", type(exc).__name__, exc)
+            self._reader = None
+            return False
+        if not self._reader.devices:
+            log.warning("infersight GPU plane off: NVML sees no GPU; infersight_gpu_up=0")
+            self._reader.close()
+            self._reader = None
+            return False
+        self._open = True
+        self.available = True
+        return True
+
+    def start(self) -> bool:
+        """``open()`` and start the thread; returns whether sampling runs."""
+        if self._thread is not None:
+            return True
+        if not self.available and not self.open():
+            return False
+        self.sweep_once()
+        self._thread = threading.Thread(target=self._run, name="infersight-gpu-sampler",
+                                        daemon=True)
+        self._thread.start()
+        return True
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._reader is not None and self._open:
+            self._reader.close()
+            self._open = False
+        self.last = Sweep(seq=self._seq, t_ns=self._clock(), duration_s=0.0, up=False)
+        hooks, self._on_stop = self._on_stop, []
+        for fn in hooks:
+            try:
+                fn()
+            except Exception:
+                log.exception("infersight GPU plane: a stop hook failed")
+
+    def sweep_once(self) -> Sweep:
+        """One sweep (the thread calls this; tests call it directly for determinism)."""
+        t0 = time.perf_counter()
+        self._seq += 1
+        seq = self._seq
+        t_ns = self._clock()
+        devices: list[Any] = []
+        reader = self._reader
+        if reader is not None and not self._open and time.monotonic() >= self._retry_at:
+            self._reopen(reader)
+        if reader is not None and self._open:
+            try:
+                devices = reader.read(slow=(seq % self.slow_every == 1 or self.slow_every == 1))
+                if not devices and all(d.lost for d in reader.devices):
+                    raise LibraryGone("every device is lost")
+            except LibraryGone as exc:
+                log.warning("infersight GPU plane: NVML went away (%s); infersight_gpu_up=0, "
+                            "retrying", exc)
+                reader.close()
+                self._open = False
+                self._retry_s = self._retry_min_s
+                self._retry_at = time.monotonic() + self._retry_s
+                devices = []
+        sweep = Sweep(seq=seq, t_ns=t_ns, duration_s=time.perf_counter() - t0, up=bool(devices),
+                      devices=tuple(devices),
+                      driver_version=reader.driver_version if reader is not None else "")
+        self.last = sweep
+        for fn in self._listeners:
+            try:
+                fn(sweep)
+            except Exception:
+                self._listener_errors += 1
+                if self._listener_errors == 1:
+                    log.exception("infersight GPU plane: a sweep listener failed (logged once)")
+        return sweep
+
+    # --- internals ------------------------------------------------------------------------
+    def _reopen(self, reader: NvmlReader) -> None:
+        try:
+            reader.open()
+            self._open = bool(reader.devices)
+            if self._open:
+                log.warning("infersight GPU plane: NVML is back, %d device(s)", len(reader.devices))
+                return
+            reader.close()
+        except Exception as exc:
+            log.debug("NVML re-init failed: %r", exc)
+        self._retry_s = min(max(self._retry_s * 2, self._retry_min_s), _RETRY_MAX_S)
+        self._retry_at = time.monotonic() + self._retry_s
+
+    def _run(self) -> None:
+        interval = self.interval_s
+        next_t = time.monotonic() + interval
+        while not self._stop.wait(max(0.0, next_t - time.monotonic())):
+            c0 = time.thread_time()
+            self.sweep_once()
+            self.cpu_s += time.thread_time() - c0
+            next_t += interval
+            now = time.monotonic()
+            if next_t < now:  # fell behind (a slow read): skip, never burst
+                next_t = now + interval
+
+
+def start_sampler(*, nvml: Any = None, interval_s: float = 0.1, slow_interval_s: float = 1.0,
+                  devices: Sequence[int] | None = None, pcie: bool = False, registry: Any = None,
+                  meter_provider: Any = None, metric_exporter: Any = None,
+                  export_interval_s: float = 5.0, resource: Any = None) -> GpuSampler:
+    """Standalone sampler for processes without a FastAPI app (vLLM EngineCore/Worker).
+
+    Registers the Prometheus collector on ``registry`` when given, and OTel instruments on
+    ``meter_provider`` (default: the global one; with ``metric_exporter`` every sweep is
+    exported at full resolution instead). Returns the sampler (``.stop()`` to end it); with
+    no GPU it returns a stopped sampler whose ``up`` reads 0.
+    """
+    from infersight.instrument.gpu._otel import OtelExport
+    from infersight.instrument.gpu._prom import GpuCollector
+
+    sampler = GpuSampler(nvml=nvml, interval_s=interval_s, slow_interval_s=slow_interval_s,
+                         devices=devices, pcie=pcie)
+    if registry is not None:
+        registry.register(GpuCollector(sampler))
+    export = OtelExport(sampler, meter_provider=meter_provider, metric_exporter=metric_exporter,
+                        export_interval_s=export_interval_s, resource=resource)
+    sampler.on_stop(export.shutdown)
+    sampler.start()
+    return sampler
+
+
+__all__ = ["GpuSampler", "MAX_INTERVAL_S", "MIN_INTERVAL_S", "check_interval", "start_sampler"]
