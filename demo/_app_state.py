@@ -66,9 +66,8 @@ class AppState:
         self.response_cache = TTLCache(cfg.cache_capacity)
         self.cache_policy = CachePolicy(ttl=cfg.cache_ttl)
         self.embed_cache: TTLCache | RedisCache = RedisCache(cfg.redis_url) if cfg.redis_url else TTLCache(4096)
-        self.pool_observer: Any = None
         self.pool = ConnectionPool(self._connect, size=cfg.pool_size, timeout=cfg.pool_timeout,
-                                   name="payments_db", on_wait=self._on_pool_wait)
+                                   name="payments_db")
         self.store = PaymentStore(self.pool)
         self.scheduler: Scheduler | None = None
         self.writer: PaymentWriter | None = None
@@ -77,13 +76,11 @@ class AppState:
         self.active: dict[str, str] = {}  # fault -> ISO start time
         self.history: list[dict[str, str]] = []
         self.gpu_burner: Any = None
+        self.providers: dict[str, Any] = {}
+        self.tracer: Any = None
 
     def _connect(self) -> Any:
         return connect(self.cfg.db_path)
-
-    def _on_pool_wait(self, seconds: float, timed_out: bool) -> None:
-        if self.pool_observer is not None:
-            self.pool_observer(seconds, timed_out)
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self, run_job: Any = None) -> None:
@@ -201,11 +198,11 @@ class AppState:
 
     def moderation_work(self, prompt_ids: list[int], text: str) -> bool:
         """A moderation pass: a model forward over the prompt and a text scan (CPU work)."""
-        hidden = self.model.hidden_states(prompt_ids[-64:])
+        hidden = self.model.hidden_states(prompt_ids[-128:])
         flagged = float(abs(hidden).mean()) > 10.0
         banned = ("card number", "cvv", "password")
         lowered = text.lower()
-        for _ in range(4):
+        for _ in range(8):
             flagged = flagged or any(b in lowered for b in banned)
             lowered = "".join(ch for ch in lowered if ch.isprintable())
         return flagged

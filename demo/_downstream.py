@@ -46,8 +46,8 @@ def build_risk_db(path: str | Path, rows: int = 300_000, accounts: int = 50_000,
 
 
 def create_downstream_app(db_path: str | Path, *, service_name: str = "risk-service", slow: bool = False,
-                          instrument: bool = True) -> FastAPI:
-    """The risk service; ``instrument`` applies infersight's one-line instrumentation."""
+                          **providers: Any) -> FastAPI:
+    """The risk service, instrumented with infersight's one line (``providers``: injected ones)."""
     local = threading.local()
     state: dict[str, Any] = {"slow": slow}
 
@@ -83,10 +83,9 @@ def create_downstream_app(db_path: str | Path, *, service_name: str = "risk-serv
         log.warning("risk service slow mode: %s", state["slow"])
         return dict(state)
 
-    if instrument:
-        from infersight.demo._telemetry import instrument_service
+    from infersight.demo._telemetry import instrument_service
 
-        instrument_service(app, service_name)
+    instrument_service(app, service_name, **providers)
     return app
 
 

@@ -1,9 +1,8 @@
 """A bounded connection pool usable from asyncio handlers and from worker threads alike.
 
 Waiters of both kinds queue FIFO; a released connection goes straight to the oldest waiter.
-``resize()`` shrinks or grows the pool at run time (the ``pool_exhaustion`` fault). Every
-acquisition reports its wait time (and timeouts) to ``on_wait``, which is where the
-application's instrumentation hooks in.
+``resize()`` shrinks or grows the pool at run time (the ``pool_exhaustion`` fault). The wait
+is traced from outside, by the caller (``traced_pool_acquire`` around ``acquire``).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -35,8 +33,7 @@ class ConnectionPool:
     """``size`` connections made by ``factory`` on demand; ``acquire`` waits up to ``timeout`` s."""
 
     def __init__(self, factory: Callable[[], Any], *, size: int = 4, timeout: float = 2.0,
-                 name: str = "payments_db",
-                 on_wait: Callable[[float, bool], None] | None = None) -> None:
+                 name: str = "payments_db") -> None:
         if size < 1:
             raise ConfigError("pool size must be >= 1")
         self.name = name
@@ -48,7 +45,6 @@ class ConnectionPool:
         self._waiters: deque[Any] = deque()  # _ThreadWaiter | (loop, future)
         self._open = 0
         self.in_use = 0
-        self.on_wait = on_wait
 
     @property
     def size(self) -> int:
@@ -77,7 +73,9 @@ class ConnectionPool:
 
     def _take_now(self) -> Any:
         """Under the lock: an idle or new connection, or None when the pool is exhausted."""
-        if self._waiters:  # FIFO: never overtake a waiter
+        while self._waiters and self._dead(self._waiters[0]):
+            self._waiters.popleft()
+        if self._waiters:  # FIFO: never overtake a live waiter
             return None
         if self._idle:
             self.in_use += 1
@@ -99,16 +97,8 @@ class ConnectionPool:
                 raise
         return conn
 
-    def _report(self, started: float, timed_out: bool) -> None:
-        if self.on_wait is not None:
-            try:
-                self.on_wait(time.perf_counter() - started, timed_out)
-            except Exception:
-                log.debug("pool on_wait hook failed", exc_info=True)
-
     # --- blocking (threads) ---------------------------------------------------------------
     def acquire(self, timeout: float | None = None) -> Any:
-        started = time.perf_counter()
         timeout = self.timeout if timeout is None else timeout
         with self._lock:
             conn = self._take_now()
@@ -121,10 +111,8 @@ class ConnectionPool:
                 with self._lock:
                     if waiter.conn is None:
                         waiter.cancelled = True
-                        self._report(started, True)
                         raise PoolTimeout(f"no connection from pool {self.name!r} within {timeout:g}s")
             conn = waiter.conn
-        self._report(started, False)
         return self._materialize(conn)
 
     @contextmanager
@@ -137,7 +125,6 @@ class ConnectionPool:
 
     # --- asyncio --------------------------------------------------------------------------
     async def acquire_async(self, timeout: float | None = None) -> Any:
-        started = time.perf_counter()
         timeout = self.timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         with self._lock:
@@ -150,9 +137,7 @@ class ConnectionPool:
             try:
                 conn = await asyncio.wait_for(fut, timeout)
             except asyncio.TimeoutError:
-                self._report(started, True)
                 raise PoolTimeout(f"no connection from pool {self.name!r} within {timeout:g}s") from None
-        self._report(started, False)
         return self._materialize(conn)
 
     @asynccontextmanager
@@ -198,6 +183,10 @@ class ConnectionPool:
                     self._idle.append(conn) if conn is not _Pending else self._drop_slot()
                     continue
                 return
+
+    @staticmethod
+    def _dead(waiter: Any) -> bool:
+        return bool(waiter.cancelled) if isinstance(waiter, _ThreadWaiter) else bool(waiter[1].done())
 
     def _new_slot(self) -> Any:
         self._open += 1

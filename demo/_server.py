@@ -26,7 +26,7 @@ from infersight.demo._config import ServerConfig
 from infersight.demo._engine import GenRequest
 from infersight.demo._errors import ConfigError, DemoError, DownstreamError
 from infersight.demo._payments import query_user
-from infersight.demo._telemetry import instrument_service, job_runner
+from infersight.demo._telemetry import instrument_service, job_runner, pooled, traced_cache
 from infersight.demo._validate import parse_chat, parse_embeddings
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -34,15 +34,22 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 log = logging.getLogger(__name__)
 
 
-def create_app(cfg: ServerConfig | None = None, *, instrument: bool = True) -> FastAPI:
-    """The demo server; ``instrument`` applies infersight's instrumentation (the one line)."""
+def create_app(cfg: ServerConfig | None = None, *, tracer_provider: trace.TracerProvider | None = None,
+               meter_provider: Any = None, registry: Any = None) -> FastAPI:
+    """The demo server, instrumented with infersight (global providers unless injected)."""
     cfg = cfg or ServerConfig()
+    providers = {"tracer_provider": tracer_provider, "meter_provider": meter_provider, "registry": registry}
     state = AppState(cfg)
-    tracer = trace.get_tracer("infersight.demo")
+    state.providers = providers
+    tracer = trace.get_tracer("infersight.demo", tracer_provider=tracer_provider)
+    state.tracer = tracer
+    response_traced = traced_cache("response_cache", **providers)
+    embed_traced = traced_cache("embedding_cache", **providers)
+    payments_traced = traced_cache("payments_cache", **providers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await state.start(job_runner())
+        await state.start(job_runner(**providers))
         try:
             yield
         finally:
@@ -84,12 +91,14 @@ def create_app(cfg: ServerConfig | None = None, *, instrument: bool = True) -> F
                 ids = state.tokenizer.encode(text)[: state.cfg.max_seq] or [state.tokenizer.eos_id]
                 n_tokens += len(ids)
                 key = "emb:" + hashlib.sha256(text.encode()).hexdigest()
-                vec = await _cache_get(state.embed_cache, key)
-                if vec is None:
-                    vec = await asyncio.to_thread(_embed, state, ids)
-                    await _cache_set(state.embed_cache, key, vec, state.cfg.cache_ttl * 10)
-                else:
-                    hits += 1
+                with embed_traced.lookup(key) as lk:
+                    vec = await _cache_get(state.embed_cache, key)
+                    if vec is None:
+                        lk.miss()
+                        vec = await asyncio.to_thread(_embed, state, ids)
+                        await _cache_set(state.embed_cache, key, vec, state.cfg.cache_ttl * 10)
+                    else:
+                        hits += 1
                 data.append({"object": "embedding", "index": i, "embedding": vec})
             span.set_attributes({"gen_ai.usage.input_tokens": n_tokens, "infersight.cache.hits": hits})
         return JSONResponse({"object": "list", "data": data, "model": state.model_name,
@@ -109,22 +118,21 @@ def create_app(cfg: ServerConfig | None = None, *, instrument: bool = True) -> F
         })
         try:
             with trace.use_span(span, end_on_exit=False):
-                await _risk_path(state, tracer, req.user, prompt_ids, req.prompt_text)
+                await _risk_path(state, tracer, payments_traced, req.user, prompt_ids, req.prompt_text)
                 if req.stream:
                     gen = _submit(state, prompt_ids, req, stream=True)
                     return StreamingResponse(_sse(state, span, start_ns, gen, req), media_type="text/event-stream")
                 key = req.cache_key(prompt_ids)
-                cached = state.response_cache.get(key)
-                span.set_attribute("infersight.cache.hit", cached is not None)
-                if cached is None:
-                    t0 = time.perf_counter()
-                    cached, shared = await state.cache_policy.load(
-                        key, lambda: _generate_and_cache(state, span, start_ns, prompt_ids, req, key))
-                    span.set_attribute("infersight.cache.single_flight_shared", shared)
-                    _observe_cache(state, "response_cache", False, time.perf_counter() - t0)
-                else:
-                    _observe_cache(state, "response_cache", True, 0.0)
-                    span.set_attribute("gen_ai.server.time_to_first_token", (time.time_ns() - start_ns) / 1e9)
+                with response_traced.lookup(key) as lk:
+                    cached = state.response_cache.get(key)
+                    span.set_attribute("infersight.cache.hit", cached is not None)
+                    if cached is None:
+                        lk.miss()
+                        cached, shared = await state.cache_policy.load(
+                            key, lambda: _generate_and_cache(state, span, start_ns, prompt_ids, req, key))
+                        span.set_attribute("infersight.cache.single_flight_shared", shared)
+                    else:
+                        span.set_attribute("gen_ai.server.time_to_first_token", (time.time_ns() - start_ns) / 1e9)
                 span.set_attribute("gen_ai.usage.output_tokens", cached["usage"]["completion_tokens"])
                 body = dict(cached, id=f"chatcmpl-{uuid.uuid4().hex[:16]}")
                 span.end()
@@ -135,8 +143,7 @@ def create_app(cfg: ServerConfig | None = None, *, instrument: bool = True) -> F
             span.end()
             raise
 
-    if instrument:
-        instrument_service(app, cfg.service_name)
+    instrument_service(app, cfg.service_name, **providers)
     return app
 
 
@@ -168,13 +175,8 @@ async def _cache_set(cache: Any, key: str, value: Any, ttl: float) -> None:
         await r
 
 
-def _observe_cache(state: AppState, name: str, hit: bool, miss_seconds: float) -> None:
-    obs = getattr(state, "cache_observer", None)
-    if obs is not None:
-        obs(name, hit, miss_seconds)
-
-
-async def _risk_path(state: AppState, tracer: trace.Tracer, user: int, prompt_ids: list[int], text: str) -> None:
+async def _risk_path(state: AppState, tracer: trace.Tracer, payments_traced: Any, user: int,
+                     prompt_ids: list[int], text: str) -> None:
     with tracer.start_as_current_span("moderation") as span:
         inline = "event_loop_block" in state.active
         span.set_attribute("infersight.demo.inline", inline)
@@ -182,20 +184,17 @@ async def _risk_path(state: AppState, tracer: trace.Tracer, user: int, prompt_id
             state.moderation_work(prompt_ids, text)
         else:
             await asyncio.to_thread(state.moderation_work, prompt_ids, text)
-    with tracer.start_as_current_span("payments.lookup") as span:
+    with payments_traced.lookup(user) as lk:
         payments = state.store.cached(user)
-        span.set_attribute("infersight.cache.hit", payments is not None)
         if payments is None:
-            async with state.pool.connection_async() as conn:
+            lk.miss()
+            async with pooled(state.pool, **state.providers) as conn:
                 payments = await asyncio.to_thread(query_user, conn, user)
             state.store.remember(user, payments)
     with tracer.start_as_current_span("risk_features"):
         state.build_features(payments)
-    with tracer.start_as_current_span("risk_check") as span:
-        t0 = time.perf_counter()
-        async with state.pool.connection_async() as conn:
-            span.set_attribute("db.client.connection.wait_time", time.perf_counter() - t0)
-            span.set_attribute("db.client.connection.pool.name", state.pool.name)
+    with tracer.start_as_current_span("risk_check"):
+        async with pooled(state.pool, **state.providers) as conn:
             score = await state.downstream_score(user)
             await asyncio.to_thread(_audit, conn, user, score)
 
@@ -222,7 +221,7 @@ def _submit(state: AppState, prompt_ids: list[int], req: Any, *, stream: bool) -
 
 
 def _finish_spans(state: AppState, span: Span, start_ns: int, g: GenRequest) -> None:
-    tracer = trace.get_tracer("infersight.demo")
+    tracer = state.tracer
     ctx = trace.set_span_in_context(span)
     for name, a, b in (("gen_ai.queue", g.enqueued_ns, g.admitted_ns),
                        ("gen_ai.prefill", g.admitted_ns, g.prefill_end_ns),

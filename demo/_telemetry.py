@@ -8,62 +8,58 @@ in ``_server.py``, as a model-server author would write them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
-from opentelemetry import trace
+import infersight.instrument as instrument
+from infersight.demo._pool import ConnectionPool
 
 log = logging.getLogger(__name__)
 
 
 def setup(service_name: str, endpoint: str | None, *, export_interval_s: float = 2.0,
-          process_role: str = "model-server") -> Any:
+          process_role: str = "model-server") -> instrument.Telemetry:
     """``infersight.instrument.configure`` with the collector endpoint; returns its handle."""
-    import infersight.instrument as instrument
-
     return instrument.configure(service_name, endpoint=endpoint or None, export_interval_s=export_interval_s,
                                 process_role=process_role)
 
 
-def instrument_service(app: Any, service_name: str) -> None:
-    """The one line: ``instrument_app(app, service_name=...)``."""
-    import infersight.instrument as instrument
-
-    fn = getattr(instrument, "instrument_app", None)
-    if fn is None:
-        log.warning("infersight.instrument.instrument_app is not available yet; %s runs without it",
-                    service_name)
-        return
-    fn(app, service_name=service_name)
+def instrument_service(app: Any, service_name: str, **providers: Any) -> None:
+    """The one line: ``instrument_app(app, service_name=...)`` (``providers``: injected ones, for tests)."""
+    instrument.instrument_app(app, service_name=service_name, **providers)
 
 
-def job_runner() -> Callable[[str, Callable[[], int]], int]:
-    """Wrap each scheduled-job run in ``traced_job(name)`` (span + duration/rows metrics)."""
-    import infersight.instrument as instrument
-
-    traced_job = getattr(instrument, "traced_job", None)
-    tracer = trace.get_tracer("infersight.demo")
+def job_runner(**providers: Any) -> Callable[[str, Callable[[], int]], int]:
+    """Wrap each scheduled-job run in ``traced_job(name)`` (root span + duration/rows metrics)."""
+    jobs: dict[str, instrument.traced_job] = {}
 
     def run(name: str, fn: Callable[[], int]) -> int:
-        if traced_job is not None:
-            with traced_job(name) as job:
-                rows = fn()
-                _report_rows(job, rows)
-                return rows
-        with tracer.start_as_current_span(name, attributes={"infersight.job.name": name}) as span:
+        job = jobs.get(name)
+        if job is None:
+            job = jobs[name] = instrument.traced_job(name, **providers)
+        with job as handle:
             rows = fn()
-            span.set_attribute("infersight.job.rows", rows)
+            handle.rows = rows
             return rows
 
     return run
 
 
-def _report_rows(job: Any, rows: int) -> None:
-    for attr in ("add_rows", "set_rows", "rows"):
-        fn = getattr(job, attr, None)
-        if callable(fn):
-            fn(rows)
-            return
+def traced_cache(name: str, **providers: Any) -> instrument.TracedCache:
+    """A cache recorder (``lookup(key)`` / ``lk.miss()``) for a cache the app owns."""
+    return instrument.traced_cache(name, **providers)
 
 
-__all__ = ["instrument_service", "job_runner", "setup"]
+@asynccontextmanager
+async def pooled(pool: ConnectionPool, **providers: Any) -> AsyncIterator[Any]:
+    """A pooled connection; the wait is traced (``pool.acquire`` span + wait-time histogram)."""
+    async with instrument.traced_pool_acquire(pool.name, **providers):
+        conn = await pool.acquire_async()
+    try:
+        yield conn
+    finally:
+        pool.release(conn)
+
+
+__all__ = ["instrument_service", "job_runner", "pooled", "setup", "traced_cache"]
