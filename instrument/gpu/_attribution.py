@@ -195,7 +195,10 @@ class Ledger:
         with self._lock:
             self._advance(t_ns)
             w = st.weight
-            energy = max(0.0, st.acc_e + w * (self.a_e - st.a_e))
+            energy = st.acc_e + w * (self.a_e - st.a_e)
+            if energy < 0.0:  # a negative power correction larger than its share: clamp and
+                self.idle_energy_j += energy  # book the difference to the idle pool (conserved)
+                energy = 0.0
             gpu_s = st.acc_s + w * (self.a_s - st.a_s)
             busy_s = st.acc_b + w * (self.a_b - st.a_b)
             if not st.done:
