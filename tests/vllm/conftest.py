@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VLLM_VENV = ROOT / ".venv-vllm"
+VLLM_VENV = Path(os.environ.get("INFERSIGHT_VLLM_VENV", ROOT / ".venv-vllm")).resolve()
 
 
 @pytest.fixture

