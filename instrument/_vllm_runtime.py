@@ -151,7 +151,11 @@ def _price() -> float | None:
 
 def start(role: str, *, argv: list[str] | None = None, nvml: Any = None, gpu: bool = True,
           span_exporter: Any = None, metric_exporter: Any = None) -> VllmTelemetry:
-    """Start everything for ``role`` in this process; idempotent per process."""
+    """Start everything for ``role`` in this process; idempotent per process.
+
+    ``span_exporter`` / ``metric_exporter`` replace the OTLP ones (the API server's span
+    exporter is still wrapped by the enricher); ``nvml`` is handed to the GPU sampler.
+    """
     global _current
     with _lock:
         if _current is not None and _current.pid == os.getpid():
@@ -162,11 +166,13 @@ def start(role: str, *, argv: list[str] | None = None, nvml: Any = None, gpu: bo
         enricher = VllmSpanEnricher() if frontend else None
         if span_exporter is None:
             if enricher is not None:
-                span_exporter = VllmSpanExporter(LazySpanExporter(endpoint), enricher)
+                span_exporter = LazySpanExporter(endpoint)
             else:
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
                 span_exporter = OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")
+        if enricher is not None:
+            span_exporter = VllmSpanExporter(span_exporter, enricher)
         if metric_exporter is None:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
