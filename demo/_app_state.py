@@ -135,7 +135,7 @@ class AppState:
         elif name == "cache_stampede":
             self.cache_policy.stampede = on
         elif name == "cold_cache":
-            self.response_cache.resize(4 if on else cfg.cache_capacity)
+            self.response_cache.resize(1 if on else cfg.cache_capacity)
             if on:
                 self.response_cache.clear()
                 self.prefix_cache.clear()

@@ -29,12 +29,12 @@ class ServerConfig:
     db_path: str = ""
     rows: int = 500_000
     users: int = 50_000
-    pool_size: int = 3
+    pool_size: int = 8
     pool_timeout: float = 2.0
     sync_period: float = 10.0
     writer_rate: float = 20.0
     # caches
-    cache_ttl: float = 6.0
+    cache_ttl: float = 10.0
     cache_capacity: int = 2048
     redis_url: str = ""
     # neighbours

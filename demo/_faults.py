@@ -31,11 +31,11 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "Hot response-cache keys share one wall-clock-aligned TTL and misses are not single-flight: "
           "at each expiry every concurrent request regenerates the same answer."),
     Fault("cold_cache", "cache_miss_storm", "response_cache",
-          "The response cache and the prefix cache are flushed and the response cache is shrunk to a "
-          "few entries (a bad deploy): nearly every request misses."),
+          "The response cache and the prefix cache are flushed and the response cache is shrunk to one "
+          "entry (a bad deploy): nearly every request misses."),
     Fault("pool_exhaustion", "pool_saturation", "payments_db",
-          "The payments connection pool shrinks to one connection while each request holds one across "
-          "its downstream call."),
+          "The payments connection pool shrinks to one connection while each request holds one (a "
+          "DB-session dependency) until its answer is ready."),
     Fault("slow_downstream", "slow_downstream", "risk-service",
           "The downstream risk service scores with an unindexed scan of its event table."),
     Fault("event_loop_block", "event_loop_block", "moderation",

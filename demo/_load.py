@@ -130,7 +130,7 @@ class _Mix:
             self.rng.randint(150, 250)
         stream = r >= 1.0 - c.stream_fraction
         body = {"messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": self._text(n)}],
-                "max_tokens": self.rng.randint(12, 48), "temperature": 0.8, "seed": self.rng.randrange(1 << 30),
+                "max_tokens": self.rng.randint(12, 48), "temperature": 0.8,
                 "user": user}
         if stream:
             body.update(stream=True, stream_options={"include_usage": True})

@@ -118,25 +118,15 @@ def create_app(cfg: ServerConfig | None = None, *, tracer_provider: trace.Tracer
         })
         try:
             with trace.use_span(span, end_on_exit=False):
-                await _risk_path(state, tracer, payments_traced, req.user, prompt_ids, req.prompt_text)
-                if req.stream:
-                    gen = _submit(state, prompt_ids, req, stream=True)
-                    return StreamingResponse(_sse(state, span, start_ns, gen, req), media_type="text/event-stream")
-                key = req.cache_key(prompt_ids)
-                with response_traced.lookup(key) as lk:
-                    cached = state.response_cache.get(key)
-                    span.set_attribute("infersight.cache.hit", cached is not None)
-                    if cached is None:
-                        lk.miss()
-                        cached, shared = await state.cache_policy.load(
-                            key, lambda: _generate_and_cache(state, span, start_ns, prompt_ids, req, key))
-                        span.set_attribute("infersight.cache.single_flight_shared", shared)
-                    else:
-                        span.set_attribute("gen_ai.server.time_to_first_token", (time.time_ns() - start_ns) / 1e9)
-                span.set_attribute("gen_ai.usage.output_tokens", cached["usage"]["completion_tokens"])
-                body = dict(cached, id=f"chatcmpl-{uuid.uuid4().hex[:16]}")
-                span.end()
-                return JSONResponse(body)
+                # one connection per request, held until the answer is ready (a DB-session dependency)
+                async with pooled(state.pool, **state.providers) as conn:
+                    await _risk_path(state, tracer, payments_traced, conn, req.user, prompt_ids, req.prompt_text)
+                    if not req.stream:
+                        body = await _complete(state, response_traced, span, start_ns, prompt_ids, req)
+                        span.end()
+                        return JSONResponse(body)
+                gen = _submit(state, prompt_ids, req, stream=True)
+                return StreamingResponse(_sse(state, span, start_ns, gen, req), media_type="text/event-stream")
         except BaseException as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
@@ -175,7 +165,28 @@ async def _cache_set(cache: Any, key: str, value: Any, ttl: float) -> None:
         await r
 
 
-async def _risk_path(state: AppState, tracer: trace.Tracer, payments_traced: Any, user: int,
+async def _complete(state: AppState, response_traced: Any, span: Span, start_ns: int, prompt_ids: list[int],
+                    req: Any) -> dict[str, Any]:
+    """A non-streaming answer: from the response cache (greedy/seeded requests) or generated."""
+    if req.temperature > 0 and req.explicit_seed is None:  # sampled answers are not cached
+        body = await _generate_and_cache(state, span, start_ns, prompt_ids, req, None)
+        return dict(body, id=f"chatcmpl-{uuid.uuid4().hex[:16]}")
+    key = req.cache_key(prompt_ids)
+    with response_traced.lookup(key) as lk:
+        cached = state.response_cache.get(key)
+        span.set_attribute("infersight.cache.hit", cached is not None)
+        if cached is None:
+            lk.miss()
+            cached, shared = await state.cache_policy.load(
+                key, lambda: _generate_and_cache(state, span, start_ns, prompt_ids, req, key))
+            span.set_attribute("infersight.cache.single_flight_shared", shared)
+        else:
+            span.set_attribute("gen_ai.server.time_to_first_token", (time.time_ns() - start_ns) / 1e9)
+    span.set_attribute("gen_ai.usage.output_tokens", cached["usage"]["completion_tokens"])
+    return dict(cached, id=f"chatcmpl-{uuid.uuid4().hex[:16]}")
+
+
+async def _risk_path(state: AppState, tracer: trace.Tracer, payments_traced: Any, conn: Any, user: int,
                      prompt_ids: list[int], text: str) -> None:
     with tracer.start_as_current_span("moderation") as span:
         inline = "event_loop_block" in state.active
@@ -188,15 +199,13 @@ async def _risk_path(state: AppState, tracer: trace.Tracer, payments_traced: Any
         payments = state.store.cached(user)
         if payments is None:
             lk.miss()
-            async with pooled(state.pool, **state.providers) as conn:
-                payments = await asyncio.to_thread(query_user, conn, user)
+            payments = await asyncio.to_thread(query_user, conn, user)
             state.store.remember(user, payments)
     with tracer.start_as_current_span("risk_features"):
         state.build_features(payments)
     with tracer.start_as_current_span("risk_check"):
-        async with pooled(state.pool, **state.providers) as conn:
-            score = await state.downstream_score(user)
-            await asyncio.to_thread(_audit, conn, user, score)
+        score = await state.downstream_score(user)
+        await asyncio.to_thread(_audit, conn, user, score)
 
 
 def _audit(conn: Any, user: int, score: float) -> None:
@@ -246,7 +255,7 @@ def _finish_spans(state: AppState, span: Span, start_ns: int, g: GenRequest) -> 
 
 
 async def _generate_and_cache(state: AppState, span: Span, start_ns: int, prompt_ids: list[int], req: Any,
-                              key: str) -> dict[str, Any]:
+                              key: str | None) -> dict[str, Any]:
     gen = _submit(state, prompt_ids, req, stream=False)
     await gen.queue.get()  # None: done
     g = gen.req
@@ -261,7 +270,8 @@ async def _generate_and_cache(state: AppState, span: Span, start_ns: int, prompt
                   "total_tokens": len(prompt_ids) + len(g.output_ids),
                   "prompt_tokens_details": {"cached_tokens": g.prefix_hit_tokens}},
     }
-    state.response_cache.set_until(key, body, state.cache_policy.deadline())
+    if key is not None:
+        state.response_cache.set_until(key, body, state.cache_policy.deadline())
     return body
 
 

@@ -148,7 +148,7 @@ def test_admin_faults_switch_and_reject_unknown(stack: dict[str, Any]) -> None:
     assert "pool_exhaustion" in on["active"] and stack["app"].state.demo.pool.size == 1
     off = httpx.post(url, json={"disable": ["pool_exhaustion"]}).json()
     assert not off["active"] and off["history"][-1]["fault"] == "pool_exhaustion"
-    assert stack["app"].state.demo.pool.size == 3
+    assert stack["app"].state.demo.pool.size == 8
 
 
 def test_metrics_and_sync_job_are_exposed(stack: dict[str, Any]) -> None:

@@ -1,0 +1,118 @@
+"""Each fault really changes what it should, measured from the toolkit's own telemetry.
+
+One real stack (collector -> DuckDB, redis when installed, downstream service, demo server: all
+subprocesses on free ports) runs a clean phase and then one phase per fault, switched through
+the server's admin endpoint under open-loop load. Afterwards the collector's DuckDB is queried
+per phase window (``infersight.demo._measure``) and each fault phase is compared with the clean one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infersight.demo._load import LoadConfig, run_load
+from infersight.demo._measure import measure_window, open_db
+from infersight.demo._scenario import SERVICE_NAME, Stack, _iso, _toggle
+from infersight.demo.record import write_parquet
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+PHASE_S = 7.0
+PHASES = ("cold_cache", "slow_downstream", "pool_exhaustion", "event_loop_block", "gc_storm", "full_sync")
+
+
+async def _phases(stack: Stack) -> tuple[dict[str, tuple[str, str]], Any]:
+    windows: dict[str, tuple[str, str]] = {}
+    duration = PHASE_S * (len(PHASES) + 1)
+
+    async def switch() -> None:
+        start = _iso()
+        await asyncio.sleep(PHASE_S)
+        windows["clean"] = (start, _iso())
+        for fault in PHASES:
+            on = await _toggle(stack.url, fault, True)
+            await asyncio.sleep(PHASE_S)
+            windows[fault] = (on, await _toggle(stack.url, fault, False))
+
+    task = asyncio.create_task(switch())
+    summary = await run_load(LoadConfig(url=stack.url, rate=8, duration=duration, seed=3))
+    await task
+    return windows, summary
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    out = tmp_path_factory.mktemp("faults")
+    stack = Stack(out, data_dir=out / "data", server_args=("--rows", "150000", "--sync-period", "2.5"))
+    try:
+        stack.start()
+        windows, summary = asyncio.run(_phases(stack))
+        stack.check_alive()
+    finally:
+        stack.close()
+    assert not stack.children
+    con = open_db(stack.db)
+    try:
+        m = {name: measure_window(con, SERVICE_NAME, *w) for name, w in windows.items()}
+    finally:
+        con.close()
+    (out / "labels.json").write_text(json.dumps({"scenario": "phases", "faults": [], "windows": windows}))
+    yield {"m": m, "summary": summary, "out": out, "db": stack.db}
+
+
+def test_load_was_served(measured: dict[str, Any]) -> None:
+    s = measured["summary"]
+    assert s.ok >= 0.9 * s.requests
+    assert all(measured["m"][p]["request_latency"]["n"] >= 10 for p in ("clean", *PHASES))
+
+
+def test_cold_cache_raises_the_response_cache_miss_rate(measured: dict[str, Any]) -> None:
+    def rate(p: str) -> float:
+        c = measured["m"][p]["cache_misses.response_cache"]
+        return c["misses"] / max(1, c["lookups"])
+
+    assert rate("cold_cache") >= rate("clean") + 0.2
+
+
+def test_slow_downstream_slows_the_client_calls(measured: dict[str, Any]) -> None:
+    clean, slow = (measured["m"][p]["downstream_latency"]["p50_s"] for p in ("clean", "slow_downstream"))
+    assert slow >= 3 * clean
+
+
+def test_pool_exhaustion_makes_requests_wait_for_connections(measured: dict[str, Any]) -> None:
+    clean, bad = (measured["m"][p]["pool_wait"] for p in ("clean", "pool_exhaustion"))
+    assert bad["mean_s"] >= 3 * clean["mean_s"] and bad["mean_s"] > 0.005
+
+
+def test_event_loop_block_raises_loop_lag(measured: dict[str, Any]) -> None:
+    clean, bad = (measured["m"][p]["loop_lag"]["mean_lag_s"] for p in ("clean", "event_loop_block"))
+    assert bad >= 2 * clean
+
+
+def test_gc_storm_and_full_sync_cause_gen2_pauses(measured: dict[str, Any]) -> None:
+    m = measured["m"]
+    assert m["gc_storm"]["gc_gen2"]["pause_s"] > m["clean"]["gc_gen2"]["pause_s"]
+    assert m["full_sync"]["gc_gen2"]["pause_s"] >= 0.1 + 2 * m["clean"]["gc_gen2"]["pause_s"]
+    job = m["full_sync"]["job.payments_full_sync"]
+    assert job["runs"] >= 1 and job["max_rows"] >= 150_000
+    assert m["clean"]["job.payments_full_sync"]["runs"] == 0
+
+
+def test_full_sync_inflates_p99(measured: dict[str, Any]) -> None:
+    m = measured["m"]
+    assert m["full_sync"]["request_latency"]["p99_s"] > m["clean"]["request_latency"]["p99_s"]
+
+
+def test_record_writes_parquet_that_the_reader_opens(measured: dict[str, Any], tmp_path: Path) -> None:
+    counts = write_parquet(measured["db"], measured["out"] / "labels.json", tmp_path / "run")
+    assert counts["otel_traces"] > 100 and (tmp_path / "run" / "otel_traces.parquet").exists()
+    con = open_db(tmp_path / "run")
+    try:
+        assert con.execute("SELECT count(*) FROM otel_traces").fetchone()[0] == counts["otel_traces"]
+    finally:
+        con.close()
+    assert json.loads((tmp_path / "run" / "labels.json").read_text())["tables"] == counts
