@@ -30,7 +30,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import Counter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,8 +142,7 @@ def main() -> int:
 
     def request(rid: str, steps: int, tokens_per_step: dict[str, int]) -> None:
         arrival = time.time_ns()
-        for name in tokens_per_step:
-            prompt.labels("tiny", "0").inc(8)
+        prompt.labels("tiny", "0").inc(8 * len(tokens_per_step))
         for _ in range(steps):
             work.step()
             generation.labels("tiny", "0").inc(sum(tokens_per_step.values()))
@@ -166,7 +165,7 @@ def main() -> int:
 
     def power_energy(a: int, b: int) -> float:  # trapezoid over the sweeps inside [a, b]
         pts = [(t, w) for t, w, _ in sweeps if a <= t <= b]
-        return sum((w0 + w1) / 2 * (t1 - t0) / 1e9 for (t0, w0), (t1, w1) in zip(pts, pts[1:]))
+        return sum((w0 + w1) / 2 * (t1 - t0) / 1e9 for (t0, w0), (t1, w1) in zip(pts, pts[1:], strict=False))
 
     counter = [(t, e) for t, _, e in sweeps if e == e]
     out: dict[str, Any] = {"fake": args.fake, "device": sampler.last.devices[0].name if sampler.last.devices else "",
