@@ -181,8 +181,8 @@ def main() -> int:
         a, b = windows[rid]
         out["requests"][rid] = {
             "wall_s": (b - a) / 1e9,
-            "tokens": int(span.attributes["gen_ai.usage.prompt_tokens"])  # type: ignore[call-overload]
-            + int(span.attributes["gen_ai.usage.completion_tokens"]),  # type: ignore[call-overload]
+            "tokens": int(str(span.attributes["gen_ai.usage.prompt_tokens"]))
+            + int(str(span.attributes["gen_ai.usage.completion_tokens"])),
             "power_integrated_in_window_j": power_energy(a, b),
             **{k.removeprefix("infersight.gpu."): v for k, v in span.attributes.items()
                if k.startswith("infersight.gpu.")},
