@@ -136,18 +136,26 @@ def render_board(board: dict[str, Any], data: Sequence[PanelData], out: Path) ->
             by_panel[pd.query.panel_title].append(pd)
     panels = board.get("panels", [])
     bottom = max((p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels), default=1)
-    fig = Figure(figsize=(WIDTH_IN, max(4.0, bottom * ROW_UNIT_IN + 0.6)), dpi=80)
+    header, pad, title = 0.6, 0.12, 0.25  # inches
+    height = bottom * ROW_UNIT_IN + header
+    fig = Figure(figsize=(WIDTH_IN, height), dpi=80)
     fig.suptitle(board.get("title", board["uid"]), fontsize=14, x=0.01, ha="left")
-    top = 1 - 0.6 / (bottom * ROW_UNIT_IN + 0.6)
+
+    def rect(g: dict[str, int], top_pad: float) -> tuple[float, float, float, float]:
+        """Grafana grid cell -> figure fraction (left, bottom, width, height), padded in inches."""
+        left_in = g["x"] / 24 * WIDTH_IN + 4 * pad
+        width_in = max(g["w"] / 24 * WIDTH_IN - 5 * pad, 0.1)
+        top_in = header + g["y"] * ROW_UNIT_IN + top_pad
+        height_in = max(g["h"] * ROW_UNIT_IN - top_pad - 2 * pad, 0.1)
+        return (left_in / WIDTH_IN, 1 - (top_in + height_in) / height, width_in / WIDTH_IN, height_in / height)
+
     for p in panels:
         g = p["gridPos"]
-        x0, w = g["x"] / 24, g["w"] / 24
-        y1 = top * (1 - g["y"] / bottom)
-        h = top * g["h"] / bottom
         if p.get("type") == "row":
-            fig.text(x0 + 0.005, y1 - h / 2, p.get("title", ""), fontsize=11, weight="bold", va="center")
+            left, low, _w, h = rect(g, 0)
+            fig.text(left, low + h / 2, p.get("title", ""), fontsize=11, weight="bold", va="center")
             continue
-        ax = fig.add_axes((x0 + 0.03, y1 - h + 0.025 * top, w - 0.045, h - 0.06 * top))
+        ax = fig.add_axes(rect(g, title))
         ax.set_title(p.get("title", "")[:70], fontsize=8, loc="left")
         ax.tick_params(labelsize=6)
         items = by_panel.get(p.get("title", ""), [])
