@@ -50,3 +50,20 @@ def label_values_metric(query: str) -> set[str]:
     if not m:
         return metric_names(query)
     return metric_names(m.group(1))
+
+
+_SELECTOR = re.compile(r"(?<![\w:.])([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^{}]*)\}")
+_MATCHER_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^()]*)\)")
+
+
+def selector_labels(expr: str) -> list[tuple[str, set[str]]]:
+    """(metric, label names matched on it) for every ``metric{...}`` selector in ``expr``."""
+    s = _STRING.sub('""', expr)
+    return [(m.group(1), set(_MATCHER_LABEL.findall(m.group(2)))) for m in _SELECTOR.finditer(s)]
+
+
+def grouping_labels(expr: str) -> set[str]:
+    """Labels named in ``by``/``without``/``on``/``ignoring``/``group_*`` clauses."""
+    s = _STRING.sub('""', expr)
+    return {lab.strip() for m in _GROUPING.finditer(s) for lab in m.group(2).split(",") if lab.strip()}

@@ -3,7 +3,7 @@
 
     python dashboards/build.py            # (re)write grafana/*.json and deploy/k8s/prometheusrule.yaml
     python dashboards/build.py --check    # exit 1 if the committed JSON is stale, or if any
-                                          # query names a metric that is neither in the
+                                          # query names a metric (or a label) that is neither in the
                                           # instrument catalog, nor a recording rule in
                                           # rules/*.yml, nor allowlisted in external_metrics.yml
 
@@ -29,7 +29,7 @@ import _overview  # noqa: E402
 import _runtime  # noqa: E402
 import _vllm  # noqa: E402
 import yaml  # noqa: E402
-from _promql import label_values_metric, metric_names  # noqa: E402
+from _promql import grouping_labels, label_values_metric, metric_names, selector_labels  # noqa: E402
 from grafana_foundation_sdk.cog.encoder import JSONEncoder  # noqa: E402
 
 OUT = HERE / "grafana"
@@ -121,8 +121,35 @@ def known_series() -> tuple[set[str], set[str], set[str]]:
     return set(all_series_names()), ext, recorded
 
 
+# Labels every scraped series can carry besides its own: the target's, the bucket bound, and
+# those the prometheus-operator ServiceMonitor adds in Kubernetes.
+TARGET_LABELS = frozenset({"job", "instance", "le", "namespace", "service", "pod", "container", "endpoint"})
+
+
+def catalog_labels() -> dict[str, frozenset[str]]:
+    """Series name -> label names, for every catalog series."""
+    from infersight.instrument.catalog import CATALOG
+
+    return {n: frozenset(s.labels) | TARGET_LABELS for s in CATALOG for n in s.series_names()}
+
+
+def check_labels(expr: str, labels: dict[str, frozenset[str]]) -> list[str]:
+    """Label names in matchers and grouping clauses that the catalog metrics don't have."""
+    errors = []
+    for metric, used in selector_labels(expr):
+        if metric in labels:
+            errors += [f"metric {metric!r} has no label {lab!r}" for lab in sorted(used - labels[metric])]
+    names = metric_names(expr)
+    if names and names <= set(labels):  # only catalog metrics: grouping labels must exist on one
+        known = frozenset().union(*(labels[n] for n in names))
+        errors += [f"grouping label {lab!r} is on none of {sorted(names)}"
+                   for lab in sorted(grouping_labels(expr) - known)]
+    return errors
+
+
 def check_names(boards: dict[str, str]) -> list[str]:
     catalog, ext, recorded = known_series()
+    labels = catalog_labels()
     errors: list[str] = []
     allowed = catalog | ext | recorded
     for uid, text in boards.items():
@@ -132,10 +159,12 @@ def check_names(boards: dict[str, str]) -> list[str]:
                 errors.append(f"{uid}: {where}: no metric name found in {expr!r}")
             for n in sorted(names - allowed):
                 errors.append(f"{uid}: {where}: unknown metric {n!r}")
+            errors += [f"{uid}: {where}: {e}" for e in check_labels(expr, labels)]
     for rule in load_rules():
         name = rule.get("record") or rule.get("alert")
         for n in sorted(metric_names(str(rule.get("expr", ""))) - allowed):
             errors.append(f"rules: {name}: unknown metric {n!r}")
+        errors += [f"rules: {name}: {e}" for e in check_labels(str(rule.get("expr", "")), labels)]
     return errors
 
 

@@ -93,3 +93,25 @@ def test_incident_board_annotations(build) -> None:
     names = {a["name"]: a for a in board["annotations"]["list"]}
     assert set(names) == {"Job runs", "Gen-2 GC pauses", "GPU throttling"}
     assert all(a["step"] and a["titleFormat"] and a["expr"] for a in names.values())
+
+
+def test_check_fails_on_unknown_label(build, monkeypatch: pytest.MonkeyPatch) -> None:
+    import _runtime
+    from _kit import query
+
+    original = _runtime.build
+
+    def with_typos():
+        return original().with_panel(build._runtime.ts("typos", [
+            query('sum by (http_routes) (rate(http_server_requests_total{http_status_class="5xx"}[1m]))'),
+            query('infersight_gc_pause_duration_seconds_count{gen="2", job="x"}', ref="B"),
+        ]))
+
+    monkeypatch.setattr(_runtime, "build", with_typos)
+    errors = build.check_names(build.render())
+    assert errors == [
+        "infersight-runtime: panel 'typos' A: grouping label 'http_routes' is on none of "
+        "['http_server_requests_total']",
+        "infersight-runtime: panel 'typos' B: metric 'infersight_gc_pause_duration_seconds_count' "
+        "has no label 'gen'",
+    ]

@@ -27,3 +27,12 @@ def test_metric_names(expr: str, names: set[str]) -> None:
 def test_label_values_query() -> None:
     assert label_values_metric('label_values(up{job=~"$job"}, instance)') == {"up"}
     assert label_values_metric("label_values(foo_bucket, le)") == {"foo_bucket"}
+
+
+def test_selector_and_grouping_labels() -> None:
+    from _promql import grouping_labels, selector_labels
+
+    expr = ('sum by (job, http_route) (rate(a_bucket{job=~"$job", le="0.2", x!~"a{b}"}[5m])) '
+            '/ ignoring(le) group_left(pool_name) b')
+    assert selector_labels(expr) == [("a_bucket", {"job", "le", "x"})]
+    assert grouping_labels(expr) == {"job", "http_route", "le", "pool_name"}
