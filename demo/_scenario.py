@@ -35,7 +35,7 @@ class Scenario:
     faults: tuple[str, ...] = ()
     description: str = ""
     window: tuple[float, float] | None = (0.3, 0.85)  # fault on/off as fractions of the run; None: all run
-    rate: float = 8.0
+    rate: float = 6.0
     ramp_to: float | None = None
     server_args: tuple[str, ...] = ()
 
@@ -45,10 +45,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("full_sync", ("full_sync",), "The reference incident: the payments job pulls the whole table."),
     Scenario("gc_storm", ("gc_storm",), "Allocation bursts of container objects on the request path."),
     Scenario("cache_stampede", ("cache_stampede",), "Synchronized TTL expiry of hot keys, no single-flight.",
-             rate=10.0, server_args=("--cache-ttl", "4")),
+             rate=8.0, server_args=("--cache-ttl", "4")),
     Scenario("cold_cache", ("cold_cache",), "Response/prefix caches flushed and shrunk: a miss storm."),
     Scenario("pool_exhaustion", ("pool_exhaustion",), "Pool of one connection under rising load.",
-             rate=5.0, ramp_to=12.0),
+             rate=4.0, ramp_to=10.0),
     Scenario("slow_downstream", ("slow_downstream",), "The risk service scans its table on every call."),
     Scenario("event_loop_block", ("event_loop_block",), "Moderation runs on the event loop."),
     Scenario("gpu_contention", ("gpu_contention",), "A co-located GPU burner (GPU machines only)."),
