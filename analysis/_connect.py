@@ -6,7 +6,6 @@ import logging
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import duckdb
 from infersight.analysis import _sql
@@ -91,7 +90,7 @@ def check_schema(con: duckdb.DuckDBPyConnection, source: str) -> int:
         raise SchemaError(f"{source} is not an infersight telemetry database (no otel_traces table)")
     version = SUPPORTED_SCHEMA_VERSION
     if "infersight_schema" in tables:
-        row = con.execute("SELECT max(version) FROM infersight_schema").fetchone()
+        row = _sql.first_row(con, "SELECT max(version) FROM infersight_schema")
         if row and row[0] is not None:
             version = int(row[0])
     if version > SUPPORTED_SCHEMA_VERSION:
@@ -128,6 +127,3 @@ def open_checked(source: str | Path) -> tuple[duckdb.DuckDBPyConnection, int]:
     return con, version
 
 
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
-    row = con.execute(sql, params).fetchone() if params is not None else con.execute(sql).fetchone()
-    return row[0] if row else None

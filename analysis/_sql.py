@@ -43,6 +43,13 @@ def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pd.DataFram
     return con.execute(sql, _used_params(sql, params)).df()
 
 
+def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[Any, ...] | None:
+    """The first row of an inline query, fully fetched (DuckDB 2 refuses new work on a
+    connection with an unfinished result)."""
+    rows = con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    return tuple(rows[0]) if rows else None
+
+
 def execute(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> None:
     """Run one SQL file (DDL such as ``CREATE TEMP TABLE``) with bound ``$params``."""
     sql = load(name)

@@ -19,7 +19,8 @@ from infersight.analysis._timeparse import parse_duration_ns, parse_instant_ns
 log = logging.getLogger(__name__)
 
 _FEATURES = ("features/f_requests", "features/f_jobs", "features/f_runtime_events",
-             "features/f_cache_calls", "features/f_pool_waits", "features/f_client_calls")
+             "features/f_cache_calls", "features/f_pool_waits", "features/f_client_calls",
+             "features/f_request_parts")
 
 
 def _ts(ns: pd.Series) -> pd.Series:
@@ -38,7 +39,7 @@ class Telemetry:
         self.con = con
         self.source = source
         self.schema_version = schema_version
-        first, last, n = con.execute(_sql.load("features/time_range")).fetchone() or (None, None, 0)
+        first, last, n = _sql.first_row(con, _sql.load("features/time_range")) or (None, None, 0)
         self.span_count = int(n or 0)
         self.first_ns = int(first) if first is not None else None
         self.last_ns = int(last) if last is not None else None
@@ -65,7 +66,7 @@ class Telemetry:
         if self.span_count == 0:
             raise NoDataError(f"{self.source} holds no spans")
         self.build_features()
-        n = self.con.execute("SELECT count(*) FROM f_requests").fetchone()
+        n = _sql.first_row(self.con, "SELECT count(*) FROM f_requests")
         if not n or not n[0]:
             where = f" for route {self.route!r}" if self.route else ""
             raise NoDataError(

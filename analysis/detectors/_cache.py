@@ -21,38 +21,39 @@ COLD_START_NS = 60_000_000_000
 
 
 def detect(ctx: Context) -> list[Finding]:
-    calls = ctx.table("cache_calls")
-    if calls.empty:
-        return []
     windows = _sql.run(ctx.tel.con, "detectors/cache_windows", step_ns=ctx.step_ns)
-    dups = _sql.run(ctx.tel.con, "detectors/cache_duplicate_misses").set_index("cache")
+    if windows.empty:
+        return []
+    dups = _sql.run(ctx.tel.con, "detectors/cache_duplicate_misses", step_ns=ctx.step_ns)
+    summary = _sql.run(ctx.tel.con, "detectors/cache_summary").set_index("cache")
     out = []
     for cache, w in windows.groupby("cache"):
-        f = _one(ctx, str(cache), w, calls[calls["cache"] == cache], dups.loc[cache] if cache in dups.index else None)
+        f = _one(ctx, str(cache), w, dups[dups["cache"] == cache], summary.loc[cache])
         if f is not None:
             out.append(f)
     return out
 
 
-def _one(ctx: Context, cache: str, w: pd.DataFrame, calls: pd.DataFrame, dup: pd.Series | None) -> Finding | None:
+def _one(ctx: Context, cache: str, w: pd.DataFrame, dups: pd.DataFrame, summary: pd.Series) -> Finding | None:
     usual = float(w["hit_ratio"].median())
     storm = w[(w["hit_ratio"] < usual - STORM_DROP) & (w["lookups"] >= 5)]
     if storm.empty:
         return None  # misses at the usual rate are the cache working as designed
-    misses = calls[~calls["hit"]]
-    miss_ms = ctx.per_trace(misses, "duration_ms")
+    miss_ms = ctx.parts().get(f"cache_miss:{cache}")
+    if miss_ms is None:
+        return None
     in_storm = np.isin(ctx.requests["bucket"].to_numpy() * ctx.step_ns, storm["ts_ns"].to_numpy())
     missed = (miss_ms > 0) & in_storm
     if missed.sum() < 3:
         return None
-    hits = calls[calls["hit"]]
-    hit_ms = float(hits["duration_ms"].median()) if len(hits) else 0.0
+    hit_ms = float(summary["hit_p50_ms"]) if pd.notna(summary["hit_p50_ms"]) else 0.0
     share = ctx.excess_share(missed, attributable_ms=np.clip(miss_ms - hit_ms, 0, None))
     p_value, effect = ctx.contrast(missed)
     if share <= 0 or effect <= 0:
         return None
-    n_miss = int(dup["misses"]) if dup is not None else len(misses)
-    dup_n = int(dup["concurrent_duplicates"]) if dup is not None else 0
+    in_dups = dups[dups["ts_ns"].isin(storm["ts_ns"])]
+    n_miss = int(in_dups["misses"].sum())
+    dup_n = int(in_dups["concurrent_duplicates"].sum())
     dup_share = dup_n / max(1, n_miss)
     storm_ratio = float(storm["hit_ratio"].mean())
     support = min(1.0, len(storm) / 2.0)  # one low step is weaker evidence than a sustained drop
@@ -66,15 +67,15 @@ def _one(ctx: Context, cache: str, w: pd.DataFrame, calls: pd.DataFrame, dup: pd
         category, kind, change = "cold_start", "deploy", f"new instance starts with an empty cache ({change})"
     evidence = [
         Evidence("hit_ratio", round(storm_ratio, 3), round(usual, 3)),
-        Evidence("miss_path_ms", round(float(misses["duration_ms"].median()), 2), round(hit_ms, 2),
+        Evidence("miss_path_ms", round(float(summary["miss_p50_ms"]), 2), round(hit_ms, 2),
                  ctx.exemplars(missed)),
         Evidence("p99_requests_that_missed_ms", round(ctx.p99(missed), 1), round(ctx.p99(~missed), 1)),
         Evidence("concurrent_duplicate_misses", dup_n, None),
         Evidence("mann_whitney_p_value", p_value, None),
     ]
-    if dup is not None and dup["max_keys_per_second"] == dup["max_keys_per_second"]:
-        evidence.append(Evidence("max_distinct_keys_missing_per_second", int(dup["max_keys_per_second"]),
-                                 float(dup["median_keys_per_second"])))
+    if len(in_dups) and in_dups["max_keys_per_second"].notna().any():
+        evidence.append(Evidence("max_distinct_keys_missing_per_second", int(in_dups["max_keys_per_second"].max()),
+                                 float(dups["max_keys_per_second"].median())))
     remediation = {
         "cache_stampede": ["Single-flight the loader (one request recomputes, the others wait for it).",
                            "Jitter TTLs so hot keys do not expire together; refresh ahead of expiry."],
@@ -100,7 +101,5 @@ def _one(ctx: Context, cache: str, w: pd.DataFrame, calls: pd.DataFrame, dup: pd
 def _new_instance_at(ctx: Context, start_ns: int) -> bool:
     """A service instance whose first request is within COLD_START_NS of the storm's start, and
     that started after the window began (a deploy/restart seen in the data, not just its start)."""
-    r = ctx.requests
-    first = r.groupby("instance")["start_ns"].min()
-    later = first[first > int(r["start_ns"].min()) + COLD_START_NS]
-    return bool(((later - start_ns).abs() <= COLD_START_NS).any())
+    early = _sql.run(ctx.tel.con, "detectors/cold_start_requests", warmup_ns=COLD_START_NS)
+    return bool(((early["first_ns"] - start_ns).abs() <= COLD_START_NS).any())

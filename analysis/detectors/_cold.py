@@ -7,6 +7,7 @@ restart); their first minute of requests is contrasted with everything else.
 from __future__ import annotations
 
 import numpy as np
+from infersight.analysis import _sql
 from infersight.analysis._context import Context, confidence
 from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
 
@@ -14,20 +15,17 @@ WARMUP_NS = 60_000_000_000
 
 
 def detect(ctx: Context) -> list[Finding]:
-    r = ctx.requests
-    first = r.groupby("instance")["start_ns"].min()
-    new = first[first > int(r["start_ns"].min()) + WARMUP_NS]
-    if new.empty:
+    early = _sql.run(ctx.tel.con, "detectors/cold_start_requests", warmup_ns=WARMUP_NS)
+    if len(early) < 3:
         return []
-    starts = r["instance"].map(new)
-    mask = (starts.notna() & (r["start_ns"] < starts + WARMUP_NS)).to_numpy()
-    if mask.sum() < 3:
-        return []
+    mask = np.zeros(len(ctx.requests), dtype=bool)
+    mask[early["idx"].to_numpy(dtype=np.int64)] = True
+    new = early.groupby("instance")["first_ns"].min()
     p_value, effect = ctx.contrast(mask)
     share = ctx.excess_share(mask)
     if share <= 0 or effect <= 0:
         return []
-    inst = str(r.loc[mask, "instance"].value_counts().index[0])
+    inst = str(early["instance"].value_counts().index[0])
     return [Finding(
         category="cold_start",
         title=f"New instance {inst}: its first minute of requests is slow",

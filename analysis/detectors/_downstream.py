@@ -22,7 +22,6 @@ def detect(ctx: Context) -> list[Finding]:
         return out
     info = peers.set_index("peer")
     slow = ctx.slow_mask()
-    calls = ctx.table("client_calls")
     for name, arr in mechanisms(ctx).items():
         if not name.startswith("dependency:"):
             continue
@@ -41,8 +40,8 @@ def detect(ctx: Context) -> list[Finding]:
             continue
         row = info.loc[peer] if peer in info.index else None
         gap = float(row.mean_gap_ms) if row is not None and row.mean_gap_ms == row.mean_gap_ms else None
-        mine = calls[calls["peer"] == peer]
-        hot = mine[mine["duration_ms"] > max(2.0 * usual, usual + 5.0)]
+        hot = _sql.first_row(ctx.tel.con, _sql.load("detectors/downstream_hot_calls"),
+                             {"peer": peer, "threshold_ms": max(2.0 * usual, usual + 5.0)})
         evidence = [
             Evidence("peer_ms_per_slow_request", round(float(arr[slow].mean()) if slow.any() else 0.0, 1),
                      round(usual, 1), ctx.exemplars(inflated)),
@@ -51,7 +50,8 @@ def detect(ctx: Context) -> list[Finding]:
         ]
         if gap is not None:
             evidence.append(Evidence("client_minus_server_ms", round(gap, 2), None))
-        cp_share = _critical_path_share(ctx, peer, ctx.exemplars(inflated, n=20))
+        names = set(row.span_names) if row is not None else set()
+        cp_share = _critical_path_share(ctx, names, ctx.exemplars(inflated, n=20))
         if cp_share is not None:
             evidence.append(Evidence("share_of_critical_path_in_slowest_traces", round(cp_share, 3), None))
         out.append(Finding(
@@ -60,8 +60,8 @@ def detect(ctx: Context) -> list[Finding]:
             root_cause=RootCause(entity=peer, kind="dependency",
                                  state_change=f"per-request call time {usual:.0f} -> "
                                               f"{float(arr[inflated].mean()):.0f} ms",
-                                 start=iso(hot["start_ns"].min()) if len(hot) else None,
-                                 end=iso(hot["end_ns"].max()) if len(hot) else None),
+                                 start=iso(hot[0]) if hot and hot[0] is not None else None,
+                                 end=iso(hot[1]) if hot and hot[1] is not None else None),
             symptom=Symptom(sli="latency_p99_ms", scope=ctx.scope, baseline=round(ctx.baseline_p99, 1),
                             observed=round(ctx.observed_p99, 1)),
             impact=Impact(share_of_requests=float(inflated.mean()), window=ctx.window),
@@ -76,15 +76,13 @@ def detect(ctx: Context) -> list[Finding]:
     return out
 
 
-def _critical_path_share(ctx: Context, peer: str, trace_ids: list[str]) -> float | None:
+def _critical_path_share(ctx: Context, names: set[str], trace_ids: list[str]) -> float | None:
     if not trace_ids:
         return None
     agg = ctx.tel.aggregate_critical_path(trace_ids)
     if agg.empty:
         return None
-    calls = ctx.table("client_calls")
-    names = set(calls.loc[calls["peer"] == peer, "name"])
-    own = set(ctx.requests["service"])
+    own = {r[0] for r in ctx.tel.con.execute(_sql.load("detectors/request_services")).fetchall()}
     # the client span's own time (network, queueing) plus the peer's spans when it is traced too
     on_peer = agg["name"].isin(names) | ~agg["service"].isin(own)
     return float(agg.loc[on_peer, "share"].sum())

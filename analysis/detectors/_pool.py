@@ -28,8 +28,6 @@ def detect(ctx: Context) -> list[Finding]:
         return []
     pools = _sql.run(ctx.tel.con, "detectors/pool_stats")
     top = pools.iloc[0]
-    waits = ctx.table("pool_waits")
-    slow_waits = waits[waits["wait_ms"] >= MIN_WAIT_MS]
     conf = confidence(p_value, share, effect)
     size = f" (size {int(top.pool_size)})" if pd.notna(top.pool_size) and top.pool_size else ""
     return [Finding(
@@ -38,8 +36,8 @@ def detect(ctx: Context) -> list[Finding]:
         root_cause=RootCause(entity=str(top.pool), kind="pool",
                              state_change=f"acquire wait p95 {float(top.wait_p95_ms):.0f} ms, "
                                           f"{_int(top.timeouts)} timeouts, up to {_int(top.peak_waiters)} waiters",
-                             start=iso(slow_waits["start_ns"].min()) if len(slow_waits) else None,
-                             end=iso(slow_waits["end_ns"].max()) if len(slow_waits) else None),
+                             start=iso(top.first_wait_ns) if pd.notna(top.first_wait_ns) else None,
+                             end=iso(top.last_wait_ns) if pd.notna(top.last_wait_ns) else None),
         symptom=Symptom(sli="latency_p99_ms", scope=ctx.scope, baseline=round(ctx.baseline_p99, 1),
                         observed=round(ctx.observed_p99, 1)),
         impact=Impact(share_of_requests=float(has.mean()), window=ctx.window),

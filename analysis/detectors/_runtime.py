@@ -35,7 +35,7 @@ def _allocation_source(ctx: Context, events: pd.DataFrame) -> tuple[str, float]:
     if best[1] >= 0.5:
         return best
     r = ctx.requests
-    by_route = r.groupby("route")["gc_pause_ms"].sum()
+    by_route = r.groupby("route", observed=True)["gc_pause_ms"].sum()
     if by_route.sum() > 0:
         route = str(by_route.idxmax())
         return f"route {route}", float(by_route.max() / by_route.sum())
@@ -114,7 +114,7 @@ def detect_loop(ctx: Context) -> list[Finding]:
         stack = str(events.dropna(subset=["stack"]).nlargest(1, "duration_ms")["stack"].iloc[0])
     where = _top_frame(stack)
     r = ctx.requests
-    route_share = r.assign(b=loop).groupby("route")["b"].sum()
+    route_share = r.assign(b=loop).groupby("route", observed=True)["b"].sum()
     culprit_route = str(route_share.idxmax()) if route_share.sum() > 0 else ""
     conf = confidence(p_value, share, effect)
     entity = where or (f"route {culprit_route}" if culprit_route else "event loop")

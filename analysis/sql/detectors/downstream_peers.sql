@@ -8,7 +8,8 @@ SELECT
     quantile_cont(duration_ms, 0.99)                    AS client_p99_ms,
     quantile_cont(server_ms, 0.5)                       AS server_p50_ms,
     avg(duration_ms - server_ms)                        AS mean_gap_ms,
-    count(server_ms)                                    AS traced_server_side
+    count(server_ms)                                    AS traced_server_side,
+    list(DISTINCT name)                                 AS span_names
 FROM f_client_calls
 GROUP BY peer
 ORDER BY calls DESC;

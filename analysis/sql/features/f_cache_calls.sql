@@ -1,8 +1,10 @@
--- f_cache_calls: cache lookups (spans with cache.name), hit or miss, with the key hash.
+-- f_cache_calls: cache lookups (spans named cache.* with a cache.name attribute, as infersight's
+-- traced caches write them), hit or miss, with the key hash.
 -- Inputs: stg_spans; params $since_ns, $until_ns. Output grain: one row per cache lookup span.
 CREATE OR REPLACE TEMP TABLE f_cache_calls AS
 SELECT
     trace_id,
+    tkey,
     span_id,
     parent_span_id,
     attrs['cache.name']                                                       AS cache,
@@ -13,5 +15,5 @@ SELECT
     end_ns,
     duration_ms
 FROM stg_spans
-WHERE attrs['cache.name'] IS NOT NULL
+WHERE starts_with(name, 'cache.') AND attrs['cache.name'] IS NOT NULL
   AND start_ns >= $since_ns AND start_ns < $until_ns;

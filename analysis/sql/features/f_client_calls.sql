@@ -8,6 +8,7 @@ WITH c AS (
 )
 SELECT
     c.trace_id,
+    c.tkey,
     c.span_id,
     c.parent_span_id,
     c.service,

@@ -1,10 +1,11 @@
--- f_jobs: background/scheduled job runs: spans carrying infersight.job.name, or root spans that
--- are neither SERVER nor CLIENT (a trace started by a scheduler, not by a request); the
--- instrumentation's own root spans (gc.pause) are not jobs.
+-- f_jobs: background/scheduled job runs: root spans that are neither SERVER nor CLIENT (a trace
+-- started by a scheduler, not by a request; infersight's traced_job always starts a new trace);
+-- the instrumentation's own root spans (gc.pause) are not jobs.
 -- Inputs: stg_spans; params $since_ns, $until_ns. Output grain: one row per job run.
 CREATE OR REPLACE TEMP TABLE f_jobs AS
 SELECT
     trace_id,
+    tkey,
     span_id,
     service,
     coalesce(attrs['infersight.job.name'], name)                 AS job,
@@ -15,6 +16,5 @@ SELECT
     TRY_CAST(attrs['infersight.job.bytes'] AS DOUBLE)            AS bytes
 FROM stg_spans
 WHERE end_ns >= $since_ns - 600000000000 AND start_ns < $until_ns
-  AND (attrs['infersight.job.name'] IS NOT NULL
-       OR (parent_span_id IS NULL AND kind IN ('internal', 'consumer', 'producer', 'unspecified', '')
-           AND name NOT IN ('gc.pause', 'event_loop.blocked')));
+  AND parent_span_id IS NULL AND kind IN ('internal', 'consumer', 'producer', 'unspecified', '')
+  AND name NOT IN ('gc.pause', 'event_loop.blocked');

@@ -1,10 +1,12 @@
--- f_pool_waits: connection-pool acquisitions (spans naming a pool), with the wait time.
+-- f_pool_waits: connection-pool acquisitions (spans whose name mentions a pool, e.g. infersight's
+-- pool.acquire), with the wait time.
 -- Inputs: stg_spans; params $since_ns, $until_ns. Output grain: one row per acquire span.
 -- wait_ms is the recorded wait attribute (semconv db.client.connection.wait_time, seconds or ms
 -- variants) or else the span's duration; timed_out marks acquisitions that failed.
 CREATE OR REPLACE TEMP TABLE f_pool_waits AS
 SELECT
     trace_id,
+    tkey,
     span_id,
     coalesce(attrs['db.client.connection.pool.name'], attrs['pool.name'], attrs['infersight.pool.name'],
              name)                                                            AS pool,
@@ -16,7 +18,5 @@ SELECT
     TRY_CAST(coalesce(attrs['db.client.connection.pool.size'], attrs['infersight.pool.size']) AS INTEGER) AS pool_size,
     (status_code = 'Error' OR lower(coalesce(attrs['infersight.pool.timeout'], '')) IN ('true', '1')) AS timed_out
 FROM stg_spans
-WHERE (attrs['db.client.connection.pool.name'] IS NOT NULL OR attrs['pool.name'] IS NOT NULL
-       OR attrs['infersight.pool.name'] IS NOT NULL
-       OR (lower(name) LIKE '%pool%' AND lower(name) LIKE '%acquire%'))
+WHERE name ILIKE '%pool%'
   AND start_ns >= $since_ns AND start_ns < $until_ns;

@@ -1,10 +1,13 @@
 -- stg_spans: typed, renamed view over otel_traces (collectors/schema.sql, ClickHouse-exporter names).
 -- Inputs: otel_traces. Output grain: one row per span.
+-- tkey is a 64-bit hash of the trace id: joins between feature tables use it (integer joins
+-- are much cheaper than 32-character string joins; a collision needs ~4e9 traces to be likely).
 -- Times are integer nanoseconds since the Unix epoch (start_ns/end_ns); kind is lower-case
 -- ('server', 'client', 'internal', ...) whatever spelling the writer used ('Server', 'SPAN_KIND_SERVER').
 CREATE OR REPLACE TEMP VIEW stg_spans AS
 SELECT
     "TraceId"                                                   AS trace_id,
+    hash("TraceId")                                             AS tkey,
     "SpanId"                                                    AS span_id,
     NULLIF("ParentSpanId", '')                                  AS parent_span_id,
     "SpanName"                                                  AS name,
