@@ -26,8 +26,13 @@ if [ ! -x "$VENV/bin/vllm" ]; then
   printf 'Metadata-Version: 2.1\nName: vllm\nVersion: 0.32.0+cpu\n' > "$site/vllm-0.32.0+cpu.dist-info/METADATA"
   : > "$site/vllm-0.32.0+cpu.dist-info/RECORD"
 fi
-# the plugin under test, as a user installs it (entry point vllm.general_plugins)
-"$VENV/bin/python" -m pip install -q -e '.[vllm]'
+# the plugin under test, as a user installs it (entry point vllm.general_plugins); editable,
+# so only a changed pyproject.toml/setup.py (new sub-package, entry point) needs a reinstall
+stamp="$VENV/.infersight-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+  "$VENV/bin/python" -m pip install -q -e '.[vllm]'
+  touch "$stamp"
+fi
 
 if [ ! -f "$MODEL/config.json" ]; then
   "$VENV/bin/python" tests/vllm/build_model.py "$MODEL"

@@ -11,9 +11,6 @@ Needs ``.venv-vllm`` (``tests/vllm/run.sh`` makes it); skipped cleanly without i
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -24,12 +21,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, VLLM_VENV
+from ._serve import CLIENT_SPAN, VLLM, chat, ensure_model, group_pids, start, stop_group, wait_ready
+from .conftest import ROOT
 
-VLLM = VLLM_VENV / "bin" / "vllm"
-MODEL = Path(os.environ.get("INFERSIGHT_VLLM_MODEL", ROOT / ".vllm-model")).resolve()
 FAULT_PLUGIN = Path(__file__).with_name("fault_plugin")
-CLIENT_SPAN = "b7ad6b7169203331"
 
 pytestmark = [
     pytest.mark.vllm, pytest.mark.integration, pytest.mark.slow,
@@ -47,119 +42,39 @@ class Run:
     log: str = ""
 
 
-def _free_port() -> int:
-    from tests.conftest import free_port
-
-    return free_port()
-
-
-def _group_pids(pgid: int) -> set[int]:
-    pids = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.add(int(stat.parent.name))
-    return pids
-
-
-def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    pgid = proc.pid  # started with start_new_session: its pid is the group id
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while _group_pids(pgid) and time.monotonic() < deadline:
-        try:
-            proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
-    if _group_pids(pgid):
-        os.killpg(pgid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-def _ensure_model() -> None:
-    if not (MODEL / "config.json").exists():
-        subprocess.run([str(VLLM_VENV / "bin" / "python"), str(Path(__file__).with_name("build_model.py")),
-                        str(MODEL)], check=True, timeout=300, capture_output=True)
-
-
-def _chat(client: Any, port: int, stream: bool, i: int) -> dict[str, Any]:
-    trace_id = secrets.token_hex(16)
-    body = {"model": str(MODEL), "max_tokens": 24, "stream": stream,
-            "messages": [{"role": "user", "content": f"why is the p99 slow {i}"}]}
-    headers = {"traceparent": f"00-{trace_id}-{CLIENT_SPAN}-01"}
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    t0 = time.time_ns()
-    if stream:
-        with client.stream("POST", url, json=body, headers=headers) as resp:
-            resp.raise_for_status()
-            chunks = [line for line in resp.iter_lines() if line.startswith("data: ")]
-        assert chunks[-1] == "data: [DONE]"
-    else:
-        resp = client.post(url, json=body, headers=headers)
-        resp.raise_for_status()
-        assert resp.json()["usage"]["completion_tokens"] > 0
-    return {"trace_id": trace_id, "stream": stream, "start_ns": t0, "end_ns": time.time_ns()}
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     import httpx
     from infersight.collectors import Collector
 
-    _ensure_model()
+    ensure_model()
     tmp = tmp_path_factory.mktemp("vllm")
     result = Run(db=tmp / "vllm.duckdb")
     gate = tmp / "fault-on"
     collector = Collector(result.db, http_port=0, grpc_port=None, retention_interval_s=3600)
     collector.start()
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "INFERSIGHT_", "VLLM_"))}
-    env.update({
-        "HF_HUB_OFFLINE": "1", "VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "1",
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf", "OTEL_SERVICE_NAME": "glm-vllm",
-        "OTEL_METRIC_EXPORT_INTERVAL": "1000", "PYTHONPATH": str(FAULT_PLUGIN),
-        "INFERSIGHT_TEST_FAULT_FILE": str(gate), "INFERSIGHT_TEST_FAULT_PERIOD_S": "2",
-    })
-    cmd = [str(VLLM), "serve", str(MODEL), "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-           "--max-model-len", "256", "--max-num-seqs", "8", "--enforce-eager",
-           "--otlp-traces-endpoint", f"{collector.url}/v1/traces"]
     log_path = tmp / "vllm.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
-                                start_new_session=True)
+    proc, port = start(collector.url, log_path, {
+        "PYTHONPATH": str(FAULT_PLUGIN), "INFERSIGHT_TEST_FAULT_FILE": str(gate),
+        "INFERSIGHT_TEST_FAULT_PERIOD_S": "2"})
     try:
         with httpx.Client(timeout=60) as client:
-            deadline = time.monotonic() + 180
-            while True:
-                assert proc.poll() is None, f"vllm serve exited:\n{log_path.read_text()[-4000:]}"
-                assert time.monotonic() < deadline, f"vllm not ready:\n{log_path.read_text()[-4000:]}"
-                try:
-                    if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            result.vllm_pids = _group_pids(proc.pid)
+            wait_ready(client, proc, port, log_path)
+            result.vllm_pids = group_pids(proc.pid)
             for i in range(24):  # clean phase
-                result.sent.append(_chat(client, port, stream=i % 2 == 1, i=i))
+                result.sent.append(chat(client, port, stream=i % 2 == 1, i=i))
             time.sleep(1.0)
             result.fault_start_ns = time.time_ns()
             gate.touch()
             t_end = time.monotonic() + 14
             i = 100
             while time.monotonic() < t_end:  # fault phase: the job runs every 2 s
-                result.sent.append(_chat(client, port, stream=i % 2 == 1, i=i))
+                result.sent.append(chat(client, port, stream=i % 2 == 1, i=i))
                 i += 1
             gate.unlink()
             time.sleep(2.5)  # one more metric export from every process
     finally:
-        _stop_group(proc)
+        stop_group(proc)
         result.log = log_path.read_text(errors="replace")
         time.sleep(0.5)
         collector.stop()
