@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,9 +123,9 @@ def configure(
     resource = Resource.create(attrs)
 
     if span_exporter is None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from infersight.instrument._otlp import LeanOTLPSpanExporter
 
-        span_exporter = OTLPSpanExporter(endpoint=signal_endpoint(endpoint, "traces"),
+        span_exporter = LeanOTLPSpanExporter(endpoint=signal_endpoint(endpoint, "traces"),
                                          headers=dict(headers) if headers else None,
                                          timeout=export_timeout_s)
     processor = BoundedBatchSpanProcessor(
@@ -132,6 +133,7 @@ def configure(
         max_export_batch_size=max_export_batch_size, export_timeout_millis=export_timeout_s * 1000)
     tracer_provider = TracerProvider(resource=resource, sampler=sampler)
     tracer_provider.add_span_processor(processor)
+    _OWNED[tracer_provider] = processor
 
     if metric_reader is None:
         if metric_exporter is None:
@@ -155,6 +157,21 @@ def configure(
         else:
             logger.info("a global MeterProvider is already set; infersight leaves it in place")
     return Telemetry(tracer_provider, meter_provider, resource, facts, processor)
+
+
+_OWNED: weakref.WeakKeyDictionary[TracerProvider, BoundedBatchSpanProcessor] = weakref.WeakKeyDictionary()
+
+
+def owned_processor(provider: Any) -> BoundedBatchSpanProcessor | None:
+    """The bounded processor of a provider built by :func:`configure`, if it is the only one."""
+    processor = _OWNED.get(provider) if isinstance(provider, TracerProvider) else None
+    if processor is None:
+        return None
+    active = getattr(provider, "_active_span_processor", None)
+    listeners = getattr(active, "_span_processors", None)
+    if listeners is None or tuple(listeners) != (processor,):
+        return None  # someone added a processor: they expect SDK spans
+    return processor
 
 
 def is_default_provider(provider: object) -> bool:

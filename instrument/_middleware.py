@@ -207,6 +207,9 @@ class InfersightMiddleware:
         agent = headers.get("user-agent")
         if agent:
             attrs["user_agent.original"] = agent
+        lean = self.state.lean
+        if lean is not None:
+            return lean.start_span(method, parent, SpanKind.SERVER, attrs), parent
         return tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attrs), parent
 
     def _hooks_start(self, span: Any, start_ns: int) -> list[Any]:

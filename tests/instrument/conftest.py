@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ with warnings.catch_warnings():  # starlette's testclient touches a deprecated a
     warnings.simplefilter("ignore", DeprecationWarning)
     from starlette.testclient import TestClient
 
-__all__ = ["Providers", "TestClient", "make_app"]
+__all__ = ["OtlpReceiver", "Providers", "TestClient", "make_app", "serve"]
 
 
 @dataclass
@@ -61,6 +62,71 @@ def providers() -> Iterator[Providers]:
     _stop_gc_monitors()
     tp.shutdown()
     mp.shutdown()
+
+
+class OtlpReceiver:
+    """A real OTLP/HTTP endpoint (uvicorn on a free port) that keeps every request body."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, list[bytes]] = {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        self.bodies.setdefault(scope["path"], []).append(body)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/x-protobuf")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    def spans(self) -> list[Any]:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        out = []
+        for body in self.bodies.get("/v1/traces", []):
+            req = ExportTraceServiceRequest.FromString(body)
+            for rs in req.resource_spans:
+                for ss in rs.scope_spans:
+                    out.extend((rs.resource, ss.scope, span) for span in ss.spans)
+        return out
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run an ASGI app under a real uvicorn server on a free 127.0.0.1 port."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="auto"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[tuple[OtlpReceiver, str]]:
+    receiver = OtlpReceiver()
+    with serve(receiver) as url:
+        yield receiver, url
 
 
 def _stop_gc_monitors() -> None:

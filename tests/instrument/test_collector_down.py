@@ -5,19 +5,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from infersight.instrument import configure, instrument_app, uninstrument_app
 from infersight.instrument._export import dropped_spans_total
 from prometheus_client import CollectorRegistry
 
 from tests.conftest import free_port
-from tests.instrument.conftest import make_app
+from tests.instrument.conftest import make_app, serve
 
 pytestmark = pytest.mark.integration
 
@@ -50,25 +46,6 @@ class BlackHole:
         for conn in self.accepted:
             conn.close()
         self.sock.close()
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 @pytest.mark.parametrize("collector", ["black-hole", "closed-port"])

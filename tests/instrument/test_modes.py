@@ -31,8 +31,8 @@ def test_modes_share_span_names_attributes_and_runtime_annotations(mode: str, ap
     _exercise(app)
     spans = providers.server_spans()
     assert sorted(s.name for s in spans) == ["GET /boom", "GET /items/{item_id}", "POST /predict"]
-    assert all(s.kind.name == "SERVER" for s in providers.spans.get_finished_spans()), \
-        "one span per request (no send/receive child spans)"
+    others = [s for s in providers.spans.get_finished_spans() if s.name != "gc.pause"]  # long GC pauses
+    assert all(s.kind.name == "SERVER" for s in others), "one span per request (no send/receive child spans)"
     by_name = {s.name: s for s in spans}
     item = by_name["GET /items/{item_id}"]
     for key in SHARED_ATTRS:

@@ -1,0 +1,263 @@
+"""A lean OTLP/HTTP span exporter: the SDK's exporter with a hand-written protobuf encoder.
+
+The SDK's ``encode_spans`` builds one protobuf object per span, attribute and value before
+serialising (~35 µs of CPU per span); this module writes the same wire bytes directly (a test
+checks byte-for-byte equality with the SDK encoder) and memoises the encodings that repeat
+from span to span (attribute keys, short values, resources, scopes). Transport, retries,
+timeouts, headers and compression are the SDK exporter's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+logger = logging.getLogger(__name__)
+
+_pack_q = struct.Struct("<Q").pack
+_pack_d = struct.Struct("<d").pack
+_pack_i = struct.Struct("<I").pack
+_VARINT1 = [bytes((i,)) for i in range(128)]
+_MEMO_MAX = 8192
+_FLAGS_HAS_REMOTE = b"\x85\x01" + _pack_i(0x100)
+_FLAGS_IS_REMOTE = b"\x85\x01" + _pack_i(0x300)
+_EMPTY_STATUS = b"\x7a\x00"
+
+
+def varint(n: int) -> bytes:
+    if n < 0:
+        n += 1 << 64
+    if n < 128:
+        return _VARINT1[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _ld(tag: bytes, payload: bytes) -> bytes:
+    n = len(payload)
+    return tag + (_VARINT1[n] if n < 128 else varint(n)) + payload
+
+
+def _str(tag: bytes, value: str) -> bytes:
+    return _ld(tag, value.encode("utf-8"))
+
+
+def encode_value(value: Any) -> bytes:
+    """An ``AnyValue`` message body (same choices as the SDK's ``_encode_value``)."""
+    if value is None:
+        return b""
+    if isinstance(value, bool):
+        return b"\x10\x01" if value else b"\x10\x00"
+    if isinstance(value, str):
+        return _str(b"\x0a", value)
+    if isinstance(value, int):
+        return b"\x18" + varint(value)
+    if isinstance(value, float):
+        return b"\x21" + _pack_d(value)
+    if isinstance(value, bytes):
+        return _ld(b"\x3a", value)
+    if isinstance(value, Sequence):
+        return _ld(b"\x2a", b"".join(_ld(b"\x0a", encode_value(v)) for v in value))
+    if isinstance(value, Mapping):
+        return _ld(b"\x32", b"".join(_ld(b"\x0a", _key_value(str(k), v)) for k, v in value.items()))
+    raise TypeError(f"Invalid type {type(value)} of value {value}")
+
+
+_kv_memo: dict[tuple[str, type, Any], bytes] = {}
+
+
+def _key_value(key: str, value: Any) -> bytes:
+    return _str(b"\x0a", key) + _ld(b"\x12", encode_value(value))
+
+
+def encode_attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
+    if not attributes:
+        return b""
+    memo = _kv_memo
+    parts = []
+    plain = getattr(attributes, "_dict", attributes)  # BoundedAttributes: skip the Mapping mixin
+    for key, value in plain.items():
+        cacheable = type(value) in (str, bool, int) and (type(value) is not str or len(value) <= 64)
+        if cacheable:
+            mk = (key, type(value), value)
+            kv = memo.get(mk)
+            if kv is None:
+                try:
+                    kv = _ld(tag, _key_value(key, value))
+                except Exception:
+                    logger.exception("Failed to encode key %s", key)
+                    continue
+                if len(memo) >= _MEMO_MAX:
+                    memo.clear()
+                memo[mk] = kv
+            parts.append(kv)
+        else:
+            try:
+                parts.append(_ld(tag, _key_value(key, value)))
+            except Exception:
+                logger.exception("Failed to encode key %s", key)
+    return b"".join(parts)
+
+
+def _span_id(tag: bytes, span_id: int) -> bytes:
+    return tag + b"\x08" + span_id.to_bytes(8, "big")
+
+
+def _status(status: Any) -> bytes:
+    if status is None:
+        return b""
+    code = status.status_code.value
+    desc = status.description
+    if not code and not desc:
+        return _EMPTY_STATUS
+    body = (_str(b"\x12", desc) if desc else b"") + (b"\x18" + varint(code) if code else b"")
+    return _ld(b"\x7a", body)
+
+
+def _flags(parent: Any) -> bytes:
+    return _FLAGS_IS_REMOTE if parent is not None and parent.is_remote else _FLAGS_HAS_REMOTE
+
+
+def encode_span(span: ReadableSpan) -> bytes:
+    ctx = span.get_span_context()
+    assert ctx is not None
+    parts = [b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big"), _span_id(b"\x12", ctx.span_id)]
+    state = ctx.trace_state
+    if state:
+        parts.append(_str(b"\x1a", ",".join(f"{k}={v}" for k, v in state.items())))
+    parent = span.parent
+    if parent is not None:
+        parts.append(_span_id(b"\x22", parent.span_id))
+    if span.name:
+        parts.append(_str(b"\x2a", span.name))
+    parts.append(b"\x30" + _VARINT1[span.kind.value + 1])
+    if span.start_time:
+        parts.append(b"\x39" + _pack_q(span.start_time))
+    if span.end_time:
+        parts.append(b"\x41" + _pack_q(span.end_time))
+    parts.append(encode_attributes(b"\x4a", span.attributes))
+    if span.dropped_attributes:
+        parts.append(b"\x50" + varint(span.dropped_attributes))
+    for event in span.events:
+        body = b""
+        if event.timestamp:
+            body += b"\x09" + _pack_q(event.timestamp)
+        if event.name:
+            body += _str(b"\x12", event.name)
+        body += encode_attributes(b"\x1a", event.attributes)
+        if event.dropped_attributes:
+            body += b"\x20" + varint(event.dropped_attributes)
+        parts.append(_ld(b"\x5a", body))
+    if span.dropped_events:
+        parts.append(b"\x60" + varint(span.dropped_events))
+    for link in span.links:
+        lctx = link.context
+        body = b"\x0a\x10" + lctx.trace_id.to_bytes(16, "big") + _span_id(b"\x12", lctx.span_id)
+        body += encode_attributes(b"\x22", link.attributes)
+        if link.dropped_attributes:
+            body += b"\x28" + varint(link.dropped_attributes)
+        body += b"\x35" + _pack_i(0x300 if lctx.is_remote else 0x100)
+        parts.append(_ld(b"\x6a", body))
+    if span.dropped_links:
+        parts.append(b"\x70" + varint(span.dropped_links))
+    parts.append(_status(span.status))
+    parts.append(_flags(parent))
+    return _ld(b"\x12", b"".join(parts))  # as ScopeSpans.spans (field 2)
+
+
+_head_memo: dict[int, tuple[Any, bytes]] = {}
+
+
+def _memo_head(obj: Any, make: Any) -> bytes:
+    found = _head_memo.get(id(obj))
+    if found is not None and found[0] is obj:
+        return found[1]
+    data: bytes = make(obj)
+    if len(_head_memo) >= 256:
+        _head_memo.clear()
+    _head_memo[id(obj)] = (obj, data)
+    return data
+
+
+def _resource(resource: Any) -> bytes:
+    return _ld(b"\x0a", encode_attributes(b"\x0a", resource.attributes))
+
+
+def _scope(scope: Any) -> bytes:
+    if scope is None:
+        return b"\x0a\x00"
+    body = (_str(b"\x0a", scope.name) if scope.name else b"") + \
+        (_str(b"\x12", scope.version) if scope.version else b"") + \
+        encode_attributes(b"\x1a", scope.attributes)
+    return _ld(b"\x0a", body)
+
+
+def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
+    """Serialised ``ExportTraceServiceRequest`` (same bytes as the SDK encoder's)."""
+    # Group by identity first (Resource.__hash__ serialises its attributes to JSON on every call),
+    # then merge equal-but-distinct objects the way the SDK encoder's dict grouping does.
+    by_id: dict[tuple[int, int], tuple[Any, Any, list[bytes]]] = {}
+    for span in spans:
+        resource, scope = span.resource, span.instrumentation_scope or None
+        key = (id(resource), id(scope))
+        entry = by_id.get(key)
+        if entry is None:
+            entry = by_id[key] = (resource, scope, [])
+        pre = getattr(span, "_encoded", None)
+        entry[2].append(pre if pre is not None else encode_span(span))
+    grouped: dict[Any, dict[Any, list[bytes]]] = {}
+    for resource, scope, encoded in by_id.values():
+        grouped.setdefault(resource, {}).setdefault(scope, []).extend(encoded)
+    out = []
+    for resource, by_scope in grouped.items():
+        scope_parts = []
+        for scope, encoded_spans in by_scope.items():
+            body = _memo_head(scope, _scope) + b"".join(encoded_spans)
+            schema = getattr(scope, "schema_url", None) if scope is not None else None
+            if schema:
+                body += _str(b"\x1a", schema)
+            scope_parts.append(_ld(b"\x12", body))
+        body = _memo_head(resource, _resource) + b"".join(scope_parts)
+        if resource.schema_url:
+            body += _str(b"\x1a", resource.schema_url)
+        out.append(_ld(b"\x0a", body))
+    return b"".join(out)
+
+
+class LeanOTLPSpanExporter(OTLPSpanExporter):
+    """``OTLPSpanExporter`` with :func:`encode_request` instead of the object-building encoder."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        client = getattr(self, "_client", None)
+        op = getattr(getattr(self, "_metrics", None), "export_operation", None)
+        if client is None or op is None or getattr(self, "_shutdown", False):
+            return super().export(spans)
+        with op(len(spans)) as result:
+            try:
+                data = encode_request(spans)
+            except Exception as error:
+                logger.error("Failed to encode span batch: %s", error)
+                result.error = error
+                return SpanExportResult.FAILURE
+            limit = getattr(self, "_max_request_size", None)
+            if limit is not None and len(data) > limit:
+                logger.warning("Dropping span batch: %d bytes exceeds max_request_size %d", len(data), limit)
+                return SpanExportResult.FAILURE
+            export_result = client.export(data)
+            if not export_result.success:
+                result.error = export_result.error
+                return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+
+__all__ = ["LeanOTLPSpanExporter", "encode_request", "encode_span", "encode_value", "varint"]

@@ -1,0 +1,145 @@
+"""The lean export path: byte-identical OTLP encoding, and LeanSpan SERVER spans over real OTLP/HTTP."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from infersight.instrument import configure, instrument_app, traced_cache, uninstrument_app
+from infersight.instrument._otlp import encode_request
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.span import TraceState
+from prometheus_client import CollectorRegistry
+
+from tests.instrument.conftest import OtlpReceiver, make_app, serve
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def _sdk_spans() -> list:
+    spans = []
+    for resource in (Resource.create({"service.name": "a", "n": 1}), Resource.create({"service.name": "b"})):
+        exporter = InMemorySpanExporter()
+        tp = TracerProvider(resource=resource)
+        tp.add_span_processor(SimpleSpanProcessor(exporter))
+        for scope in ("s1", "s2"):
+            tracer = tp.get_tracer(scope, "1.2", schema_url="https://opentelemetry.io/schemas/1.21.0")
+            remote = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=True,
+                                 trace_flags=TraceFlags(1), trace_state=TraceState([("vendor", "x1")]))
+            with tracer.start_as_current_span(
+                    "server", context=trace.set_span_in_context(NonRecordingSpan(remote)),
+                    kind=SpanKind.SERVER,
+                    attributes={"s": "é", "empty": "", "b": False, "i": -5, "big": 2**62, "f": 0.25,
+                                "seq": ["a", "b"], "iseq": (1, 2, 3), "fseq": [0.5], "bseq": [True]},
+                    links=[Link(remote, {"why": "batch"})]) as span:
+                span.add_event("gc.pause", {"generation": 2, "duration_ms": 12.5})
+                span.add_event("bare")
+                with tracer.start_as_current_span("child", kind=SpanKind.INTERNAL) as child:
+                    child.set_status(Status(StatusCode.ERROR, "boom"))
+                span.set_status(StatusCode.OK)
+        spans.extend(exporter.get_finished_spans())
+        tp.shutdown()
+    return spans
+
+
+def test_lean_encoder_writes_the_sdk_encoders_bytes() -> None:
+    spans = _sdk_spans()
+    assert len(spans) == 8
+    assert encode_request(spans) == encode_spans(spans).SerializePartialToString()
+    assert encode_request(spans[3:5]) == encode_spans(spans[3:5]).SerializePartialToString()
+    assert encode_request([]) == b""
+
+
+def _owned_app(url: str, **kwargs: object) -> tuple[FastAPI, object]:
+    tel = configure("lean-test", endpoint=url, schedule_delay_ms=50, metric_reader=InMemoryMetricReader(),
+                    set_global=False, **kwargs)  # type: ignore[arg-type]
+    app = make_app()
+
+    features = traced_cache("features", tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
+                            registry=CollectorRegistry())
+
+    @app.get("/cached/{key}")
+    async def cached(key: str) -> dict[str, str]:
+        return {"v": features.get_or_load(key, lambda: key.upper())}
+
+    state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
+                           registry=CollectorRegistry(), instrument_clients=False, gc_event_threshold_ms=0.0,
+                           gc_pause_spans=False)
+    return app, (tel, state)
+
+
+def test_owned_provider_uses_lean_spans_and_they_arrive_over_otlp(otlp_receiver: tuple[OtlpReceiver, str]) -> None:
+    receiver, url = otlp_receiver
+    app, (tel, state) = _owned_app(url)  # type: ignore[misc]
+    assert state.lean is not None, "a provider built by configure() takes the lean path"
+    try:
+        with serve(app) as base, httpx.Client(base_url=base) as client:
+            assert client.get("/cached/k1", headers={"traceparent": TRACEPARENT}).json() == {"v": "K1"}
+            client.get("/items/9?q=1")
+            assert client.get("/boom").status_code == 500  # uvicorn closes the connection after this
+    finally:
+        uninstrument_app(app)
+        tel.shutdown()
+    spans = receiver.spans()
+    server = {s.name: (res, scope, s) for res, scope, s in spans if s.kind == s.SPAN_KIND_SERVER}
+    assert set(server) == {"GET /cached/{key}", "GET /boom", "GET /items/{item_id}"}
+    res, scope, span = server["GET /cached/{key}"]
+    attrs = {kv.key: kv.value for kv in span.attributes}
+    assert scope.name == "infersight.instrument"
+    assert {kv.key: kv.value.string_value for kv in res.attributes}["service.name"] == "lean-test"
+    assert span.trace_id.hex() == "0af7651916cd43dd8448eb211c80319c"
+    assert span.parent_span_id.hex() == "b7ad6b7169203331"
+    assert span.flags == 0x300  # parent is remote
+    assert attrs["http.route"].string_value == "/cached/{key}"
+    assert attrs["http.response.status_code"].int_value == 200
+    assert attrs["url.path"].string_value == "/cached/k1"
+    assert attrs["infersight.gc.pause_ms"].HasField("double_value")
+    assert span.end_time_unix_nano > span.start_time_unix_nano
+    (child,) = [s for _, _, s in spans if s.name == "cache.lookup features"]
+    assert child.parent_span_id == span.span_id and child.trace_id == span.trace_id, \
+        "SDK child spans nest under the lean SERVER span"
+    _, _, boom = server["GET /boom"]
+    assert boom.status.code == boom.status.STATUS_CODE_ERROR
+    assert [e.name for e in boom.events if e.name == "exception"] == ["exception"]
+    _, _, items = server["GET /items/{item_id}"]
+    assert {kv.key: kv.value for kv in items.attributes}["url.query"].string_value == "q=1"
+
+
+def test_sampler_of_the_owned_provider_is_honoured(otlp_receiver: tuple[OtlpReceiver, str]) -> None:
+    receiver, url = otlp_receiver
+    app, (tel, state) = _owned_app(url, sampler=ALWAYS_OFF)  # type: ignore[misc]
+    try:
+        with serve(app) as base, httpx.Client(base_url=base) as client:
+            assert client.get("/items/1").status_code == 200
+    finally:
+        uninstrument_app(app)
+        tel.shutdown()
+    assert [s for _, _, s in receiver.spans() if s.kind == s.SPAN_KIND_SERVER] == []
+
+
+def test_providers_with_other_listeners_keep_sdk_spans() -> None:
+    tel = configure("x", span_exporter=InMemorySpanExporter(), metric_reader=InMemoryMetricReader(),
+                    set_global=False)
+    extra = InMemorySpanExporter()
+    tel.tracer_provider.add_span_processor(SimpleSpanProcessor(extra))
+    app = make_app()
+    state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
+                           registry=CollectorRegistry(), instrument_clients=False)
+    try:
+        assert state.lean is None
+        user_tp = TracerProvider()
+        app2 = make_app()
+        state2 = instrument_app(app2, tracer_provider=user_tp, meter_provider=tel.meter_provider,
+                                registry=CollectorRegistry(), instrument_clients=False)
+        assert state2.lean is None, "a user's own provider always gets SDK spans"
+        uninstrument_app(app2)
+    finally:
+        uninstrument_app(app)
+        tel.shutdown()
