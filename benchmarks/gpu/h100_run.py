@@ -92,7 +92,37 @@ def phase_call_costs(pynvml: Any) -> dict[str, Any]:
         n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM)
         n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU)
 
-    out["six_call_sweep"] = _time_call(six, 2000)
+    def six_no_energy() -> None:
+        n.nvmlDeviceGetUtilizationRates(h)
+        n.nvmlDeviceGetMemoryInfo(h)
+        n.nvmlDeviceGetPowerUsage(h)
+        n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM)
+        n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU)
+        n.nvmlDeviceGetCurrentClocksEventReasons(h)
+
+    out["six_call_sweep_with_energy"] = _time_call(six, 1000)
+    out["six_call_sweep_without_energy"] = _time_call(six_no_energy, 2000)
+    # The same calls at the sampler's cadence (10 Hz): NVML answers a tight loop from a short
+    # cache, so the cold cost per call (thread CPU and wall) is what a sampler really pays.
+    cold: dict[str, dict[str, list[float]]] = {k: {"cpu_us": [], "wall_us": []} for k in calls}
+    wake_cpu: list[float] = []
+    ev = threading.Event()
+    for _ in range(30):
+        c0 = time.thread_time_ns()
+        ev.wait(0.1)
+        wake_cpu.append((time.thread_time_ns() - c0) / 1000.0)
+        for name, fn in calls.items():
+            c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
+            try:
+                fn()
+            except Exception:
+                continue
+            cold[name]["cpu_us"].append((time.thread_time_ns() - c0) / 1000.0)
+            cold[name]["wall_us"].append((time.perf_counter_ns() - w0) / 1000.0)
+    out["cold_per_call_at_10hz"] = {k: {"cpu_us_median": statistics.median(v["cpu_us"]),
+                                        "wall_us_median": statistics.median(v["wall_us"])}
+                                    for k, v in cold.items() if v["cpu_us"]}
+    out["idle_wakeup_cpu_us_median"] = statistics.median(wake_cpu)
     reader = NvmlReader(NvmlApi(pynvml))
     reader.open()
     out["plane_fast_sweep"] = _time_call(lambda: reader.read(slow=False), 2000)
@@ -118,8 +148,10 @@ def phase_cpu_share(seconds: float) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     devnull = open(os.devnull, "w")  # noqa: SIM115
-    for hz, otlp in ((10, False), (100, False), (10, True)):
-        s = GpuSampler(interval_s=1.0 / hz)
+    configs = (("10hz", 10, False, 10.0), ("100hz", 100, False, 10.0),
+               ("10hz_energy_every_1s", 10, False, 1.0), ("10hz_full_res_otlp", 10, True, 10.0))
+    for key, hz, otlp, energy_s in configs:
+        s = GpuSampler(interval_s=1.0 / hz, energy_interval_s=energy_s)
         ledger = Ledger()
         s.add_listener(ledger.on_sweep)
         export = None
@@ -136,7 +168,7 @@ def phase_cpu_share(seconds: float) -> dict[str, Any]:
         sweeps = s.last.seq - seq0
         cpu = s.cpu_s
         s.stop()
-        out[f"{hz}hz" + ("_full_res_otlp" if otlp else "")] = {"seconds": wall, "sweeps": sweeps, "achieved_hz": sweeps / wall,
+        out[key] = {"seconds": wall, "sweeps": sweeps, "achieved_hz": sweeps / wall,
                           "sampler_thread_cpu_s": cpu,
                           "sampler_cpu_share_of_one_core_pct": 100.0 * cpu / wall,
                           "process_cpu_share_of_one_core_pct": 100.0 * proc / wall,
@@ -403,7 +435,7 @@ def main() -> int:
 
     phases = [
         ("call_costs", lambda: phase_call_costs(pynvml)),
-        ("cpu_share", lambda: phase_cpu_share(10.0 * scale)),
+        ("cpu_share", lambda: phase_cpu_share(8.0 * scale)),
         ("matmul", lambda: phase_matmul(pynvml, 3.0 * scale, 10.0 * scale)),
         ("serving_equal", lambda: phase_serving(pynvml, "equal", 15.0 * scale, 4)),
         ("serving_tokens", lambda: phase_serving(pynvml, "tokens", 15.0 * scale, 4)),

@@ -111,31 +111,32 @@ class Field:
     keys: tuple[str, ...]
 
 
-# Costs measured on an H100 (driver 580.159.04, benchmarks/results/gpu_h100.json): every
-# FAST call takes 1-10 us, so a fast sweep stays far below 0.1 % of a core at 10 Hz. The total
-# energy counter takes ~3 ms a read there, so it is a SLOW (1 Hz) field and attribution
-# integrates the power readings instead; the max SM clock (~1.3 ms) is read once at discovery;
-# PCIe throughput (~20 ms a direction: NVML samples a 20 ms window) only when asked for.
+# Costs measured on an H100 (driver 580.159.04, benchmarks/results/gpu_h100.json): the FAST
+# calls take ~1-10 us each in a tight loop; FAST holds only what attribution and throttling
+# diagnosis need at 10 Hz. Slow-moving values are SLOW (1 Hz). The total-energy counter takes
+# ~3 ms a read there, so it has its own ENERGY tier (every 10 s by default) and attribution
+# integrates the power readings instead; the max SM clock (~1.3 ms) is read once at
+# discovery; PCIe throughput (~20 ms a direction: NVML samples a 20 ms window) only on request.
 FAST: tuple[Field, ...] = (
     Field("utilization", _util, ("util_gpu", "util_mem")),
     Field("memory", _memory_v2, ("mem_used", "mem_free", "mem_reserved", "mem_total")),
     Field("power", _power, ("power_w",)),
     Field("sm_clock", _sm_clock, ("sm_clock_hz",)),
-    Field("memory_clock", _mem_clock, ("mem_clock_hz",)),
     Field("clock_event_reasons", _reasons, ("reasons",)),
-    Field("temperature", _temperature, ("temp_c",)),
-    Field("pstate", _pstate, ("pstate",)),
 )
 SLOW: tuple[Field, ...] = (
-    Field("energy", _energy, ("energy_j",)),
+    Field("memory_clock", _mem_clock, ("mem_clock_hz",)),
+    Field("temperature", _temperature, ("temp_c",)),
+    Field("pstate", _pstate, ("pstate",)),
     Field("power_limit", _power_limit, ("power_limit_w",)),
     Field("ecc", _ecc, ("ecc_corrected", "ecc_uncorrected")),
     Field("processes", _processes, ("_procs",)),
 )
+ENERGY: tuple[Field, ...] = (Field("energy", _energy, ("energy_j",)),)
 STATIC: tuple[Field, ...] = (Field("sm_clock_max", _max_clock, ("sm_clock_max_hz",)),)
 PCIE = Field("pcie", _pcie, ("pcie_tx_bps", "pcie_rx_bps"))
 MIG_FAST: tuple[Field, ...] = (Field("memory", _memory_v2, FAST[1].keys), FAST[0])
-MIG_SLOW: tuple[Field, ...] = (SLOW[3],)
+MIG_SLOW: tuple[Field, ...] = (SLOW[5],)
 MEMORY_V1 = Field("memory", _memory_v1, ("mem_used", "mem_free", "mem_total"))
 
 
@@ -148,6 +149,7 @@ class _Device:
     parent: str | None
     fast: list[Field]
     slow: list[Field]
+    energy: list[Field] = field(default_factory=list)
     values: Values = field(default_factory=dict)
     processes: tuple[tuple[int, int], ...] | None = None
     xid_counts: dict[int, int] = field(default_factory=dict)
@@ -189,7 +191,7 @@ class NvmlReader:
             h = n.nvmlDeviceGetHandleByIndex(i)
             dev = _Device(h, str(i), self._ident(n.nvmlDeviceGetUUID, h, f"gpu-{i}"),
                           self._ident(n.nvmlDeviceGetName, h, "unknown"), None,
-                          list(FAST), [*SLOW, PCIE] if self.pcie else list(SLOW))
+                          list(FAST), [*SLOW, PCIE] if self.pcie else list(SLOW), list(ENERGY))
             try:
                 self._read_fields(dev, list(STATIC))
             except _DeviceLost:
@@ -265,7 +267,7 @@ class NvmlReader:
                 pass
 
     # --- reading --------------------------------------------------------------------------
-    def read(self, slow: bool) -> list[DeviceSample]:
+    def read(self, slow: bool, energy: bool = False) -> list[DeviceSample]:
         """Read every device; raises :class:`LibraryGone` when NVML itself is gone."""
         out: list[DeviceSample] = []
         if slow and self._events is not None:
@@ -277,6 +279,8 @@ class NvmlReader:
                 self._read_fields(dev, dev.fast)
                 if slow:
                     self._read_fields(dev, dev.slow)
+                if energy:
+                    self._read_fields(dev, dev.energy)
             except _DeviceLost:
                 continue
             out.append(DeviceSample(dev.label, dev.uuid, dev.name, dev.parent, dict(dev.values),
@@ -358,4 +362,4 @@ class NvmlReader:
             log.log(level, "GPU %s: NVML %s: %s (%r)", label, name, what, exc)
 
 
-__all__ = ["FAST", "PCIE", "SLOW", "STATIC", "Field", "LibraryGone", "NvmlReader"]
+__all__ = ["ENERGY", "FAST", "PCIE", "SLOW", "STATIC", "Field", "LibraryGone", "NvmlReader"]

@@ -39,17 +39,19 @@ class GpuSampler:
     """Samples every visible GPU (and MIG instance) on a daemon thread.
 
     ``nvml`` is the pynvml module (default: ``import pynvml``; tests inject a fake).
-    ``slow_interval_s`` paces the costly or slow-moving reads (energy counter, power limit,
-    ECC, per-process memory, XID events; PCIe throughput too with ``pcie=True``). ``clock`` stamps sweeps (default ``time.time_ns``,
+    ``slow_interval_s`` paces the slow-moving reads (memory clock, temperature, P-state,
+    power limit, ECC, per-process memory, XID events; PCIe throughput too with ``pcie=True``);
+    ``energy_interval_s`` the total-energy counter (~3 ms a read on an H100). ``clock`` stamps sweeps (default ``time.time_ns``,
     the span clock).
     """
 
     def __init__(self, *, nvml: Any = None, interval_s: float = 0.1, slow_interval_s: float = 1.0,
-                 devices: Sequence[int] | None = None,
+                 energy_interval_s: float = 10.0, devices: Sequence[int] | None = None,
                  clock: Callable[[], int] = time.time_ns, retry_min_s: float = _RETRY_MIN_S,
                  pcie: bool = False) -> None:
         self.interval_s = check_interval(interval_s)
-        self.slow_every = max(1, round(max(slow_interval_s, self.interval_s) / self.interval_s))
+        self.slow_every = self._every(slow_interval_s, "slow_interval_s")
+        self.energy_every = self._every(energy_interval_s, "energy_interval_s")
         self._nvml_arg = nvml
         self._devices = devices
         self._pcie = pcie
@@ -68,6 +70,11 @@ class GpuSampler:
         self.last: Sweep = Sweep(seq=0, t_ns=0, duration_s=0.0, up=False)
         self.available = False
         self.cpu_s = 0.0  # CPU time spent by the sampler thread (sweeps + listeners)
+
+    def _every(self, seconds: float, name: str) -> int:
+        if not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise GpuConfigError(f"{name} must be a positive number of seconds, got {seconds!r}")
+        return max(1, round(max(float(seconds), self.interval_s) / self.interval_s))
 
     # --- public ---------------------------------------------------------------------------
     @property
@@ -150,7 +157,8 @@ class GpuSampler:
             self._reopen(reader)
         if reader is not None and self._open:
             try:
-                devices = reader.read(slow=(seq % self.slow_every == 1 or self.slow_every == 1))
+                devices = reader.read(slow=self._due(seq, self.slow_every),
+                                      energy=self._due(seq, self.energy_every))
                 if not devices and all(d.lost for d in reader.devices):
                     raise LibraryGone("every device is lost")
             except LibraryGone as exc:
@@ -174,7 +182,11 @@ class GpuSampler:
                     log.exception("infersight GPU plane: a sweep listener failed (logged once)")
         return sweep
 
-    # --- internals ------------------------------------------------------------------------
+    # --- internals ----------------------------------------------------------------------
+    @staticmethod
+    def _due(seq: int, every: int) -> bool:
+        return every == 1 or seq % every == 1
+
     def _reopen(self, reader: NvmlReader) -> None:
         try:
             reader.open()
@@ -202,7 +214,7 @@ class GpuSampler:
 
 
 def start_sampler(*, nvml: Any = None, interval_s: float = 0.1, slow_interval_s: float = 1.0,
-                  devices: Sequence[int] | None = None, pcie: bool = False, registry: Any = None,
+                  energy_interval_s: float = 10.0, devices: Sequence[int] | None = None, pcie: bool = False, registry: Any = None,
                   meter_provider: Any = None, metric_exporter: Any = None,
                   export_interval_s: float = 5.0, resource: Any = None) -> GpuSampler:
     """Standalone sampler for processes without a FastAPI app (vLLM EngineCore/Worker).
@@ -216,7 +228,7 @@ def start_sampler(*, nvml: Any = None, interval_s: float = 0.1, slow_interval_s:
     from infersight.instrument.gpu._prom import GpuCollector
 
     sampler = GpuSampler(nvml=nvml, interval_s=interval_s, slow_interval_s=slow_interval_s,
-                         devices=devices, pcie=pcie)
+                         energy_interval_s=energy_interval_s, devices=devices, pcie=pcie)
     if registry is not None:
         registry.register(GpuCollector(sampler))
     export = OtelExport(sampler, meter_provider=meter_provider, metric_exporter=metric_exporter,

@@ -167,6 +167,21 @@ def test_slow_fields_are_read_at_the_slow_interval(gpu: FakeGpu, fake: FakeNvml)
     assert _dev(s).values["power_limit_w"] == pytest.approx(350.0)
 
 
+def test_energy_counter_is_read_at_its_own_interval(gpu: FakeGpu, fake: FakeNvml) -> None:
+    s = GpuSampler(nvml=fake, interval_s=0.1, energy_interval_s=0.5)
+    s.open()
+    s.sweep_once()
+    assert _dev(s).values["energy_j"] == pytest.approx(1000.0)
+    gpu.energy_mj = 2_000_000
+    for _ in range(4):
+        s.sweep_once()
+    assert _dev(s).values["energy_j"] == pytest.approx(1000.0)  # held, not re-read yet
+    s.sweep_once()  # sweep 6: due again
+    assert _dev(s).values["energy_j"] == pytest.approx(2000.0)
+    with pytest.raises(GpuConfigError, match="energy_interval_s"):
+        GpuSampler(nvml=fake, energy_interval_s=0)
+
+
 @pytest.mark.parametrize("bad", [0.005, 1.5, 0, -1, "fast", True])
 def test_interval_outside_1_to_100_hz_is_refused(bad: object) -> None:
     with pytest.raises(GpuConfigError, match="interval_s"):
