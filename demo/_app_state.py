@@ -32,16 +32,16 @@ log = logging.getLogger(__name__)
 
 
 def load_model(cfg: ServerConfig, tok: Tokenizer) -> Any:
-    """NumPy on CPU by default; PyTorch (CUDA when available) when installed and asked for."""
+    """NumPy on the CPU by default; PyTorch when asked for, or by default when it sees a CUDA GPU."""
     mcfg = ModelConfig(vocab_size=tok.vocab_size, d_model=cfg.d_model, n_layers=cfg.n_layers,
                        n_heads=cfg.n_heads, d_ff=cfg.d_ff, max_seq=cfg.max_seq, seed=cfg.seed,
                        n_special=len(SPECIALS))
     want_torch = cfg.backend == "torch"
-    if cfg.backend == "auto":
+    if cfg.backend == "auto":  # torch only where it pays: a CUDA GPU (tiny matrices are faster in NumPy)
         try:
-            import torch  # noqa: F401
+            import torch
 
-            want_torch = True
+            want_torch = bool(torch.cuda.is_available())
         except ImportError:
             want_torch = False
     if want_torch:
