@@ -8,15 +8,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import prometheus_client
-from infersight.instrument._config import configure, is_default_provider
+from infersight.instrument._config import configure, is_default_provider, owned_metric_exporter
 from infersight.instrument._errors import ConfigurationError, InstrumentError
 from infersight.instrument._exposition import Exposition
 from infersight.instrument._gc import GcMonitor
 from infersight.instrument._health import Readiness, ReadinessCheck
 from infersight.instrument._leanspan import lean_tracer_for
 from infersight.instrument._loop import LoopLagMonitor
-from infersight.instrument._metrics import multiprocess_dir, otel_instruments, prom_metrics
+from infersight.instrument._metrics import SPECS, multiprocess_dir, otel_instruments, prom_metrics
 from infersight.instrument._middleware import InfersightMiddleware
+from infersight.instrument._otelhist import LocalHistogram
 from infersight.instrument._runtime import runtime_facts
 from infersight.instrument._state import Instrumentation
 from opentelemetry import metrics, trace
@@ -112,6 +113,13 @@ def instrument_app(
 
     if mode == "lean" and lean_spans:
         state.lean = lean_tracer_for(tp, _SCOPE, _version())
+        augmenting = owned_metric_exporter(mp)
+        if augmenting is not None:
+            spec = SPECS["http_server_request_duration_seconds"]
+            local = LocalHistogram(spec.otel_name or "", spec.unit, spec.help, spec.buckets or ())
+            augmenting.sources.append(local)
+            state.local_http = local
+            state.restore.append(lambda: augmenting.sources.remove(local))
     facts = runtime_facts(process_role)
     info = prom["infersight_runtime"]
     if multiprocess_dir() is None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._export import BoundedBatchSpanProcessor
+from infersight.instrument._otelhist import AugmentingMetricExporter
 from infersight.instrument._runtime import RuntimeFacts, runtime_facts
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -142,10 +143,15 @@ def configure(
             metric_exporter = OTLPMetricExporter(endpoint=signal_endpoint(endpoint, "metrics"),
                                                  headers=dict(headers) if headers else None,
                                                  timeout=export_timeout_s)
+        augmenting = AugmentingMetricExporter(metric_exporter, "infersight.instrument", _version())
         metric_reader = PeriodicExportingMetricReader(
-            metric_exporter, export_interval_millis=export_interval_s * 1000,
+            augmenting, export_interval_millis=export_interval_s * 1000,
             export_timeout_millis=export_timeout_s * 1000)
+    else:
+        augmenting = None
     meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
+    if augmenting is not None:
+        _OWNED_METERS[meter_provider] = augmenting
 
     if set_global:
         if is_default_provider(trace.get_tracer_provider()):
@@ -172,6 +178,20 @@ def owned_processor(provider: Any) -> BoundedBatchSpanProcessor | None:
     if listeners is None or tuple(listeners) != (processor,):
         return None  # someone added a processor: they expect SDK spans
     return processor
+
+
+_OWNED_METERS: weakref.WeakKeyDictionary[MeterProvider, AugmentingMetricExporter] = weakref.WeakKeyDictionary()
+
+
+def owned_metric_exporter(provider: Any) -> AugmentingMetricExporter | None:
+    """The exporter wrapper of a MeterProvider built by :func:`configure` (local histograms go there)."""
+    return _OWNED_METERS.get(provider) if isinstance(provider, MeterProvider) else None
+
+
+def _version() -> str:
+    from infersight._version import __version__
+
+    return __version__
 
 
 def is_default_provider(provider: object) -> bool:

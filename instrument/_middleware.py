@@ -258,13 +258,23 @@ class InfersightMiddleware:
         requests.inc()
         size.observe(status[1])
         if st.otel is not None:
-            attrs: dict[str, Any] = {"http.request.method": method, "http.response.status_code": code,
-                                     "url.scheme": scope.get("scheme", "http")}
-            if route is not None:
-                attrs["http.route"] = route
-            if code >= 500:
-                attrs["error.type"] = type(exc).__qualname__ if exc is not None else str(code)
-            st.otel.http_duration.record(seconds, attrs)
+            scheme = scope.get("scheme", "http")
+            error = (type(exc).__qualname__ if exc is not None else str(code)) if code >= 500 else None
+
+            def attributes() -> dict[str, Any]:
+                attrs: dict[str, Any] = {"http.request.method": method, "http.response.status_code": code,
+                                         "url.scheme": scheme}
+                if route is not None:
+                    attrs["http.route"] = route
+                if error is not None:
+                    attrs["error.type"] = error
+                return attrs
+
+            local = st.local_http
+            if local is not None:
+                local.record((method, route, code, scheme, error), attributes, seconds)
+            else:
+                st.otel.http_duration.record(seconds, attributes())
 
     def _annotate(self, span: Any, gc_count0: int, gc_total0: int, lag_count0: int, start_ns: int,
                   end_ns: int, hook_states: list[Any] | None) -> None:

@@ -37,6 +37,7 @@ class Instrumentation:
     owned_telemetry: Any = None       # the Telemetry from configure(), when instrument_app built it
     restore: list[Any] = field(default_factory=list)
     lean: Any = None                  # a LeanTracer when the provider is infersight's own
+    local_http: Any = None            # a LocalHistogram when the MeterProvider is infersight's own
 
     def hook_failed(self, name: str) -> None:
         try:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import gc
+
 import httpx
 from fastapi import FastAPI
 from infersight.instrument import configure, instrument_app, traced_cache, uninstrument_app
 from infersight.instrument._otlp import encode_request
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -18,7 +27,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, S
 from opentelemetry.trace.span import TraceState
 from prometheus_client import CollectorRegistry
 
-from tests.instrument.conftest import OtlpReceiver, make_app, serve
+from tests.instrument.conftest import OtlpReceiver, TestClient, make_app, serve
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -143,3 +152,73 @@ def test_providers_with_other_listeners_keep_sdk_spans() -> None:
     finally:
         uninstrument_app(app)
         tel.shutdown()
+
+
+class _CapturingExporter(MetricExporter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[MetricsData] = []
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object) -> MetricExportResult:
+        self.batches.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
+        pass
+
+
+def _points(data: MetricsData | None, name: str) -> dict[tuple, HistogramDataPoint]:
+    out = {}
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name == name:
+                    assert sm.scope.name == "infersight.instrument"
+                    for dp in m.data.data_points:
+                        out[tuple(sorted(dp.attributes.items()))] = dp
+    return out
+
+
+def test_owned_meter_provider_gets_the_same_duration_histogram_as_the_sdk() -> None:
+    capture = _CapturingExporter()
+    tel = configure("m", span_exporter=InMemorySpanExporter(), metric_exporter=capture, export_interval_s=3600,
+                    set_global=False)
+    owned_app = make_app()
+    state = instrument_app(owned_app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
+                           registry=CollectorRegistry(), instrument_clients=False)
+    sdk_reader = InMemoryMetricReader()
+    sdk_app = make_app()
+    instrument_app(sdk_app, tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[sdk_reader]),
+                   registry=CollectorRegistry(), instrument_clients=False)
+    assert state.local_http is not None
+    try:
+        for app in (owned_app, sdk_app):
+            with TestClient(app, raise_server_exceptions=False) as client:
+                for i in range(5):
+                    client.get(f"/items/{i}")
+                client.get("/boom")
+                client.get("/teapot")
+        assert state.gc is not None
+        gc.collect()
+        state.gc.drain()
+        tel.meter_provider.force_flush()
+        exported = capture.batches[-1]
+    finally:
+        uninstrument_app(owned_app)
+        uninstrument_app(sdk_app)
+        tel.shutdown()
+    local = _points(exported, "http.server.request.duration")
+    sdk = _points(sdk_reader.get_metrics_data(), "http.server.request.duration")
+    assert set(local) == set(sdk) and len(local) == 3
+    for key, dp in local.items():
+        assert dp.count == sdk[key].count
+        assert list(dp.explicit_bounds) == list(sdk[key].explicit_bounds)
+        assert sum(dp.bucket_counts) == dp.count and len(dp.bucket_counts) == len(dp.explicit_bounds) + 1
+        assert 0 < dp.min <= dp.max and dp.sum >= dp.max
+    boom = next(dp for k, dp in local.items() if dict(k).get("http.route") == "/boom")
+    assert boom.attributes["error.type"] == "RuntimeError" and boom.attributes["http.response.status_code"] == 500
+    assert "cpython.gc.collections" in {m.name for rm in exported.resource_metrics
+                                        for sm in rm.scope_metrics for m in sm.metrics}
