@@ -61,6 +61,16 @@ class PanelData:
         return any(s.finite() for s in self.series)
 
 
+@dataclass
+class AnnotationData:
+    """Times at which a board's annotation query held (Grafana draws a marker at each)."""
+
+    board_uid: str
+    name: str
+    color: str
+    times: list[float]
+
+
 def load_boards(directory: Path | None = None) -> list[dict[str, Any]]:
     """Every ``*.json`` dashboard in ``directory`` (default: the repository's dashboards/grafana)."""
     directory = directory or DEFAULT_BOARDS_DIR
@@ -202,5 +212,24 @@ def fetch_panels(client: PrometheusClient, boards: list[dict[str, Any]], *, end:
     return out
 
 
-__all__ = ["PanelData", "PanelQuery", "PrometheusClient", "Series", "fetch_panels", "load_boards",
+def fetch_annotations(client: PrometheusClient, boards: list[dict[str, Any]], *, end: float, range_s: float,
+                      step_s: float, variables: Mapping[str, str] | None = None,
+                      only: set[str] | None = None) -> list[AnnotationData]:
+    """Evaluate every enabled Prometheus annotation of ``boards`` over the range."""
+    out: list[AnnotationData] = []
+    for board in boards:
+        if only and board["uid"] not in only:
+            continue
+        for ann in board.get("annotations", {}).get("list", []):
+            if not ann.get("expr") or not ann.get("enable", True):
+                continue
+            expr = substitute(str(ann["expr"]), range_s=range_s, step_s=step_s, variables=variables)
+            _kind, series = client.query_range(expr, end - range_s, end, step_s)
+            times = sorted({t for s in series for t, v in zip(s.times, s.values, strict=False) if math.isfinite(v)})
+            out.append(AnnotationData(str(board["uid"]), str(ann.get("name", "")),
+                                      str(ann.get("iconColor", "red")), times))
+    return out
+
+
+__all__ = ["AnnotationData", "PanelData", "PanelQuery", "PrometheusClient", "Series", "fetch_annotations", "fetch_panels", "load_boards",
            "panel_queries", "substitute"]

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from infersight.analysis._preview import PanelData, Series
+from infersight.analysis._preview import AnnotationData, PanelData, Series
 from matplotlib.axes import Axes
 from matplotlib.dates import DateFormatter, date2num
 from matplotlib.figure import Figure
@@ -47,12 +47,21 @@ def fmt_value(v: float, unit: str) -> str:
             v /= 1024
     if unit == "hertz":
         return f"{v / 1e6:.4g} MHz"
-    suffix = {"watt": " W", "joule": " J", "reqps": " req/s", "ops": "/s", "currencyUSD": " $"}.get(unit, "")
-    return f"{v:.4g}{suffix}"
+    if unit == "currencyUSD":
+        return f"${v:.4g}"
+    suffix = {"watt": " W", "joule": " J", "reqps": " req/s", "ops": "/s"}.get(unit, "")
+    return f"{_si(v)}{suffix}"
 
 
 def _times(s: Series) -> list[float]:
     return [float(date2num(datetime.fromtimestamp(t, tz=timezone.utc))) for t in s.times]
+
+
+def _si(v: float) -> str:
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
 
 
 def _draw_timeseries(ax: Axes, items: Sequence[PanelData]) -> None:
@@ -63,7 +72,7 @@ def _draw_timeseries(ax: Axes, items: Sequence[PanelData]) -> None:
             n += 1
     unit = items[0].query.unit
     ax.yaxis.set_major_formatter(lambda v, _pos: fmt_value(v, unit))
-    ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
+    ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))
     if 0 < n <= 8:
         ax.legend(fontsize=6, loc="upper left")
 
@@ -128,8 +137,33 @@ DRAW = {"timeseries": _draw_timeseries, "heatmap": _draw_heatmap, "state-timelin
         "stat": _draw_stat, "table": _draw_table}
 
 
-def render_board(board: dict[str, Any], data: Sequence[PanelData], out: Path) -> Path:
-    """Write ``out/<uid>.png`` with every panel of ``board`` at its grid position."""
+def _spans(times: Sequence[float]) -> list[tuple[float, float]]:
+    """Consecutive marker times merged into (start, end) regions, as Grafana shows them."""
+    if not times:
+        return []
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    step = min(gaps) if gaps else 1.0
+    spans = [[times[0], times[0] + step]]
+    for t in times[1:]:
+        if t - spans[-1][1] <= step * 0.5:
+            spans[-1][1] = t + step
+        else:
+            spans.append([t, t + step])
+    return [(a, b) for a, b in spans]
+
+
+def _draw_annotations(ax: Axes, annotations: Sequence[AnnotationData]) -> None:
+    for ann in annotations:
+        for i, (a, b) in enumerate(_spans(ann.times)):
+            start, end = (float(date2num(datetime.fromtimestamp(t, tz=timezone.utc))) for t in (a, b))
+            ax.axvspan(start, end, color=ann.color, alpha=0.18, linewidth=0, label=ann.name if i == 0 else None)
+
+
+def render_board(board: dict[str, Any], data: Sequence[PanelData], out: Path,
+                 annotations: Sequence[AnnotationData] = ()) -> Path:
+    """Write ``out/<uid>.png`` with every panel of ``board`` at its grid position; annotation
+    markers are drawn as vertical lines on the board's time-series panels, as Grafana does."""
+    annotations = [a for a in annotations if a.board_uid == board["uid"]]
     by_panel: dict[str, list[PanelData]] = defaultdict(list)
     for pd in data:
         if pd.query.board_uid == board["uid"]:
@@ -165,6 +199,8 @@ def render_board(board: dict[str, Any], data: Sequence[PanelData], out: Path) ->
             ax.set_xticks([])
             ax.set_yticks([])
             continue
+        if p.get("type") == "timeseries" and annotations:
+            _draw_annotations(ax, annotations)
         drawer(ax, items)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{board['uid']}.png"

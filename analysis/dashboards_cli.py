@@ -39,7 +39,7 @@ def preview(
     dashboards: Annotated[Path | None, typer.Option(help="folder with the dashboard JSON")] = None,
 ) -> None:
     """Render each board's panels from live Prometheus data into OUT/<uid>.png."""
-    from infersight.analysis._preview import PrometheusClient, fetch_panels, load_boards
+    from infersight.analysis._preview import PrometheusClient, fetch_annotations, fetch_panels, load_boards
     from infersight.analysis._preview_render import render_board
 
     try:
@@ -53,13 +53,16 @@ def preview(
         only = set(board or [])
         client = PrometheusClient(prometheus)
         try:
-            data = fetch_panels(client, boards, end=time.time(), range_s=_seconds(range_), step_s=_seconds(step),
+            end, range_s, step_s = time.time(), _seconds(range_), _seconds(step)
+            data = fetch_panels(client, boards, end=end, range_s=range_s, step_s=step_s,
                                 scrape_s=_seconds(scrape_interval), variables=variables, only=only or None)
+            marks = fetch_annotations(client, boards, end=end, range_s=range_s, step_s=step_s,
+                                      variables=variables, only=only or None)
         finally:
             client.close()
         for b in boards:
             if not only or b["uid"] in only:
-                path = render_board(b, data, out)
+                path = render_board(b, data, out, marks)
                 empty = sum(1 for pd in data if pd.query.board_uid == b["uid"] and not pd.series)
                 typer.echo(f"{path}  ({empty} empty queries)" if empty else str(path))
     except AnalysisError as exc:

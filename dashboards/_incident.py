@@ -18,8 +18,8 @@ JOB = "infersight_job_duration_seconds"
 # Annotation queries (Prometheus returns a sample at each step where they hold; each becomes a
 # marker). The step and title fields are added in build.py (the SDK's AnnotationQuery lacks them).
 ANNOTATIONS = {
-    "Job runs": (f"sum by (job) (increase({JOB}_count{{{SEL}}}[1m])) > 0", "#5794F2", "{{job}} ran"),
-    "Gen-2 GC pauses": (f'sum by (generation) (increase({GC}_count{{{SEL}, generation="2"}}[1m])) > 0',
+    "Job runs": (f"sum by (job) (increase({JOB}_count{{{SEL}}}[$__rate_interval])) > 0", "#5794F2", "{{job}} ran"),
+    "Gen-2 GC pauses": (f'sum by (generation) (increase({GC}_count{{{SEL}, generation="2"}}[$__rate_interval])) > 0',
                         "#F2495C", "gen-{{generation}} GC"),
     "GPU throttling": (f"max by (gpu) ({_gpu.THROTTLE}{{{SEL}}}) > 0", "#FF9830", "GPU {{gpu}} throttled"),
 }

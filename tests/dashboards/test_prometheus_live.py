@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from infersight.analysis._preview import PrometheusClient, fetch_panels, load_boards
+from infersight.analysis._preview import PrometheusClient, fetch_annotations, fetch_panels, load_boards
 
 from tests.conftest import free_port
 
@@ -118,8 +118,9 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
                 time.sleep(3)  # two more scrapes and rule evaluations
                 client = PrometheusClient(url)
                 try:
-                    data = fetch_panels(client, load_boards(DASHBOARDS / "grafana"), end=time.time(),
-                                        range_s=LOAD_SECONDS + 10, step_s=1, scrape_s=1)
+                    boards, end = load_boards(DASHBOARDS / "grafana"), time.time()
+                    data = fetch_panels(client, boards, end=end, range_s=LOAD_SECONDS + 10, step_s=1, scrape_s=1)
+                    marks = fetch_annotations(client, boards, end=end, range_s=LOAD_SECONDS + 10, step_s=1)
                     exemplars = httpx.get(f"{url}/api/v1/query_exemplars", params={
                         "query": "http_server_request_duration_seconds_bucket",
                         "start": str(time.time() - 120), "end": str(time.time())}, timeout=10).json()
@@ -146,6 +147,10 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
     print(json.dumps({k: len(v) for k, v in report.items()}))
     assert not failures, "\n".join(failures)
     assert report.get("recorded GPU /metrics") and report.get("recorded vLLM /metrics")
+    # Incident annotations: every job run, gen-2 GC pause and throttle episode is marked.
+    assert {m.name for m in marks} == {"Job runs", "Gen-2 GC pauses", "GPU throttling"}
+    for m in marks:
+        assert m.times, f"annotation {m.name!r} marked nothing"
 
     # Exemplars: the latency buckets carry trace ids that the P99 panels link to.
     assert exemplars["status"] == "success"
