@@ -18,6 +18,7 @@ import uvicorn
 from ._errors import ConfigError, PortInUseError, StorageError
 from ._http import OTLPHttpApp
 from ._live import LiveReads
+from ._pool import DecodePool
 from ._retention import Retention
 from ._schema import ensure_schema
 from ._writer import Writer
@@ -76,14 +77,15 @@ class Collector:
     """An OTLP receiver storing into one DuckDB file. ``start()``/``stop()`` or ``with``.
 
     ``http_port=0`` / ``grpc_port=0`` pick free ports (see ``.http_port``/``.grpc_port`` after
-    start); ``grpc_port=None`` disables gRPC.
+    start); ``grpc_port=None`` disables gRPC. ``decode_workers=N`` decodes OTLP/HTTP bodies in N
+    worker processes (the CLI's ``--workers``, default: one per CPU beyond the first).
     """
 
     def __init__(self, db_path: str | os.PathLike[str], *, host: str = "127.0.0.1", http_port: int = 4318,
                  grpc_port: int | None = 4317, token: str | None = None, retention_s: float | None = None,
                  max_size: int | None = None, max_body: int = 64 << 20, max_queue_rows: int = 262_144,
                  max_inflight_bytes: int = 256 << 20, tls_cert: str | None = None, tls_key: str | None = None,
-                 retention_interval_s: float = 30.0) -> None:
+                 retention_interval_s: float = 30.0, decode_workers: int = 0) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key")
         if max_body <= 0:
@@ -101,6 +103,8 @@ class Collector:
         self.tls_cert = tls_cert
         self.tls_key = tls_key
         self.retention_interval_s = retention_interval_s
+        self.decode_workers = decode_workers
+        self.pool: DecodePool | None = None
         self.con: duckdb.DuckDBPyConnection | None = None
         self.writer: Writer | None = None
         self.app: OTLPHttpApp | None = None
@@ -133,8 +137,12 @@ class Collector:
                     tls = (Path(self.tls_cert).read_bytes(), Path(self.tls_key).read_bytes())
                 self._grpc, self.grpc_port = _start_grpc(self.writer, self.host, self.grpc_port, self.token,
                                                          self.max_body, tls)
+            if self.decode_workers > 0:
+                self.pool = DecodePool(self.decode_workers)
+                self.pool.start()
             self.app = OTLPHttpApp(self.writer, token=self.token, max_body=self.max_body,
-                                   max_inflight_bytes=self.max_inflight_bytes, live=LiveReads(self.con))
+                                   max_inflight_bytes=self.max_inflight_bytes, live=LiveReads(self.con),
+                                   pool=self.pool)
             config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                     ssl_certfile=self.tls_cert, ssl_keyfile=self.tls_key,
                                     timeout_keep_alive=30, h11_max_incomplete_event_size=1 << 20)
@@ -192,6 +200,9 @@ class Collector:
         if self._grpc is not None:
             self._grpc.stop(grace=5).wait(10)
             self._grpc = None
+        if self.pool is not None:
+            self.pool.stop()
+            self.pool = None
         if self.retention is not None:
             self.retention.stop()
         if self.writer is not None:

@@ -20,6 +20,7 @@ from google.rpc import code_pb2, status_pb2
 from ._body import ENCODINGS, read_body
 from ._errors import DecodeError, OverloadedError, PayloadTooLargeError, StorageError
 from ._otlp_json import to_json
+from ._pool import DecodePool
 from ._signals import JSON, PROTOBUF, SIGNALS, Signal
 from ._writer import Writer
 
@@ -30,12 +31,14 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _PATHS = {f"/v1/{name}": sig for name, sig in SIGNALS.items()}
 _OFFLOAD_BYTES = 256 * 1024  # decode bigger bodies in a worker thread, off the event loop
+_POOL_BYTES = 16 * 1024  # with decode workers, bodies above this go to a worker process
 
 
 class OTLPHttpApp:
     def __init__(self, writer: Writer, *, token: str | None = None, max_body: int = 64 << 20,
                  max_inflight_bytes: int = 256 << 20,
-                 live: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None) -> None:
+                 live: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
+                 pool: DecodePool | None = None) -> None:
         self.writer = writer
         self.token = token
         self.max_body = max_body
@@ -43,6 +46,7 @@ class OTLPHttpApp:
         self.inflight_bytes = 0
         self.ready = False
         self.live = live
+        self.pool = pool
         self.counts = {"accepted": 0, "rejected": 0, "overloaded": 0, "bad_request": 0}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -130,7 +134,9 @@ class OTLPHttpApp:
                               extra=[(b"retry-after", b"1")])
                 return
             try:
-                if len(body) > _OFFLOAD_BYTES:
+                if self.pool is not None and len(body) > _POOL_BYTES:
+                    conv = await self.pool.convert(sig, body, ctype)
+                elif len(body) > _OFFLOAD_BYTES:
                     conv = await asyncio.to_thread(_decode_convert, sig, body, ctype)
                 else:
                     conv = _decode_convert(sig, body, ctype)

@@ -35,7 +35,7 @@ def convert_logs(req: Any) -> Converted:
                     out.reject(1, "timestamp out of range")
                     continue
                 cols["Timestamp"].append(t)
-                cols["TimestampTime"].append(t // 1000)
+                cols["TimestampTime"].append(t // 10**9 * 10**6)  # DateTime: whole seconds
                 cols["TraceId"].append(tid.hex())
                 cols["SpanId"].append(sid.hex())
                 cols["TraceFlags"].append(lr.flags & 0xFF)

@@ -52,9 +52,13 @@ def span_attrs(spans: list[Any], col: MapColumn) -> None:
             d: dict[str, str] = {}
             for kv in attrs:
                 v = kv.value
+                sv = v.string_value
+                if sv:  # fast path: most attribute values are non-empty strings
+                    d[kv.key] = sv
+                    continue
                 k = v.WhichOneof("value")
                 if k == "string_value":
-                    d[kv.key] = v.string_value
+                    d[kv.key] = sv
                 elif k == "int_value":
                     d[kv.key] = str(v.int_value)
                 elif k == "bool_value":

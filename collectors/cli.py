@@ -7,6 +7,7 @@ one line on stderr and exit code 1 (2 for usage errors); nothing is written in t
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -41,6 +42,7 @@ def collect(
     max_body: Annotated[str, typer.Option("--max-body", help="Largest request body after decompression.")] = "64MiB",
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS and gRPC+TLS.")] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Decode processes; -1 = one per CPU beyond the first, 0 = in-process.")] = -1,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Receive OTLP traces, metrics and logs and store them in a DuckDB file."""
@@ -54,7 +56,8 @@ def collect(
             db, host=host, http_port=http_port, grpc_port=None if grpc_port < 0 else grpc_port, token=token,
             retention_s=parse_duration(retention) if retention else None,
             max_size=parse_size(max_size) if max_size else None, max_body=parse_size(max_body),
-            tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None)
+            tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
+            decode_workers=workers if workers >= 0 else max(1, min(4, (os.cpu_count() or 2) - 1)))
         col.start()
     except CollectorError as exc:
         raise _fail(exc) from None

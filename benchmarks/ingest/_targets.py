@@ -37,13 +37,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> 
 
 
 def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its descendants (decode workers, phoenix's children)."""
     total = 0
-    pids = [pid]
-    try:  # include children (phoenix may spawn workers)
-        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        pass
-    for p in pids:
+    for p in _tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -53,14 +49,35 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _tree(pid: int) -> list[int]:
+    pids, i = [pid], 0
+    while i < len(pids):
+        pids += _children(pids[i])
+        i += 1
+    return pids
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its reaped children, in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
+    """utime + stime of a process and all its descendants (live ones and reaped ones), in seconds."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
+    total = 0
+    for i, p in enumerate(_tree(pid)):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if i == 0 else 0)
+    return total / ticks
 
 
 class RssSampler:

@@ -85,12 +85,12 @@ def sustained(target: Any, clients: Clients, duration: float) -> dict[str, Any]:
     return res
 
 
-def burst(workdir: Path, gib: float, conns: int) -> dict[str, Any]:
+def burst(workdir: Path, gib: float, conns: int, extra: list[str]) -> dict[str, Any]:
     """``gib`` GiB of spans arriving at once over ``conns`` connections (16 MiB bodies)."""
     pool = build_pool(99, 32, 512)
     body = b"".join(pool[i % len(pool)] for i in range(170))  # concatenated messages = one big request
     n_bodies = max(1, int(gib * 2**30 / len(body)))
-    col = Infersight(workdir)
+    col = Infersight(workdir, extra)
     statuses: dict[str, int] = {}
     lock = threading.Lock()
     todo = list(range(n_bodies))
@@ -130,9 +130,9 @@ def burst(workdir: Path, gib: float, conns: int) -> dict[str, Any]:
             "alive_after": healthy}
 
 
-def storage(workdir: Path, clients: Clients) -> dict[str, Any]:
+def storage(workdir: Path, clients: Clients, extra: list[str]) -> dict[str, Any]:
     """Every unique span of the client pools stored once; bytes per span of the closed DuckDB file."""
-    col = Infersight(workdir)
+    col = Infersight(workdir, extra)
     res = clients.run(col.port, duration=600, max_requests=clients.bodies)
     col.stop()
     stored = col.stored()
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--phoenix-venv", default="/tmp/phoenix-venv")
     ap.add_argument("--phoenix-duration", type=float, default=None)
     ap.add_argument("--burst-gib", type=float, default=1.0)
+    ap.add_argument("--collector-args", default="", help="extra flags for infersight collect, e.g. '--workers 2'")
     ap.add_argument("--skip", default="", help="comma list of: phoenix,burst,storage")
     ap.add_argument("--out", default="benchmarks/results/ingest.json")
     args = ap.parse_args(argv)
@@ -166,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="infersight-bench-") as tmp:
         work = Path(tmp)
         (work / "a").mkdir()
-        col = Infersight(work / "a")
+        extra = args.collector_args.split()
+        result["workload"]["collector_args"] = extra
+        col = Infersight(work / "a", extra)
         try:
             result["infersight"] = sustained(col, clients, args.duration)
         finally:
@@ -175,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         print("infersight", json.dumps(result["infersight"]), flush=True)
         if "storage" not in skip:
             (work / "s").mkdir()
-            result["infersight_storage"] = storage(work / "s", clients)
+            result["infersight_storage"] = storage(work / "s", clients, extra)
             print("storage", json.dumps(result["infersight_storage"]), flush=True)
         if "burst" not in skip:
             (work / "b").mkdir()
-            result["infersight_burst"] = burst(work / "b", args.burst_gib, 16)
+            result["infersight_burst"] = burst(work / "b", args.burst_gib, 16, extra)
             print("burst", json.dumps(result["infersight_burst"]), flush=True)
         exe = phoenix_exe(args.phoenix_venv)
         if "phoenix" in skip:

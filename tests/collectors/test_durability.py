@@ -57,7 +57,7 @@ def _send_until_failure(exporter: SpanExporter, tp: TracerProvider, keep: _Keep,
     tracer = tp.get_tracer("durability")
     while not stop.is_set():
         with lock:
-            for i in range(50):
+            for i in range(200):  # ~40 KB bodies: decoded in the worker process
                 with tracer.start_as_current_span(f"{name}-{i}"):
                     pass
             batch = list(keep.spans)
@@ -88,7 +88,7 @@ def test_kill9_keeps_every_acknowledged_span(tmp_path: Path) -> None:
         t.start()
     try:
         deadline = time.monotonic() + 20
-        while len(acked) < 3000 and time.monotonic() < deadline:
+        while len(acked) < 6000 and time.monotonic() < deadline:
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)  # mid-stream: requests are in flight right now
         proc.wait(10)
@@ -98,7 +98,7 @@ def test_kill9_keeps_every_acknowledged_span(tmp_path: Path) -> None:
             t.join(30)
         for e in exporters:
             e.shutdown()
-    assert len(acked) >= 3000, "too few spans acknowledged before the kill to make the test meaningful"
+    assert len(acked) >= 6000, "too few spans acknowledged before the kill to make the test meaningful"
 
     port = free_port()
     proc = _start(db, port, free_port())  # restart on the same file: WAL replay

@@ -215,3 +215,19 @@ def test_request_type_mismatch_is_not_500(collector: Collector) -> None:
     r = httpx.post(collector.url + "/v1/logs", content=make_request(4).SerializeToString(), headers=PB)
     assert r.status_code in (200, 400)
     assert ExportTraceServiceRequest  # imported for the type of payload used above
+
+
+def test_decode_worker_processes(tmp_path: Path) -> None:
+    with Collector(tmp_path / "t.duckdb", http_port=0, grpc_port=None, decode_workers=1) as col:
+        req = make_request(512, seed=9)
+        req.resource_spans[0].scope_spans[0].spans[5].trace_id = b"\x01"
+        body = req.SerializeToString()
+        assert len(body) > 16 * 1024  # large enough to go to the worker process
+        r = httpx.post(col.url + "/v1/traces", content=body, headers=PB)
+        assert r.status_code == 200
+        assert ExportTraceServiceResponse.FromString(r.content).partial_success.rejected_spans == 1
+        assert count(col) == 511
+        r = httpx.post(col.url + "/v1/traces", content=b"\xff" * 40_000, headers=PB)
+        assert r.status_code == 400
+        r = httpx.post(col.url + "/v1/traces", content=otlp_json_bytes(make_request(200, seed=10)), headers=JS)
+        assert r.status_code == 200 and count(col) == 711

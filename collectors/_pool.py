@@ -1,0 +1,77 @@
+"""Decode + convert OTLP bodies in worker processes, so ingest uses more than one core.
+
+The HTTP side hands a raw body to a worker (``ProcessPoolExecutor``, spawn start method), which
+parses the protobuf/JSON, builds the Arrow tables and returns them as Arrow IPC bytes; the main
+process only does HTTP, reads the IPC (near zero-copy) and queues the tables for the writer.
+A worker that dies is replaced; meanwhile requests are converted in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import pyarrow as pa
+
+from ._signals import SIGNALS, Signal
+from ._traces import Converted
+
+logger = logging.getLogger(__name__)
+
+_Result = tuple[dict[str, bytes], int, int, str]
+
+
+def _work(signal: str, body: bytes, ctype: str) -> _Result:
+    sig = SIGNALS[signal]
+    conv = sig.convert(sig.decode(body, ctype))
+    out: dict[str, bytes] = {}
+    for name, table in conv.tables.items():
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        out[name] = sink.getvalue().to_pybytes()
+    return out, conv.accepted, conv.rejected, conv.reason
+
+
+def _ping() -> int:
+    return 1
+
+
+class DecodePool:
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._ex: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        self._ex = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        for f in [self._ex.submit(_ping) for _ in range(self.workers)]:
+            f.result(timeout=120)  # workers imported and ready
+
+    async def convert(self, sig: Signal, body: bytes, ctype: str) -> Converted:
+        ex = self._ex
+        if ex is None:
+            return sig.convert(sig.decode(body, ctype))
+        loop = asyncio.get_running_loop()
+        try:
+            ipc, accepted, rejected, reason = await loop.run_in_executor(ex, _work, sig.name, body, ctype)
+        except BrokenProcessPool:
+            logger.error("a decode worker died; restarting the pool")
+            self._restart(ex)
+            return sig.convert(sig.decode(body, ctype))
+        conv = Converted()
+        conv.accepted, conv.rejected, conv.reason = accepted, rejected, reason
+        conv.tables = {name: pa.ipc.open_stream(data).read_all() for name, data in ipc.items()}
+        return conv
+
+    def _restart(self, broken: ProcessPoolExecutor) -> None:
+        if self._ex is broken:
+            self._ex = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            broken.shutdown(wait=False, cancel_futures=True)
+
+    def stop(self) -> None:
+        if self._ex is not None:
+            self._ex.shutdown(wait=True, cancel_futures=True)
+            self._ex = None
