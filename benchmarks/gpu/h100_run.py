@@ -63,6 +63,7 @@ def phase_call_costs(pynvml: Any) -> dict[str, Any]:
         "utilization": lambda: n.nvmlDeviceGetUtilizationRates(h),
         "memory_v2": lambda: n.nvmlDeviceGetMemoryInfo(h, n.nvmlMemory_v2),
         "power": lambda: n.nvmlDeviceGetPowerUsage(h),
+        "power_instant_field": lambda: n.nvmlDeviceGetFieldValues(h, [n.NVML_FI_DEV_POWER_INSTANT]),
         "energy": lambda: n.nvmlDeviceGetTotalEnergyConsumption(h),
         "sm_clock": lambda: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM),
         "mem_clock": lambda: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_MEM),

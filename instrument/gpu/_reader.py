@@ -48,8 +48,20 @@ def _memory_v1(n: Any, h: Any, v: Values) -> None:
     v["mem_used"], v["mem_free"], v["mem_total"] = float(m.used), float(m.free), float(m.total)
 
 
-def _power(n: Any, h: Any, v: Values) -> None:
+def _power(n: Any, h: Any, v: Values) -> None:  # a 1 s moving average on Ampere and newer
     v["power_w"] = n.nvmlDeviceGetPowerUsage(h) / 1000.0
+
+
+_VALUE_MEMBER = ("dVal", "uiVal", "ulVal", "ullVal", "sllVal", "siVal", "usVal")
+
+
+def _power_instant(n: Any, h: Any, v: Values) -> None:
+    """Instantaneous power (NVML field NVML_FI_DEV_POWER_INSTANT), what attribution needs:
+    on an H100 nvmlDeviceGetPowerUsage lags a load step by ~1 s."""
+    fv = n.nvmlDeviceGetFieldValues(h, [n.NVML_FI_DEV_POWER_INSTANT])[0]
+    if fv.nvmlReturn != 0:
+        raise n.NVMLError(fv.nvmlReturn)
+    v["power_w"] = float(getattr(fv.value, _VALUE_MEMBER[fv.valueType])) / 1000.0
 
 
 def _energy(n: Any, h: Any, v: Values) -> None:
@@ -109,18 +121,22 @@ class Field:
     name: str
     fn: FieldFn
     keys: tuple[str, ...]
+    fallback: Field | None = None  # used instead when this one is not supported
 
 
-# Costs measured on an H100 (driver 580.159.04, benchmarks/results/gpu_h100.json): the FAST
-# calls take ~1-10 us each in a tight loop; FAST holds only what attribution and throttling
-# diagnosis need at 10 Hz. Slow-moving values are SLOW (1 Hz). The total-energy counter takes
+# Costs measured on an H100 (driver 580.159.04, benchmarks/results/gpu_h100*.json): the FAST
+# calls take ~1-10 us each in a tight loop and ~10-100 us at a 10 Hz cadence; FAST holds only
+# what attribution and throttling diagnosis need at 10 Hz. Power is the instantaneous field
+# (~56 us) because the plain reading is a 1 s moving average there; it falls back to that. Slow-moving values are SLOW (1 Hz). The total-energy counter takes
 # ~3 ms a read there, so it has its own ENERGY tier (every 10 s by default) and attribution
 # integrates the power readings instead; the max SM clock (~1.3 ms) is read once at
 # discovery; PCIe throughput (~20 ms a direction: NVML samples a 20 ms window) only on request.
+MEMORY_V1 = Field("memory", _memory_v1, ("mem_used", "mem_free", "mem_total"))
+POWER_AVERAGE = Field("power", _power, ("power_w",))
 FAST: tuple[Field, ...] = (
     Field("utilization", _util, ("util_gpu", "util_mem")),
-    Field("memory", _memory_v2, ("mem_used", "mem_free", "mem_reserved", "mem_total")),
-    Field("power", _power, ("power_w",)),
+    Field("memory", _memory_v2, ("mem_used", "mem_free", "mem_reserved", "mem_total"), MEMORY_V1),
+    Field("power", _power_instant, ("power_w",), POWER_AVERAGE),
     Field("sm_clock", _sm_clock, ("sm_clock_hz",)),
     Field("clock_event_reasons", _reasons, ("reasons",)),
 )
@@ -135,9 +151,8 @@ SLOW: tuple[Field, ...] = (
 ENERGY: tuple[Field, ...] = (Field("energy", _energy, ("energy_j",)),)
 STATIC: tuple[Field, ...] = (Field("sm_clock_max", _max_clock, ("sm_clock_max_hz",)),)
 PCIE = Field("pcie", _pcie, ("pcie_tx_bps", "pcie_rx_bps"))
-MIG_FAST: tuple[Field, ...] = (Field("memory", _memory_v2, FAST[1].keys), FAST[0])
+MIG_FAST: tuple[Field, ...] = (FAST[1], FAST[0])
 MIG_SLOW: tuple[Field, ...] = (SLOW[5],)
-MEMORY_V1 = Field("memory", _memory_v1, ("mem_used", "mem_free", "mem_total"))
 
 
 @dataclass
@@ -322,13 +337,14 @@ class NvmlReader:
 
     def _drop(self, dev: _Device, fields: list[Field], f: Field, exc: BaseException) -> None:
         idx = fields.index(f)
-        if f.fn is _memory_v2:
-            fields[idx] = MEMORY_V1  # older driver: memory info without the reserved field
+        if f.fallback is not None:
+            fields[idx] = f.fallback  # e.g. memory info v1 (no reserved), averaged power
         else:
             fields.pop(idx)
         if f.name == "processes":
             dev.processes = None
-        self._once(dev.label, f.name, exc, logging.INFO, "not supported; field dropped")
+        what = "not supported; using the fallback" if f.fallback else "not supported; field dropped"
+        self._once(dev.label, f.name, exc, logging.INFO, what)
 
     def _poll_events(self) -> None:
         n, api = self.api.nvml, self.api

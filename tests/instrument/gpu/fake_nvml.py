@@ -66,6 +66,8 @@ NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
 NVML_VOLATILE_ECC = 0
 NVML_DEVICE_MIG_ENABLE = 1
 nvmlMemory_v2 = 0x02000028
+NVML_FI_DEV_POWER_INSTANT = 186
+NVML_VALUE_TYPE_UNSIGNED_INT = 1
 nvmlEventTypeXidCriticalError = 0x8
 nvmlClocksEventReasonGpuIdle = 0x1
 nvmlClocksEventReasonApplicationsClocksSetting = 0x2
@@ -87,7 +89,9 @@ class FakeGpu:
     mem_total: int = 80 * 2**30
     mem_used: int = 2**30
     mem_reserved: int = 512 * 2**20
-    power_mw: int = 70_000
+    power_mw: int = 70_000  # nvmlDeviceGetPowerUsage (a 1 s average on real Hopper GPUs)
+    power_instant_mw: int | None = None  # NVML_FI_DEV_POWER_INSTANT; None: same as power_mw
+    instant_supported: bool = True
     power_limit_mw: int = 700_000
     energy_mj: int = 1_000_000
     sm_clock_mhz: int = 345
@@ -204,6 +208,20 @@ class FakeNvml:
 
     def nvmlDeviceGetPowerUsage(self, h: _Handle) -> int:
         return self._dev(h, "nvmlDeviceGetPowerUsage").power_mw
+
+    def nvmlDeviceGetFieldValues(self, h: _Handle, ids: list[int]) -> list[Any]:
+        g = self._dev(h, "nvmlDeviceGetFieldValues")
+        out = []
+        for fid in ids:
+            if fid == NVML_FI_DEV_POWER_INSTANT and g.instant_supported:
+                mw = g.power_mw if g.power_instant_mw is None else g.power_instant_mw
+                out.append(SimpleNamespace(fieldId=fid, nvmlReturn=0, valueType=NVML_VALUE_TYPE_UNSIGNED_INT,
+                                           value=SimpleNamespace(uiVal=mw)))
+            else:
+                out.append(SimpleNamespace(fieldId=fid, nvmlReturn=NVML_ERROR_NOT_SUPPORTED,
+                                           valueType=NVML_VALUE_TYPE_UNSIGNED_INT,
+                                           value=SimpleNamespace(uiVal=0)))
+        return out
 
     def nvmlDeviceGetEnforcedPowerLimit(self, h: _Handle) -> int:
         return self._dev(h, "nvmlDeviceGetEnforcedPowerLimit").power_limit_mw

@@ -42,6 +42,21 @@ def test_sweep_reads_every_field_in_si_units(fake: FakeNvml, gpu: FakeGpu) -> No
     s.stop()
 
 
+def test_power_is_the_instant_field_with_the_average_as_fallback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    a = FakeGpu(uuid="GPU-a", power_mw=120_000, power_instant_mw=690_000)
+    b = FakeGpu(uuid="GPU-b", power_mw=120_000, instant_supported=False)
+    s = GpuSampler(nvml=FakeNvml([a, b]))
+    s.open()
+    with caplog.at_level(logging.INFO, logger="infersight.instrument.gpu"):
+        for _ in range(3):
+            s.sweep_once()
+    assert _dev(s, "0").values["power_w"] == pytest.approx(690.0)
+    assert _dev(s, "1").values["power_w"] == pytest.approx(120.0)
+    assert s.read_errors == {("1", "power"): 1}
+    assert len([r for r in caplog.records if "fallback" in r.getMessage()]) == 1
+
+
 def test_pcie_is_not_read_unless_asked(gpu: FakeGpu, fake: FakeNvml) -> None:
     gpu.fail["nvmlDeviceGetPcieThroughput"] = NVML_ERROR_TIMEOUT  # would count as a read error
     s = GpuSampler(nvml=fake)
@@ -88,10 +103,10 @@ def test_transient_error_drops_the_value_for_one_sweep(gpu: FakeGpu, fake: FakeN
     s = GpuSampler(nvml=fake)
     s.open()
     s.sweep_once()
-    gpu.fail["nvmlDeviceGetPowerUsage"] = NVML_ERROR_TIMEOUT
+    gpu.fail["nvmlDeviceGetFieldValues"] = NVML_ERROR_TIMEOUT
     s.sweep_once()
     assert "power_w" not in _dev(s).values  # no stale value exported
-    del gpu.fail["nvmlDeviceGetPowerUsage"]
+    del gpu.fail["nvmlDeviceGetFieldValues"]
     s.sweep_once()
     assert _dev(s).values["power_w"] == pytest.approx(gpu.power_mw / 1000)
 
