@@ -19,6 +19,8 @@ _BURN = """
 import torch
 a = torch.randn(8192, 8192, device="cuda", dtype=torch.float16)
 b = torch.randn(8192, 8192, device="cuda", dtype=torch.float16)
+(a @ b).sum().item()
+print("ready", flush=True)
 while True:
     for _ in range(20):
         a = (a @ b).clamp_(-1, 1)
@@ -39,18 +41,26 @@ class GpuBurner:
         except ImportError:
             raise ConfigError("gpu_contention needs PyTorch with CUDA (pip install torch)") from None
         self.proc = subprocess.Popen([sys.executable, "-c", _BURN], start_new_session=True,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        log.warning("gpu burner started (pid %d)", self.proc.pid)
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = self.proc.stdout.readline() if self.proc.stdout is not None else b""  # after CUDA init
+        if line.strip() != b"ready":
+            self.stop()
+            raise ConfigError("the GPU burner failed to start")
+        log.warning("gpu burner running (pid %d)", self.proc.pid)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+                proc.kill()
+                proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 __all__ = ["GpuBurner"]

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from infersight.demo._errors import ProcessError
@@ -87,21 +88,25 @@ def python_argv(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def start_collector(db: Path, http_port: int, log_dir: Path) -> Child:
+def start_collector(db: Path, http_port: int, log_dir: Path,
+                    register: Callable[[Child], None] = lambda c: None) -> Child:
+    """``infersight collect`` on ``http_port``; ``register`` sees the child before it is waited for."""
     argv = python_argv("-m", "infersight.cli", "collect", "--db", str(db), "--http-port", str(http_port),
                        "--grpc-port", "-1", "--log-level", "warning")
     child = Child("collector", argv, log_dir / "collector.log")
+    register(child)
     child.wait_http(f"http://127.0.0.1:{http_port}/healthz", timeout=60)
     return child
 
 
-def start_redis(port: int, log_dir: Path) -> Child | None:
+def start_redis(port: int, log_dir: Path, register: Callable[[Child], None] = lambda c: None) -> Child | None:
     exe = shutil.which("redis-server")
     if exe is None:
         log.warning("redis-server not found: the embedding cache stays in-process (apt-get install redis-server)")
         return None
     child = Child("redis", [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                   log_dir / "redis.log")
+    register(child)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -109,7 +114,6 @@ def start_redis(port: int, log_dir: Path) -> Child | None:
                 return child
         except OSError:
             time.sleep(0.1)
-    child.stop()
     raise ProcessError(f"redis-server did not listen on {port}:\n{child.tail()}")
 
 

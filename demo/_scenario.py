@@ -11,6 +11,8 @@ import asyncio
 import json
 import logging
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,6 +29,7 @@ from infersight.demo._procs import Child, free_port, python_argv, start_collecto
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "demo-model-server"
+WARMUP_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -97,20 +100,19 @@ class Stack:
             p.unlink(missing_ok=True)
         status("starting the collector")
         self.collector_port = free_port()
-        self.children.append(start_collector(self.db, self.collector_port, logs))
+        start_collector(self.db, self.collector_port, logs, register=self._register)
         otlp = f"http://127.0.0.1:{self.collector_port}"
         redis_url = ""
         redis_port = free_port()
-        redis = start_redis(redis_port, logs)
+        redis = start_redis(redis_port, logs, register=self._register)
         if redis is not None:
-            self.children.append(redis)
             redis_url = f"redis://127.0.0.1:{redis_port}/0"
         status("starting the downstream risk service")
         self.downstream_port = free_port()
         ds = Child("downstream", python_argv("-m", "infersight.demo", "downstream", "--port", str(self.downstream_port),
                                              "--otlp-endpoint", otlp, "--data-dir", str(self.data_dir)),
                    logs / "downstream.log")
-        self.children.append(ds)
+        self._register(ds)
         ds.wait_http(f"http://127.0.0.1:{self.downstream_port}/healthz", timeout=90)
         status("starting the demo model server (first start builds the 500k-row payment table)")
         self.server_port = free_port()
@@ -122,7 +124,7 @@ class Stack:
         for f in self.faults_at_start:
             argv += ["--fault", f]
         srv = Child("server", python_argv(*argv), logs / "server.log")
-        self.children.append(srv)
+        self._register(srv)
         srv.wait_http(f"{self.url}/healthz", timeout=180)
 
     @property
@@ -134,14 +136,28 @@ class Stack:
             if not c.alive():
                 raise ProcessError(f"{c.name} died (exit {c.proc.returncode}):\n{c.tail()}")
 
+    def _register(self, child: Child) -> None:
+        """Track a child (so close() stops it) and record every PID in ``pids.json``."""
+        self.children.append(child)
+        (self.out / "pids.json").write_text(json.dumps({c.name: c.pid for c in self.children}))
+
     def close(self) -> None:
-        """Server first (flushes its telemetry), then downstream and redis, the collector last."""
-        for c in reversed(self.children):
-            try:
-                c.stop()
-            except Exception:
-                log.warning("stopping %s (pid %d) failed", c.name, c.pid, exc_info=True)
-        self.children.clear()
+        """Server first (flushes its telemetry), then downstream and redis, the collector last.
+
+        A second Ctrl-C while stopping is ignored, so no child is left behind.
+        """
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            for c in reversed(self.children):
+                try:
+                    c.stop()
+                except Exception:
+                    log.warning("stopping %s (pid %d) failed", c.name, c.pid, exc_info=True)
+            self.children.clear()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
 
 
 async def _toggle(url: str, fault: str, on: bool) -> str:
@@ -155,8 +171,11 @@ async def _toggle(url: str, fault: str, on: bool) -> str:
 
 
 async def _drive(stack: Stack, sc: Scenario, duration: float, rate: float | None,
-                 progress: Callable[[float, int, int], None] | None, seed: int) -> tuple[LoadSummary, list[dict[str, Any]]]:
+                 progress: Callable[[float, int, int], None] | None,
+                 seed: int) -> tuple[LoadSummary, list[dict[str, Any]], str]:
     load = LoadConfig(url=stack.url, rate=rate or sc.rate, duration=duration, ramp_to=sc.ramp_to, seed=seed)
+    # warm-up (connections, caches, first allocations): its telemetry lands before started_at
+    await run_load(LoadConfig(url=stack.url, rate=load.rate, duration=WARMUP_S, seed=seed + 1000))
     windows: list[dict[str, Any]] = []
     started = _iso()
 
@@ -181,7 +200,7 @@ async def _drive(stack: Stack, sc: Scenario, duration: float, rate: float | None
     ended = _iso()
     for w in windows:
         w["end"] = w["end"] or ended
-    return summary, windows
+    return summary, windows, started
 
 
 def run_scenario(name: str, out: str | Path, *, duration: float = 40.0, rate: float | None = None,
@@ -202,20 +221,19 @@ def run_scenario(name: str, out: str | Path, *, duration: float = 40.0, rate: fl
         sc = Scenario(sc.name, sc.faults, sc.description, None, sc.rate, sc.ramp_to, sc.server_args)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    started = _iso()
     at_start = sc.faults if sc.window is None else ()
     stack = Stack(out, faults_at_start=at_start, server_args=(*sc.server_args, *server_args), data_dir=data_dir)
     try:
         stack.start(status)
-        status(f"driving load for {duration:g}s")
-        summary, windows = asyncio.run(_drive(stack, sc, duration, rate, progress, seed))
+        status(f"warming up for {WARMUP_S:g}s, then driving load for {duration:g}s")
+        summary, windows, started = asyncio.run(_drive(stack, sc, duration, rate, progress, seed))
         stack.check_alive()
     finally:
         status("stopping (server, downstream, redis, collector)")
         stack.close()
     labels = {
         "scenario": name, "description": sc.description, "service_name": SERVICE_NAME,
-        "started_at": started, "ended_at": _iso(), "duration_s": duration,
+        "started_at": started, "ended_at": summary_end(summary), "duration_s": duration,
         "faults": [{"fault": w["fault"], "category": FAULTS[w["fault"]].category,
                     "component": FAULTS[w["fault"]].component, "start": w["start"], "end": w["end"]}
                    for w in windows],
@@ -225,6 +243,10 @@ def run_scenario(name: str, out: str | Path, *, duration: float = 40.0, rate: fl
     (out / "labels.json").write_text(json.dumps(labels, indent=2))
     (out / "load.json").write_text(summary.to_json())
     return RunResult(out, labels, summary)
+
+
+def summary_end(summary: LoadSummary) -> str:
+    return _iso(summary.ended_at)
 
 
 def clean_out(out: Path) -> None:

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
-
 
 @contextmanager
 def serve(app: Any, port: int, timeout: float = 60.0) -> Iterator[str]:
+    import uvicorn  # imported here: the GPU tests run where only numpy/torch are installed
+
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                           access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

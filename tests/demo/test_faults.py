@@ -28,6 +28,7 @@ PHASES = ("cold_cache", "slow_downstream", "pool_exhaustion", "event_loop_block"
 async def _phases(stack: Stack) -> tuple[dict[str, tuple[str, str]], Any]:
     windows: dict[str, tuple[str, str]] = {}
     duration = PHASE_S * (len(PHASES) + 1)
+    await run_load(LoadConfig(url=stack.url, rate=8, duration=3, seed=99))  # warm-up, outside every window
 
     async def switch() -> None:
         start = _iso()

@@ -1,0 +1,68 @@
+"""The demo CLI: the catalog, clear errors, and Ctrl-C stopping every child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from infersight.demo import FAULTS
+from infersight.demo.cli import demo_app
+from typer.testing import CliRunner
+
+
+def test_scenarios_lists_the_catalog() -> None:
+    result = CliRunner().invoke(demo_app, ["scenarios"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    for name, fault in FAULTS.items():
+        assert name in result.output and fault.category in result.output
+
+
+def test_unknown_scenario_and_fault_are_clear_errors(tmp_path: Path) -> None:
+    r = CliRunner().invoke(demo_app, ["scenario", "nope", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "unknown scenario 'nope'" in r.output
+    r = CliRunner().invoke(demo_app, ["serve", "--fault", "nope"])
+    assert r.exit_code == 2 and "unknown fault 'nope'" in r.output
+    r = CliRunner().invoke(demo_app, ["load", "--rate", "0"])
+    assert r.exit_code == 2 and "rate" in r.output
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.integration
+def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    runner = subprocess.Popen([sys.executable, "-m", "infersight.cli", "demo", "scenario", "clean",
+                               "--duration", "120", "--out", str(out)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        pids: dict[str, int] = {}
+        while "server" not in pids:
+            assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
+            assert time.monotonic() < deadline, "the stack did not start"
+            time.sleep(0.5)
+            if (out / "pids.json").exists():
+                pids = json.loads((out / "pids.json").read_text())
+        time.sleep(3)
+        assert all(_alive(p) for p in pids.values())
+        runner.send_signal(signal.SIGINT)
+        runner.wait(90)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert {"collector", "downstream", "server"} <= set(pids)
+    left = {name: pid for name, pid in pids.items() if _alive(pid)}
+    assert not left, f"left behind: {left}"
