@@ -43,6 +43,16 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
                 self.dropped += 1
         super().on_end(span)
 
+    def emit_encoded(self, data: bytes) -> None:
+        """Queue a span already encoded by the lean path (plain bytes: nothing for the GC to scan)."""
+        inner: Any = getattr(self, "_batch_processor", None)
+        queue = self._queue
+        if inner is None or queue is None:
+            return
+        if len(queue) >= self._max_queue_size:
+            self.dropped += 1
+        inner.emit(data)
+
     def shutdown(self, timeout_millis: float = 30_000) -> None:
         """Flush what is queued for at most ``timeout_millis``, then stop (a dead collector
         cannot hold a shutting-down server for longer than that)."""

@@ -1,11 +1,12 @@
 """A lean SERVER span for providers that infersight built itself (``configure()``).
 
 The SDK span costs ~15 µs to create and end plus ~14 µs to encode for export. When
-``instrument_app`` owns the TracerProvider (and nothing else listens to it), the request
-middleware uses :class:`LeanSpan` instead: a real ``opentelemetry.trace.Span`` (children,
-propagation, hooks and ``set_attribute`` work as usual) that keeps its fields in plain
-slots and encodes itself to OTLP protobuf once, at ``end()``, into the same bounded batch
-processor as every other span. It honours the provider's sampler, resource, id generator
+``instrument_app`` owns the TracerProvider (built by ``configure()`` with its OTLP exporter,
+and nothing else listens to it), the request middleware uses :class:`LeanSpan` instead: a
+real ``opentelemetry.trace.Span`` (children, propagation, hooks and ``set_attribute`` work as
+usual) that keeps its fields in plain slots and encodes itself to OTLP protobuf once, at
+``end()``; the bytes (which the GC never has to scan) go into the same bounded batch queue as
+every other span. It honours the provider's sampler, resource, id generator
 and the SDK's default span limits (128 attributes / events).
 """
 
@@ -75,7 +76,7 @@ class LeanTracer:
 
 class LeanSpan(trace.Span):
     __slots__ = ("_tracer", "name", "kind", "_ctx", "parent", "attributes", "events", "start_time",
-                 "end_time", "status", "dropped_attributes", "dropped_events", "_encoded")
+                 "end_time", "status", "dropped_attributes", "dropped_events")
 
     def __init__(self, tracer: LeanTracer, name: str, kind: SpanKind, ctx: SpanContext,
                  parent: SpanContext | None, attributes: dict[str, Any], start_time: int) -> None:
@@ -91,7 +92,6 @@ class LeanSpan(trace.Span):
         self.status = Status(StatusCode.UNSET)
         self.dropped_attributes = 0
         self.dropped_events = 0
-        self._encoded: bytes | None = None
 
     # -- what the SDK processor / our encoder read --------------------------------------
     @property
@@ -175,11 +175,11 @@ class LeanSpan(trace.Span):
             return
         self.end_time = end_time if end_time is not None else time.time_ns()
         try:
-            self._encoded = _otlp.encode_span(self)  # type: ignore[arg-type]
+            data = _otlp.encode_span(self)  # type: ignore[arg-type]
         except Exception:
             logger.warning("LeanSpan: encoding %r failed; span dropped", self.name, exc_info=True)
             return
-        self._tracer.processor.on_end(self)
+        self._tracer.processor.emit_encoded(data)
 
     def __repr__(self) -> str:
         return f"LeanSpan(name={self.name!r}, context={self._ctx!r})"
@@ -190,9 +190,15 @@ def lean_tracer_for(provider: Any, scope_name: str, scope_version: str) -> LeanT
     from infersight.instrument._config import owned_processor
 
     processor = owned_processor(provider)
-    if processor is None:
+    exporter = getattr(processor, "span_exporter", None)
+    if processor is None or not isinstance(exporter, _otlp.LeanOTLPSpanExporter):
         return None
-    return LeanTracer(provider, processor, scope_name, scope_version)
+    tracer = LeanTracer(provider, processor, scope_name, scope_version)
+    if exporter.lean is None:
+        exporter.lean = (tracer.resource, tracer.instrumentation_scope)
+    elif exporter.lean[1] != tracer.instrumentation_scope:
+        return None
+    return tracer
 
 
 __all__ = ["LeanTracer", "LeanSpan", "lean_tracer_for", "Link"]

@@ -202,19 +202,31 @@ def _scope(scope: Any) -> bytes:
     return _ld(b"\x0a", body)
 
 
-def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
-    """Serialised ``ExportTraceServiceRequest`` (same bytes as the SDK encoder's)."""
+def encode_request(spans: Sequence[ReadableSpan | bytes], lean: tuple[Any, Any] | None = None) -> bytes:
+    """Serialised ``ExportTraceServiceRequest`` (same bytes as the SDK encoder's).
+
+    ``bytes`` items are spans encoded by :class:`~infersight.instrument._leanspan.LeanSpan`;
+    they belong to ``lean = (resource, instrumentation_scope)``.
+    """
     # Group by identity first (Resource.__hash__ serialises its attributes to JSON on every call),
     # then merge equal-but-distinct objects the way the SDK encoder's dict grouping does.
     by_id: dict[tuple[int, int], tuple[Any, Any, list[bytes]]] = {}
     for span in spans:
-        resource, scope = span.resource, span.instrumentation_scope or None
+        if type(span) is bytes:  # pre-encoded by LeanSpan for the lean (resource, scope)
+            if lean is None:
+                raise ValueError("pre-encoded spans need the exporter's lean resource and scope")
+            key = (id(lean[0]), id(lean[1]))
+            entry = by_id.get(key)
+            if entry is None:
+                entry = by_id[key] = (lean[0], lean[1], [])
+            entry[2].append(span)
+            continue
+        resource, scope = span.resource, span.instrumentation_scope or None  # type: ignore[union-attr]
         key = (id(resource), id(scope))
         entry = by_id.get(key)
         if entry is None:
             entry = by_id[key] = (resource, scope, [])
-        pre = getattr(span, "_encoded", None)
-        entry[2].append(pre if pre is not None else encode_span(span))
+        entry[2].append(encode_span(span))  # type: ignore[arg-type]
     grouped: dict[Any, dict[Any, list[bytes]]] = {}
     for resource, scope, encoded in by_id.values():
         grouped.setdefault(resource, {}).setdefault(scope, []).extend(encoded)
@@ -237,14 +249,18 @@ def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
 class LeanOTLPSpanExporter(OTLPSpanExporter):
     """``OTLPSpanExporter`` with :func:`encode_request` instead of the object-building encoder."""
 
+    lean: tuple[Any, Any] | None = None  # (resource, scope) of pre-encoded LeanSpan bytes
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         client = getattr(self, "_client", None)
         op = getattr(getattr(self, "_metrics", None), "export_operation", None)
         if client is None or op is None or getattr(self, "_shutdown", False):
-            return super().export(spans)
+            if getattr(self, "_shutdown", False):
+                return SpanExportResult.FAILURE
+            return super().export([s for s in spans if not isinstance(s, bytes)])  # type: ignore[misc]
         with op(len(spans)) as result:
             try:
-                data = encode_request(spans)
+                data = encode_request(spans, self.lean)
             except Exception as error:
                 logger.error("Failed to encode span batch: %s", error)
                 result.error = error
