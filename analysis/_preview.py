@@ -213,7 +213,7 @@ def fetch_panels(client: PrometheusClient, boards: list[dict[str, Any]], *, end:
 
 
 def fetch_annotations(client: PrometheusClient, boards: list[dict[str, Any]], *, end: float, range_s: float,
-                      step_s: float, variables: Mapping[str, str] | None = None,
+                      step_s: float, scrape_s: float = 15.0, variables: Mapping[str, str] | None = None,
                       only: set[str] | None = None) -> list[AnnotationData]:
     """Evaluate every enabled Prometheus annotation of ``boards`` over the range."""
     out: list[AnnotationData] = []
@@ -223,7 +223,8 @@ def fetch_annotations(client: PrometheusClient, boards: list[dict[str, Any]], *,
         for ann in board.get("annotations", {}).get("list", []):
             if not ann.get("expr") or not ann.get("enable", True):
                 continue
-            expr = substitute(str(ann["expr"]), range_s=range_s, step_s=step_s, variables=variables)
+            expr = substitute(str(ann["expr"]), range_s=range_s, step_s=step_s, scrape_s=scrape_s,
+                              variables=variables)
             _kind, series = client.query_range(expr, end - range_s, end, step_s)
             times = sorted({t for s in series for t, v in zip(s.times, s.values, strict=False) if math.isfinite(v)})
             out.append(AnnotationData(str(board["uid"]), str(ann.get("name", "")),

@@ -57,7 +57,7 @@ def preview(
             data = fetch_panels(client, boards, end=end, range_s=range_s, step_s=step_s,
                                 scrape_s=_seconds(scrape_interval), variables=variables, only=only or None)
             marks = fetch_annotations(client, boards, end=end, range_s=range_s, step_s=step_s,
-                                      variables=variables, only=only or None)
+                                      scrape_s=_seconds(scrape_interval), variables=variables, only=only or None)
         finally:
             client.close()
         for b in boards:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Make the README pictures: previews/<uid>.png from a live run of the demo server.
 
-    python dashboards/make_previews.py            # ~2 minutes; needs Debian's prometheus
+    python dashboards/make_previews.py --seconds 120    # ~3 minutes; needs Debian's prometheus
 
 Starts the demo model server with the full-sync fault (the reference incident), Prometheus on
 127.0.0.1 scraping it every second (exemplar storage on, the rules loaded), drives load with
@@ -58,7 +58,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=HERE / "previews")
     ap.add_argument("--seconds", type=float, default=90.0, help="seconds of load")
-    ap.add_argument("--rate", type=float, default=8.0, help="requests per second")
+    ap.add_argument("--rate", type=float, default=4.0, help="requests per second")
+    ap.add_argument("--sync-period", type=float, default=20.0, help="seconds between full syncs")
+    ap.add_argument("--rows", type=int, default=200_000, help="rows the full sync pulls")
     args = ap.parse_args()
     prom_bin = shutil.which("prometheus")
     if not prom_bin:
@@ -70,6 +72,7 @@ def main() -> int:
         with (tmp / "demo.log").open("wb") as log:
             procs.append(subprocess.Popen(
                 [*CLI, "demo", "serve", "--port", str(demo_port), "--fault", "full_sync",
+                 "--sync-period", str(args.sync_period), "--rows", str(args.rows),
                  "--data-dir", str(tmp), "--otlp-endpoint", f"http://127.0.0.1:{_port()}"],
                 stdout=log, stderr=subprocess.STDOUT))
         rules = []

@@ -120,7 +120,8 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
                 try:
                     boards, end = load_boards(DASHBOARDS / "grafana"), time.time()
                     data = fetch_panels(client, boards, end=end, range_s=LOAD_SECONDS + 10, step_s=1, scrape_s=1)
-                    marks = fetch_annotations(client, boards, end=end, range_s=LOAD_SECONDS + 10, step_s=1)
+                    marks = fetch_annotations(client, boards, end=end, range_s=LOAD_SECONDS + 10, step_s=1,
+                                              scrape_s=1)
                     exemplars = httpx.get(f"{url}/api/v1/query_exemplars", params={
                         "query": "http_server_request_duration_seconds_bucket",
                         "start": str(time.time() - 120), "end": str(time.time())}, timeout=10).json()
@@ -151,6 +152,9 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
     assert {m.name for m in marks} == {"Job runs", "Gen-2 GC pauses", "GPU throttling"}
     for m in marks:
         assert m.times, f"annotation {m.name!r} marked nothing"
+    # Job runs are 6 s apart in the workload: their markers must not merge into one region.
+    (jobs,) = [m for m in marks if m.name == "Job runs"]
+    assert len(jobs.times) < (LOAD_SECONDS + 10) * 0.85, "job-run markers cover the whole range"
 
     # Exemplars: the latency buckets carry trace ids that the P99 panels link to.
     assert exemplars["status"] == "success"
