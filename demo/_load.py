@@ -111,15 +111,24 @@ class _Mix:
     def __init__(self, cfg: LoadConfig) -> None:
         self.cfg = cfg
         self.rng = random.Random(cfg.seed)
+        common = random.Random(12345)
+        self._common = [" ".join(common.choice(_WORDS) for _ in range(6)) for _ in range(30)]
 
     def _text(self, n_words: int) -> str:
         return " ".join(self.rng.choice(_WORDS) for _ in range(n_words)) + "?"
 
+    def _user(self) -> str:
+        # skewed like real traffic: 70% of requests come from 1% of the users
+        hot = max(1, self.cfg.users // 100)
+        return str(self.rng.randrange(hot) if self.rng.random() < 0.7 else self.rng.randrange(self.cfg.users))
+
     def next(self) -> tuple[str, str, dict[str, Any]]:
         r, c = self.rng.random(), self.cfg
-        user = str(self.rng.randrange(c.users))
-        if r < c.embed_fraction:
-            return "embed", "/v1/embeddings", {"input": [self._text(self.rng.randint(5, 40))]}
+        user = self._user()
+        if r < c.embed_fraction:  # half of the embedded texts recur (product names, FAQ titles)
+            text = self._common[self.rng.randrange(len(self._common))] if self.rng.random() < 0.5 else \
+                self._text(self.rng.randint(5, 40))
+            return "embed", "/v1/embeddings", {"input": [text]}
         if r < c.embed_fraction + c.hot_fraction:
             q = self.rng.choice(HOT_QUESTIONS)
             return "hot", "/v1/chat/completions", {

@@ -43,14 +43,16 @@ def _alive(pid: int) -> bool:
 @pytest.mark.integration
 def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    runner = subprocess.Popen([sys.executable, "-m", "infersight.cli", "demo", "scenario", "clean",
-                               "--duration", "120", "--out", str(out)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as err_file:
+        runner = subprocess.Popen([sys.executable, "-m", "infersight.cli", "demo", "scenario", "clean",
+                                   "--duration", "120", "--out", str(out)],
+                                  stdout=subprocess.DEVNULL, stderr=err_file)
     try:
         deadline = time.monotonic() + 180
         pids: dict[str, int] = {}
         while "server" not in pids:
-            assert runner.poll() is None, runner.stderr.read() if runner.stderr else ""
+            assert runner.poll() is None, err.read_text(errors="replace")
             assert time.monotonic() < deadline, "the stack did not start"
             time.sleep(0.5)
             if (out / "pids.json").exists():
