@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
@@ -206,9 +205,6 @@ class AppState:
             flagged = flagged or any(b in lowered for b in banned)
             lowered = "".join(ch for ch in lowered if ch.isprintable())
         return flagged
-
-    def now_ns(self) -> int:
-        return time.time_ns()
 
 
 __all__ = ["AppState", "load_model"]

@@ -18,11 +18,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from infersight.demo._sqlfile import load as load_sql
 
 log = logging.getLogger(__name__)
 
-_FAST = "SELECT count(*), coalesce(avg(severity), 0) FROM risk_events WHERE account = ?"
-_SLOW = "SELECT count(*), coalesce(avg(severity), 0) FROM risk_events NOT INDEXED WHERE account = ?"
+SQL = load_sql("app_payments.sql")
 
 
 def build_risk_db(path: str | Path, rows: int = 300_000, accounts: int = 50_000, seed: int = 3) -> Path:
@@ -34,11 +34,11 @@ def build_risk_db(path: str | Path, rows: int = 300_000, accounts: int = 50_000,
     tmp.unlink(missing_ok=True)
     rng = random.Random(seed)
     conn = sqlite3.connect(str(tmp))
-    conn.execute("CREATE TABLE risk_events (id INTEGER PRIMARY KEY, account INTEGER, severity REAL, kind TEXT)")
-    conn.executemany("INSERT INTO risk_events VALUES (?, ?, ?, ?)",
+    conn.execute(SQL["create_risk_events"])
+    conn.executemany(SQL["insert_risk_event"],
                      ((i, rng.randrange(accounts), rng.random(), rng.choice(("login", "device", "geo", "velocity")))
                       for i in range(rows)))
-    conn.execute("CREATE INDEX risk_account ON risk_events(account)")
+    conn.execute(SQL["index_risk_events"])
     conn.commit()
     conn.close()
     os.replace(tmp, path)
@@ -58,7 +58,7 @@ def create_downstream_app(db_path: str | Path, *, service_name: str = "risk-serv
         return c
 
     def score(account: int) -> dict[str, Any]:
-        n, sev = conn().execute(_SLOW if state["slow"] else _FAST, (account,)).fetchone()
+        n, sev = conn().execute(SQL["risk_score_unindexed" if state["slow"] else "risk_score"], (account,)).fetchone()
         return {"account": account, "events": n, "score": round(min(1.0, 0.1 * n * sev), 4)}
 
     app = FastAPI(title=service_name)

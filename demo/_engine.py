@@ -47,8 +47,6 @@ class PrefixCache:
         self.max_blocks = max_blocks
         self._blocks: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def _keys(self, ids: list[int], n_blocks: int) -> list[int]:
         keys, h, bs = [], 0, self.block_size
@@ -72,10 +70,6 @@ class PrefixCache:
                 self._blocks.move_to_end(key)
                 cache.import_block(hit, *block)
                 hit += self.block_size
-        if hit:
-            self.hits += 1
-        else:
-            self.misses += 1
         return hit
 
     def store(self, ids: list[int], cache: Any) -> None:

@@ -11,7 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SQL_DIR = Path(__file__).with_name("sql")
+from infersight.demo._sqlfile import SQL_DIR
+
 QUERIES = ("request_latency", "gc_gen2", "cache_misses", "pool_wait", "downstream_latency", "loop_lag")
 
 

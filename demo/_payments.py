@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from infersight.demo._pool import ConnectionPool
+from infersight.demo._sqlfile import load as load_sql
 
 log = logging.getLogger(__name__)
 
 MERCHANTS = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell", "cyberdyne")
 STATUSES = ("settled", "settled", "settled", "pending", "refunded", "declined")
 CURRENCIES = ("EUR", "USD", "GBP")
-_COLUMNS = "id, user_id, amount_cents, currency, merchant, status, created_at, updated_at"
+SQL = load_sql("app_payments.sql")
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -46,7 +47,7 @@ def build_payments_db(path: str | Path, rows: int = 500_000, users: int = 50_000
     if path.exists():
         try:
             with sqlite3.connect(str(path)) as conn:
-                meta = dict(conn.execute("SELECT key, value FROM demo_meta").fetchall())
+                meta = dict(conn.execute(SQL["read_meta"]).fetchall())
             if meta.get("rows") == str(rows) and meta.get("users") == str(users):
                 return path
         except sqlite3.Error:
@@ -57,21 +58,13 @@ def build_payments_db(path: str | Path, rows: int = 500_000, users: int = 50_000
     rng = random.Random(seed)
     now = time.time()
     conn = sqlite3.connect(str(tmp))
-    conn.executescript("""
-        CREATE TABLE payments (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, amount_cents INTEGER,
-            currency TEXT, merchant TEXT, status TEXT, created_at REAL, updated_at REAL);
-        CREATE TABLE audit (id INTEGER PRIMARY KEY, user_id INTEGER, decision TEXT, score REAL, at REAL);
-        CREATE TABLE demo_meta (key TEXT PRIMARY KEY, value TEXT);
-    """)
+    conn.executescript(SQL["create_tables"])
     conn.executemany(
-        "INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        SQL["insert_payment_row"],
         ((i, rng.randrange(users), rng.randrange(100, 500_000), rng.choice(CURRENCIES), rng.choice(MERCHANTS),
           rng.choice(STATUSES), now - rng.random() * 86400 * 90, now - 86400) for i in range(rows)))
-    conn.executescript("""
-        CREATE INDEX payments_user ON payments(user_id);
-        CREATE INDEX payments_updated ON payments(updated_at);
-    """)
-    conn.executemany("INSERT INTO demo_meta VALUES (?, ?)", [("rows", str(rows)), ("users", str(users))])
+    conn.executescript(SQL["create_indexes"])
+    conn.executemany(SQL["write_meta"], [("rows", str(rows)), ("users", str(users))])
     conn.commit()
     conn.close()
     os.replace(tmp, path)
@@ -84,8 +77,7 @@ def _row(r: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def query_user(conn: sqlite3.Connection, user_id: int) -> list[dict[str, Any]]:
-    cur = conn.execute(f"SELECT {_COLUMNS} FROM payments WHERE user_id = ? ORDER BY created_at DESC LIMIT 20",
-                       (user_id,))
+    cur = conn.execute(SQL["user_payments"], (user_id,))
     return [_row(r) for r in cur.fetchall()]
 
 
@@ -140,7 +132,7 @@ class PaymentStore:
 
     def _full_sync(self) -> int:
         with self.pool.connection(timeout=30.0) as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM payments").fetchall()
+            rows = conn.execute(SQL["all_payments"]).fetchall()
             by_id: dict[int, dict[str, Any]] = {}
             by_user: dict[int, list[dict[str, Any]]] = {}
             for r in rows:  # one dict per row: long-lived container objects
@@ -157,11 +149,10 @@ class PaymentStore:
             self._by_id_full, self._by_user_full = {}, {}
         with self.pool.connection(timeout=30.0) as conn:
             if not self._since:
-                self._since = conn.execute("SELECT coalesce(max(updated_at), 0) FROM payments").fetchone()[0]
+                self._since = conn.execute(SQL["max_updated"]).fetchone()[0]
                 self.last_rows = 0
                 return 0
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM payments WHERE updated_at > ? ORDER BY updated_at",
-                                (self._since,)).fetchall()
+            rows = conn.execute(SQL["changed_since"], (self._since,)).fetchall()
         with self._lock:
             for r in rows:
                 d = _row(r)
@@ -230,8 +221,7 @@ class PaymentWriter:
                      for _ in range(n)]
             try:
                 with self.pool.connection(timeout=5.0) as conn:
-                    conn.executemany("INSERT INTO payments (user_id, amount_cents, currency, merchant, status,"
-                                     " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+                    conn.executemany(SQL["insert_new_payment"], batch)
             except Exception:
                 log.warning("payment writer could not write", exc_info=True)
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -64,8 +63,6 @@ class RunResult:
     out: Path
     labels: dict[str, Any]
     summary: LoadSummary
-    diagnosis: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _iso(ts: float | None = None) -> str:
@@ -249,9 +246,4 @@ def summary_end(summary: LoadSummary) -> str:
     return _iso(summary.ended_at)
 
 
-def clean_out(out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-
-
-__all__ = ["SCENARIOS", "RunResult", "Scenario", "Stack", "clean_out", "gpu_available", "run_scenario"]
+__all__ = ["SCENARIOS", "RunResult", "Scenario", "Stack", "gpu_available", "run_scenario"]

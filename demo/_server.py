@@ -25,7 +25,7 @@ from infersight.demo._app_state import AppState
 from infersight.demo._config import ServerConfig
 from infersight.demo._engine import GenRequest
 from infersight.demo._errors import ConfigError, DemoError, DownstreamError
-from infersight.demo._payments import query_user
+from infersight.demo._payments import SQL, query_user
 from infersight.demo._telemetry import instrument_service, job_runner, pooled, traced_cache
 from infersight.demo._validate import parse_chat, parse_embeddings
 from opentelemetry import trace
@@ -209,7 +209,7 @@ async def _risk_path(state: AppState, tracer: trace.Tracer, payments_traced: Any
 
 
 def _audit(conn: Any, user: int, score: float) -> None:
-    conn.execute("INSERT INTO audit (user_id, decision, score, at) VALUES (?, ?, ?, ?)",
+    conn.execute(SQL["insert_audit"],
                  (user, "allow" if score < 0.8 else "review", score, time.time()))
 
 
