@@ -4,6 +4,9 @@ Prometheus (exemplar storage on, 1 s scrapes, the repository's rules at 1 s) scr
 - ``app``: a small model server instrumented with ``instrument_app`` and infersight's job,
   cache and pool helpers (_workload_app.py: a periodic full-sync job, a feature cache, a
   2-connection pool), under closed-loop load: HTTP, GC, loop lag, jobs, caches, pools, runtime;
+- ``demo``: the reference demo server (``infersight demo serve --fault full_sync``) under
+  ``infersight demo load``; the overview, runtime and incident boards are also checked with
+  ``job="demo"`` alone;
 - ``vllm``: the /metrics text recorded from a real ``vllm serve`` run
   (benchmarks/results/vllm_metrics.txt) replayed with growing counters: vllm: panels;
 - ``gpu``: a /metrics text recorded from the GPU plane on a real GPU (see GPU_RECORDING),
@@ -37,6 +40,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 VLLM_RECORDING = ROOT / "benchmarks" / "results" / "vllm_metrics.txt"
 GPU_RECORDING = ROOT / "tests" / "dashboards" / "data" / "gpu_metrics_recorded.txt"
 WORKLOAD = Path(__file__).with_name("_workload_app.py")
+DEMO_BOARDS = ("infersight-overview", "infersight-runtime", "infersight-incident")
+# Timeouts need the pool_exhaustion fault; the demo's hooks and exporter don't fail here.
+DEMO_MAY_BE_EMPTY = [
+    "infersight-incident / Pool timeouts and wait P95 / A",
+    "infersight-runtime / Pool timeouts per second / A",
+]
 LOAD_SECONDS = 20.0
 
 
@@ -45,7 +54,7 @@ def _source(names: set[str], gpu_names: set[str]) -> str:
         return "recorded vLLM /metrics"
     if names & gpu_names:
         return "recorded GPU /metrics"
-    return "live demo server"
+    return "live demo server"  # the workload app and/or the demo server
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -102,26 +111,45 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
     catalog = {s.name: s for s in __import__("infersight.instrument.catalog", fromlist=["CATALOG"]).CATALOG}
     gpu_names = {n for s in catalog.values() if s.source == "gpu" for n in s.series_names()}
 
-    port = free_port()
-    app_log = tmp_path / "workload.log"
+    port, demo_port = free_port(), free_port()
+    app_log, demo_log = tmp_path / "workload.log", tmp_path / "demo.log"
     with app_log.open("wb") as log:
         server = subprocess.Popen([sys.executable, str(WORKLOAD), str(port)], stdout=log, stderr=subprocess.STDOUT)
+    with demo_log.open("wb") as log:  # the reference server, full-sync fault, small table
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "infersight.cli", "demo", "serve", "--port", str(demo_port), "--fault", "full_sync",
+             "--rows", "20000", "--sync-period", "4", "--data-dir", str(tmp_path),
+             "--otlp-endpoint", f"http://127.0.0.1:{free_port()}"], stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_http(f"http://127.0.0.1:{port}/readyz", server, app_log)
+        _wait_http(f"http://127.0.0.1:{demo_port}/readyz", demo, demo_log, timeout=90)
         with ReplayTarget(VLLM_RECORDING.read_text()).serve() as vllm_addr, \
                 ReplayTarget(GPU_RECORDING.read_text()).serve() as gpu_addr:
-            jobs = {"app": [f"127.0.0.1:{port}"], "vllm": [vllm_addr], "gpu": [gpu_addr]}
+            jobs = {"app": [f"127.0.0.1:{port}"], "demo": [f"127.0.0.1:{demo_port}"], "vllm": [vllm_addr],
+                    "gpu": [gpu_addr]}
             rules = fast_rules(DASHBOARDS / "rules", tmp_path)
             with prometheus(binary, tmp_path, jobs, rules) as url:
                 wait_targets_up(url, set(jobs))
-                assert _load(f"http://127.0.0.1:{port}", LOAD_SECONDS) > 100
+                demo_load = subprocess.Popen(
+                    [sys.executable, "-m", "infersight.cli", "demo", "load", "--url", f"http://127.0.0.1:{demo_port}",
+                     "--rate", "5", "--duration", str(LOAD_SECONDS)], stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE)
+                assert _load(f"http://127.0.0.1:{port}", LOAD_SECONDS, workers=4) > 100
+                for _ in range(5):  # clients send bad requests too: the demo's 4xx for the error panel
+                    r = httpx.post(f"http://127.0.0.1:{demo_port}/v1/chat/completions", content=b"{not json",
+                                   headers={"content-type": "application/json"}, timeout=10)
+                    assert 400 <= r.status_code < 500
+                _, err = demo_load.communicate(timeout=LOAD_SECONDS + 60)
+                assert demo_load.returncode == 0, err.decode()[-2000:]
                 time.sleep(3)  # two more scrapes and rule evaluations
                 client = PrometheusClient(url)
                 try:
                     boards, end = load_boards(DASHBOARDS / "grafana"), time.time()
-                    data = fetch_panels(client, boards, end=end, range_s=LOAD_SECONDS + 10, step_s=1, scrape_s=1)
-                    marks = fetch_annotations(client, boards, end=end, range_s=LOAD_SECONDS + 10, step_s=1,
-                                              scrape_s=1)
+                    window = {"end": end, "range_s": LOAD_SECONDS + 10, "step_s": 1.0}
+                    data = fetch_panels(client, boards, scrape_s=1, **window)
+                    demo_data = fetch_panels(client, boards, scrape_s=1, variables={"job": "demo"},
+                                             only=set(DEMO_BOARDS), **window)
+                    marks = fetch_annotations(client, boards, scrape_s=1, **window)
                     exemplars = httpx.get(f"{url}/api/v1/query_exemplars", params={
                         "query": "http_server_request_duration_seconds_bucket",
                         "start": str(time.time() - 120), "end": str(time.time())}, timeout=10).json()
@@ -129,6 +157,14 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
                     client.close()
     finally:
         _stop(server)
+        _stop(demo)
+
+    # The demo server alone (job="demo") fills every overview/runtime/incident panel except
+    # those that need a fault it doesn't run here (pool timeouts), vLLM or a GPU.
+    demo_empty = sorted(f"{pd.query.board_uid} / {pd.query.panel_title} / {pd.query.ref}" for pd in demo_data
+                        if not pd.has_finite_value() and _source(build.metric_names(pd.query.expr), gpu_names)
+                        == "live demo server")
+    assert demo_empty == DEMO_MAY_BE_EMPTY, demo_empty
 
     report: dict[str, list[str]] = {}
     failures: list[str] = []
