@@ -67,6 +67,10 @@ class InfersightMiddleware:
         fields = set(getattr(propagate.get_global_textmap(), "fields", ()) or ())
         # Skip extraction when no propagation header came in (only safe for W3C propagators).
         self._fast_extract = bool(fields) and fields <= _W3C_FIELDS
+        # ASGI header names are lower-case bytes: decode only the ones spans and propagation read
+        # (all of them when a custom propagator might need any).
+        self._wanted: frozenset[bytes] | None = (
+            frozenset(f.encode() for f in fields) | {b"host", b"user-agent"} if self._fast_extract else None)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         st = self.state
@@ -166,7 +170,10 @@ class InfersightMiddleware:
     def _start_span(self, tracer: Any, scope: dict[str, Any], raw_method: str,
                     method: str) -> tuple[Any, Any]:
         headers: dict[str, str] = {}
+        wanted = self._wanted
         for k, v in scope.get("headers") or ():
+            if wanted is not None and k not in wanted:
+                continue
             key = k.decode("latin-1").lower()
             if key in headers:
                 headers[key] = headers[key] + "," + v.decode("latin-1")

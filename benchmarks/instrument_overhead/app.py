@@ -1,0 +1,59 @@
+"""The benchmarked model server, one variant per process (INFERSIGHT_BENCH_VARIANT).
+
+bare        FastAPI, nothing added
+contrib     opentelemetry-instrumentation-fastapi + SDK providers exporting OTLP/HTTP to the sink
+pfi         prometheus-fastapi-instrumentator (metrics only, /metrics)
+infersight  instrument_app(app, ...) full: traces exported + RED metrics + GC + loop lag
+infersight-contrib  instrument_app(app, mode="contrib") full
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+VARIANT = os.environ.get("INFERSIGHT_BENCH_VARIANT", "bare")
+SINK = os.environ.get("INFERSIGHT_BENCH_SINK", "http://127.0.0.1:4318")
+
+app = FastAPI()
+
+
+@app.get("/predict/{model}")
+async def predict(model: str) -> dict[str, object]:
+    return {"model": model, "label": "ok", "score": 0.93}
+
+
+if VARIANT == "contrib":
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create({"service.name": "bench"})
+    tp = TracerProvider(resource=resource)
+    tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{SINK}/v1/traces")))
+    mp = MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=f"{SINK}/v1/metrics"), export_interval_millis=5000)])
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=tp, meter_provider=mp)
+elif VARIANT == "pfi":
+    from prometheus_fastapi_instrumentator import Instrumentator
+
+    Instrumentator().instrument(app).expose(app)
+elif VARIANT in ("infersight", "infersight-contrib"):
+    from infersight.instrument import instrument_app
+
+    instrument_app(app, "bench", endpoint=SINK, mode="contrib" if VARIANT == "infersight-contrib" else "lean")
+elif VARIANT.startswith("infersight-"):  # ablations: infersight-nogc, -noloop, -notrace (not in the default set)
+    from infersight.instrument import instrument_app
+
+    state = instrument_app(app, "bench", endpoint=SINK, gc=VARIANT != "infersight-nogc",
+                           loop_lag=VARIANT != "infersight-noloop")
+    if VARIANT == "infersight-notrace":
+        state.tracer = state.lean = None
+elif VARIANT != "bare":
+    raise SystemExit(f"unknown variant {VARIANT!r}")
