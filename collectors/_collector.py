@@ -31,8 +31,12 @@ def sidecar_path(db_path: str | os.PathLike[str]) -> Path:
     return Path(str(db_path) + ".collector.json")
 
 
-def open_database(path: str) -> duckdb.DuckDBPyConnection:
-    """Open (create) the DuckDB file for writing and bring its schema up to date."""
+def open_database(path: str, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open (create) the DuckDB file for writing and bring its schema up to date.
+
+    ``memory_limit`` caps DuckDB's buffer pool (its default is 80% of RAM, which is not what a
+    sidecar telemetry receiver should take).
+    """
     if Path(path).is_dir():
         raise StorageError(f"cannot use {path} as the database: it is a directory")
     parent = Path(path).resolve().parent
@@ -41,7 +45,7 @@ def open_database(path: str) -> duckdb.DuckDBPyConnection:
     if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise StorageError(f"cannot write {path}: permission denied")
     try:
-        con = duckdb.connect(path)
+        con = duckdb.connect(path, config={"memory_limit": memory_limit} if memory_limit else {})
     except duckdb.IOException as exc:
         msg = str(exc)
         if "lock" in msg.lower():
@@ -83,8 +87,8 @@ class Collector:
 
     def __init__(self, db_path: str | os.PathLike[str], *, host: str = "127.0.0.1", http_port: int = 4318,
                  grpc_port: int | None = 4317, token: str | None = None, retention_s: float | None = None,
-                 max_size: int | None = None, max_body: int = 64 << 20, max_queue_rows: int = 262_144,
-                 max_inflight_bytes: int = 256 << 20, tls_cert: str | None = None, tls_key: str | None = None,
+                 max_size: int | None = None, max_body: int = 64 << 20, max_queue_rows: int = 131_072,
+                 max_inflight_bytes: int = 128 << 20, memory_limit: str | None = "128MB", tls_cert: str | None = None, tls_key: str | None = None,
                  retention_interval_s: float = 30.0, decode_workers: int = 0) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key")
@@ -100,6 +104,7 @@ class Collector:
         self.max_body = max_body
         self.max_queue_rows = max_queue_rows
         self.max_inflight_bytes = max_inflight_bytes
+        self.memory_limit = memory_limit
         self.tls_cert = tls_cert
         self.tls_key = tls_key
         self.retention_interval_s = retention_interval_s
@@ -124,7 +129,7 @@ class Collector:
         sock = _bind(self.host, self.http_port)
         try:
             self.http_port = int(sock.getsockname()[1])
-            self.con = open_database(self.db_path)
+            self.con = open_database(self.db_path, memory_limit=self.memory_limit)
         except BaseException:
             sock.close()
             raise

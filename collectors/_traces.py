@@ -7,6 +7,7 @@ is C-fast, Python loop overhead is what costs), per-resource/scope values are br
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -76,8 +77,36 @@ def _codes(values: list[int], names: pa.Array) -> pa.Array:
     return names.take(idx)
 
 
+CHUNK_SPANS = 8192  # converted per slice: bounds the Python objects alive for a huge request
+
+
+def _slices(req: Any) -> Iterator[list[tuple[dict[str, str], Any, list[Any]]]]:
+    batch: list[tuple[dict[str, str], Any, list[Any]]] = []
+    n = 0
+    for rs in req.resource_spans:
+        rattrs = attrs_dict(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            spans = ss.spans
+            for lo in range(0, len(spans), CHUNK_SPANS):
+                part = list(spans[lo:lo + CHUNK_SPANS])
+                batch.append((rattrs, ss.scope, part))
+                n += len(part)
+                if n >= CHUNK_SPANS:
+                    yield batch
+                    batch, n = [], 0
+    if batch:
+        yield batch
+
+
 def convert_traces(req: Any) -> Converted:
     out = Converted()
+    tables = [t for t in (_convert_slice(b, out) for b in _slices(req)) if t is not None]
+    if tables:
+        out.tables["otel_traces"] = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    return out
+
+
+def _convert_slice(batch: list[tuple[dict[str, str], Any, list[Any]]], out: Converted) -> pa.Table | None:
     tids: list[bytes] = []
     sids: list[bytes] = []
     pids: list[bytes] = []
@@ -104,52 +133,46 @@ def convert_traces(req: Any) -> Converted:
     ln_state = ListColumn(pa.string())
     ln_attrs = ListOfMapColumn()
 
-    for rs in req.resource_spans:
-        rattrs = attrs_dict(rs.resource.attributes)
-        service = rattrs.get("service.name", "")
-        for ss in rs.scope_spans:
-            spans = list(ss.spans)
-            if not spans:
-                continue
-            gi = len(g_service)
-            g_service.append(service)
-            g_scope.append(ss.scope.name)
-            g_version.append(ss.scope.version)
-            g_res.add_dict(rattrs)
-            group.extend([gi] * len(spans))
-            tids.extend([s.trace_id for s in spans])
-            sids.extend([s.span_id for s in spans])
-            pids.extend([s.parent_span_id for s in spans])
-            states.extend([s.trace_state for s in spans])
-            names.extend([s.name for s in spans])
-            kinds.extend([s.kind for s in spans])
-            starts.extend([s.start_time_unix_nano for s in spans])
-            ends.extend([s.end_time_unix_nano for s in spans])
-            statuses = [s.status for s in spans]
-            codes.extend([st.code for st in statuses])
-            messages.extend([st.message for st in statuses])
-            span_attrs(spans, attrs)
-            evs = [s.events for s in spans]
-            lks = [s.links for s in spans]
-            ev_n.extend([len(e) for e in evs])
-            ln_n.extend([len(e) for e in lks])
-            for e in evs:
-                if e:
-                    ev_ts.items.extend([x.time_unix_nano for x in e])
-                    ev_names.items.extend([x.name for x in e])
-                    for x in e:
-                        ev_attrs.inner.add_kvs(x.attributes)
-            for lk in lks:
-                if lk:
-                    ln_trace.items.extend([x.trace_id.hex() for x in lk])
-                    ln_span.items.extend([x.span_id.hex() for x in lk])
-                    ln_state.items.extend([x.trace_state for x in lk])
-                    for x in lk:
-                        ln_attrs.inner.add_kvs(x.attributes)
+    for rattrs, scope, spans in batch:
+        gi = len(g_service)
+        g_service.append(rattrs.get("service.name", ""))
+        g_scope.append(scope.name)
+        g_version.append(scope.version)
+        g_res.add_dict(rattrs)
+        group.extend([gi] * len(spans))
+        tids.extend([s.trace_id for s in spans])
+        sids.extend([s.span_id for s in spans])
+        pids.extend([s.parent_span_id for s in spans])
+        states.extend([s.trace_state for s in spans])
+        names.extend([s.name for s in spans])
+        kinds.extend([s.kind for s in spans])
+        starts.extend([s.start_time_unix_nano for s in spans])
+        ends.extend([s.end_time_unix_nano for s in spans])
+        statuses = [s.status for s in spans]
+        codes.extend([st.code for st in statuses])
+        messages.extend([st.message for st in statuses])
+        span_attrs(spans, attrs)
+        evs = [s.events for s in spans]
+        lks = [s.links for s in spans]
+        ev_n.extend([len(e) for e in evs])
+        ln_n.extend([len(e) for e in lks])
+        for e in evs:
+            if e:
+                ev_ts.items.extend([x.time_unix_nano for x in e])
+                ev_names.items.extend([x.name for x in e])
+                for x in e:
+                    ev_attrs.inner.add_kvs(x.attributes)
+        for lk in lks:
+            if lk:
+                ln_trace.items.extend([x.trace_id.hex() for x in lk])
+                ln_span.items.extend([x.span_id.hex() for x in lk])
+                ln_state.items.extend([x.trace_state for x in lk])
+                for x in lk:
+                    ln_attrs.inner.add_kvs(x.attributes)
 
     n = len(tids)
     if not n:
-        return out
+        return None
     ev_off = [0, *accumulate(ev_n)]
     ln_off = [0, *accumulate(ln_n)]
     for col in (ev_ts, ev_names):
@@ -181,9 +204,9 @@ def convert_traces(req: Any) -> Converted:
             out.reject(n_ids, "invalid trace_id/span_id/parent_span_id length")
         if n - n_ok - n_ids:
             out.reject(n - n_ok - n_ids, "timestamp out of range")
-    out.accepted = n_ok
+    out.accepted += n_ok
     if not n_ok:
-        return out
+        return None
 
     group_a = pa.array(group, pa.int32())
     duration = pc.if_else(pc.greater(end_a, start_a), pc.subtract_checked(pc.max_element_wise(end_a, start_a), start_a),
@@ -216,5 +239,4 @@ def convert_traces(req: Any) -> Converted:
     })
     if n_ok < n:
         table = table.filter(ok)
-    out.tables["otel_traces"] = table
-    return out
+    return table
