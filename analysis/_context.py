@@ -1,7 +1,7 @@
 """Shared inputs of the detectors: the window's requests and their latency baseline.
 
-The *baseline P99* of a route is the median of its per-step P99s (a fault that lasts part of
-the window does not move it); a request's *excess* is how far it ran past its route's baseline
+The *baseline P99* of a route is the 25th percentile of its per-step P99s (a fault that lasts
+even most of the window does not move it); a request's *excess* is how far it ran past its route's baseline
 P99. A detector explains a *share of the P99 excess* when the time it can attribute covers
 part of that excess.
 """
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 STEP_NS = 10_000_000_000  # 10 s steps for the P99 series and the baselines
 MWU_SAMPLE = 50_000
+BASELINE_Q = 0.25
+WARMUP_NS = 10_000_000_000  # see features/requests_for_detectors.sql
 
 
 @dataclass
@@ -36,8 +38,11 @@ class Context:
     def build(cls, tel: Telemetry) -> Context:
         tel.require_data()
         # via Arrow so the (few) route strings become a categorical, not 2M Python objects
-        req = tel.con.sql(_sql.load("features/requests_for_detectors")).to_arrow_table().to_pandas(
+        sql = _sql.load("features/requests_for_detectors")
+        req = tel.con.sql(sql, params={"warmup_ns": WARMUP_NS}).to_arrow_table().to_pandas(
             strings_to_categorical=True)
+        if req.empty:
+            req = tel.con.sql(sql, params={"warmup_ns": 0}).to_arrow_table().to_pandas(strings_to_categorical=True)
         span = int(req["start_ns"].max() - req["start_ns"].min()) if len(req) else 0
         # ~60 steps over the window, between 1 s and 60 s
         step = int(min(60e9, max(1e9, span / 60)))
@@ -50,7 +55,8 @@ class Context:
         r = self.requests
         r["bucket"] = r["start_ns"] // self.step_ns
         per = r.groupby(["route", "bucket"], observed=True)["duration_ms"].quantile(0.99).rename("p99").reset_index()
-        base = per.groupby("route", observed=True)["p99"].median()
+        # a fault may cover most of the window: the baseline is a low quantile of the step P99s
+        base = per.groupby("route", observed=True)["p99"].quantile(BASELINE_Q)
         med = r.groupby("route", observed=True)["duration_ms"].median()
         r["base_p99"] = r["route"].map(base).astype(float)
         r["route_median"] = r["route"].map(med).astype(float)
@@ -114,6 +120,25 @@ class Context:
         found = dict(self.tel.con.execute(_sql.load("features/trace_ids_for"), {"idx": idx}).fetchall())
         return [str(found[i]) for i in idx if i in found]
 
+    def symptom_strength(self) -> float:
+        """0..1: is there a latency problem at all? 1 when the window's P99 is 1.5x its baseline."""
+        if self.baseline_p99 <= 0:
+            return 0.0
+        return float(min(1.0, max(0.0, (self.observed_p99 / self.baseline_p99 - 1.0) / 0.5)))
+
+    def materiality(self, mask: np.ndarray) -> float:
+        """0..1: how much slower (median) the ``mask`` requests are than the rest; 1 at 2x or more.
+
+        Statistical significance alone is not a problem: a dependency's normal jitter explains
+        part of any tail, but a finding needs the affected requests to be materially slower.
+        """
+        m = np.asarray(mask, dtype=bool)
+        if m.sum() == 0 or (~m).sum() == 0:
+            return 0.0
+        d = self.requests["duration_ms"].to_numpy()
+        ratio = float(np.median(d[m])) / max(float(np.median(d[~m])), 1e-9)
+        return float(min(1.0, max(0.0, ratio - 1.0)))
+
     def slow_mask(self) -> np.ndarray:
         return (self.requests["excess_ms"] > 0).to_numpy()
 
@@ -134,6 +159,11 @@ class Context:
         out[ok] = e[idx[ok]] > rs[ok]
         return out
 
+    def in_steps(self, mask: np.ndarray) -> np.ndarray:
+        """Requests that started in any time step in which a ``mask`` request started."""
+        buckets = self.requests["bucket"].to_numpy()
+        return np.isin(buckets, np.unique(buckets[np.asarray(mask, dtype=bool)]))
+
     def p99_series(self) -> pd.DataFrame:
         """Per-step P99 (ms) and request count over the window (all selected routes)."""
         r = self.requests
@@ -147,10 +177,16 @@ class Context:
         if "parts" not in self.cache:
             names = [r[0] for r in self.tel.con.execute(_sql.load("features/request_part_names")).fetchall()]
             cols = self.tel.con.execute(_sql.load("features/request_parts")).fetchnumpy()
-            idx = np.asarray(cols["idx"], dtype=np.int64)
             pid = np.asarray(cols["part_id"], dtype=np.int64)
             ms = np.asarray(cols["ms"], dtype=float)
             n = len(self.requests)
+            # request idx -> position in self.requests (warm-up requests are not there)
+            ridx = self.requests["idx"].to_numpy(dtype=np.int64)
+            pos = np.full(int(max(ridx.max(initial=0), np.max(cols["idx"], initial=0))) + 1, -1, dtype=np.int64)
+            pos[ridx] = np.arange(n)
+            idx = pos[np.asarray(cols["idx"], dtype=np.int64)]
+            keep = idx >= 0
+            idx, pid, ms = idx[keep], pid[keep], ms[keep]
             out: dict[str, np.ndarray] = {}
             for i, name in enumerate(names):
                 sel = pid == i

@@ -52,6 +52,12 @@ def diagnose(tel: Telemetry, *, progress: Progress | None = None) -> Diagnosis:
         except Exception as exc:  # one broken detector must not hide the others' findings
             log.warning("detector %s failed", name, exc_info=True)
             errors[name] = f"{type(exc).__name__}: {exc}"
+    # no symptom, no finding: when the window's P99 is close to its baseline, every latency
+    # finding is scaled down (gpu_idle is about cost, not latency)
+    symptom = ctx.symptom_strength()
+    for f in found:
+        if f.category != "gpu_idle":
+            f.confidence = f.confidence * symptom
     say("ranking")
     return Diagnosis(findings=rank(ctx, found), source=tel.source, window=ctx.window, route=tel.route,
                      requests=len(ctx.requests), baseline_p99_ms=ctx.baseline_p99,

@@ -108,9 +108,8 @@ class Finding:
 
     @property
     def score(self) -> float:
-        """Ranking key: impact (share of P99 excess, else of requests) x confidence."""
-        impact = max(self.excess_share, self.impact.share_of_requests)
-        return float(impact * self.confidence)
+        """Ranking key: impact (share of the P99 excess explained) x confidence."""
+        return float(self.excess_share * self.confidence)
 
     def exemplars(self) -> list[str]:
         seen: dict[str, None] = {}

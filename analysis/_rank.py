@@ -1,8 +1,11 @@
 """Ranking findings by impact x confidence and merging overlapping ones into causal chains.
 
-A job finding absorbs the runtime/pool findings whose attributable time lies mostly inside the
-job's runs (job -> allocations -> GC -> pool -> P99 becomes one finding, not three lines); a
-GC finding absorbs an event-loop finding whose blocked time coincides with GC pauses.
+Findings are ordered from root-like to mechanism-like (a job, a cache storm, a slow dependency,
+the GPU, then GC, the event loop and the pool). A root-like finding absorbs a later one when
+most of the later one's excess-carrying time falls in the root's active time (and more than
+the root's share of time alone would give): job -> allocations -> GC -> pool -> P99 becomes one
+finding, not three lines. GC absorbs event-loop blocks that coincide with GC pauses (a
+stop-the-world pause is seen by the loop monitor as a block).
 """
 
 from __future__ import annotations
@@ -10,48 +13,104 @@ from __future__ import annotations
 import numpy as np
 from infersight.analysis._context import Context, mechanisms
 from infersight.analysis._finding import Finding
+from infersight.analysis.detectors._jobs import union
 
-#: share of a mechanism's excess-carrying time that must fall in the job's runs to fold it in
+#: share of a mechanism's excess-carrying time that must fall in the root's active time
 FOLD_SHARE = 0.6
+#: ... and how much more than the root's share of requests that must be
+FOLD_LIFT = 1.2
+#: share of one mechanism's event time that another's events must cover to be its cause
+COVER_MIN = 0.5
+ORDER = ("periodic_job_interference", "cold_start", "cache_stampede", "cache_miss_storm",
+         "gpu_throttling", "gpu_saturation", "gpu_memory_pressure", "gpu_idle", "slow_downstream", "gc_pause",
+         "event_loop_block", "pool_saturation")
 _STEP_TEXT = {"gc_pause": "allocations -> gen-2 GC pauses", "event_loop_block": "event loop stalled",
               "pool_saturation": "connection pool exhausted", "slow_downstream": "dependency slowed"}
 
 
-def _inside_share(ctx: Context, mechanism: str, job_mask: np.ndarray) -> float:
+def _carried(ctx: Context, mechanism: str) -> np.ndarray | None:
     arr = mechanisms(ctx).get(mechanism)
     if arr is None:
+        return None
+    return np.minimum(arr, ctx.requests["excess_ms"].to_numpy())
+
+
+def link(ctx: Context, root: Finding, other: Finding) -> float:
+    """How strongly ``other``'s damage lies inside ``root``'s active time (0 = not at all)."""
+    active = root.plot.get("active")
+    mech = str(other.plot.get("mechanism", ""))
+    carried = _carried(ctx, mech)
+    if active is None or carried is None or carried.sum() <= 0:
         return 0.0
-    carried = np.minimum(arr, ctx.requests["excess_ms"].to_numpy())
-    total = float(carried.sum())
-    return float(carried[job_mask].sum() / total) if total > 0 else 0.0
+    active = np.asarray(active, dtype=bool)
+    pair = (root.category, other.category)
+    if root.category in _STEP_TEXT:
+        # between runtime mechanisms only direct coincidence of the events says who caused whom
+        if pair == ("gc_pause", "event_loop_block"):
+            return _covered(_intervals(ctx, "loop"), _intervals(ctx, "gc"))
+        if root.excess_share < other.excess_share:
+            return 0.0
+        if pair == ("pool_saturation", "event_loop_block"):
+            return _covered(_intervals(ctx, "loop"), _intervals(ctx, "pool"))
+        if pair == ("event_loop_block", "pool_saturation"):
+            return _covered(_intervals(ctx, "pool"), _intervals(ctx, "loop"))
+        return 0.0
+    inside = float(carried[active].sum() / carried.sum())
+    frac = float(active.mean())
+    if inside < FOLD_SHARE or frac <= 0 or inside / frac < FOLD_LIFT:
+        return 0.0
+    return inside
+
+
+def _intervals(ctx: Context, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    if kind == "pool":
+        df = ctx.tel.query("detectors/pool_wait_intervals")
+    else:
+        ev = ctx.table("runtime_events")
+        df = ev[ev["kind"] == kind]
+    return df["start_ns"].to_numpy(dtype=np.int64), df["end_ns"].to_numpy(dtype=np.int64)
+
+
+def _covered(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """Share of the time in intervals ``a`` during which some interval of ``b`` was open
+    (0 below COVER_MIN)."""
+    if len(a[0]) == 0 or len(b[0]) == 0:
+        return 0.0
+    u0, u1 = union(b[0], b[1])
+    covered = sum(float(np.clip(np.minimum(u1, e) - np.maximum(u0, s), 0, None).sum())
+                  for s, e in zip(a[0], a[1], strict=True))
+    total = float((a[1] - a[0]).sum())
+    share = covered / total if total > 0 else 0.0
+    return share if share >= COVER_MIN else 0.0
 
 
 def merge(ctx: Context, findings: list[Finding]) -> list[Finding]:
-    jobs = [f for f in findings if f.category == "periodic_job_interference"]
+    rank = {c: i for i, c in enumerate(ORDER)}
+    ordered = sorted(findings, key=lambda f: (rank.get(f.category, len(ORDER)), -f.score))
     folded: set[int] = set()
-    for job in sorted(jobs, key=lambda f: f.score, reverse=True):
-        windows = job.plot.get("job_windows", [])
-        if not windows:
+    for root in ordered:
+        if id(root) in folded:
             continue
-        s = np.array([w[0] for w in windows], dtype=np.int64)
-        e = np.array([w[1] for w in windows], dtype=np.int64)
-        mask = ctx.overlapping(s, e, grace_ns=500_000_000)
         steps = []
-        for other in findings:
-            if other is job or id(other) in folded or other.category not in _STEP_TEXT:
+        for other in ordered:
+            if other is root or id(other) in folded or other.category not in _STEP_TEXT:
                 continue
-            mech = str(other.plot.get("mechanism", ""))
-            if _inside_share(ctx, mech, mask) < FOLD_SHARE:
+            strength = link(ctx, root, other)
+            if strength <= 0:
                 continue
             folded.add(id(other))
             steps.append(_STEP_TEXT[other.category])
-            job.merged.append(other.category)
-            job.evidence.extend(other.evidence)
-            job.confidence = max(job.confidence, min(1.0, other.confidence))
-            job.excess_share = max(job.excess_share, other.excess_share)
+            root.merged.extend([other.category, *other.merged])
+            root.evidence.extend(other.evidence)
+            # the absorbed finding's evidence now argues for the root, weighted by the link
+            root.confidence = max(root.confidence, min(1.0, other.confidence * strength))
+            root.excess_share = max(root.excess_share, other.excess_share)
         if steps:
-            job.chain = [job.chain[0], *steps, job.chain[-1]]
-            job.title = f"{job.title.split(' slows requests')[0]} -> {' -> '.join(steps)} -> P99"
+            root.chain = [root.chain[0], *steps, root.chain[-1]]
+            if root.category == "periodic_job_interference":
+                root.title = f"{root.title.split(' slows requests')[0]} -> {' -> '.join(steps)} -> P99"
+            else:
+                root.title = f"{root.title} (-> {' -> '.join(steps)})"
     return [f for f in findings if id(f) not in folded]
 
 

@@ -16,33 +16,39 @@ from infersight.analysis._context import Context, confidence
 from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
 
 STORM_DROP = 0.25
-STAMPEDE_DUP_SHARE = 0.2
+USUAL_Q = 0.8
+MIN_STORM_STEPS = 3
+STAMPEDE_DUP_SHARE = 0.35
 COLD_START_NS = 60_000_000_000
 
 
 def detect(ctx: Context) -> list[Finding]:
-    windows = _sql.run(ctx.tel.con, "detectors/cache_windows", step_ns=ctx.step_ns)
+    # hit ratios need a few lookups per step: at least 1/20 of the window (and the P99 step)
+    step = max(ctx.step_ns, (ctx.tel.until_ns - ctx.tel.since_ns) // 20)
+    windows = _sql.run(ctx.tel.con, "detectors/cache_windows", step_ns=step)
     if windows.empty:
         return []
-    dups = _sql.run(ctx.tel.con, "detectors/cache_duplicate_misses", step_ns=ctx.step_ns)
+    dups = _sql.run(ctx.tel.con, "detectors/cache_duplicate_misses", step_ns=step)
     summary = _sql.run(ctx.tel.con, "detectors/cache_summary").set_index("cache")
     out = []
     for cache, w in windows.groupby("cache"):
-        f = _one(ctx, str(cache), w, dups[dups["cache"] == cache], summary.loc[cache])
+        f = _one(ctx, str(cache), w, dups[dups["cache"] == cache], summary.loc[cache], step)
         if f is not None:
             out.append(f)
     return out
 
 
-def _one(ctx: Context, cache: str, w: pd.DataFrame, dups: pd.DataFrame, summary: pd.Series) -> Finding | None:
-    usual = float(w["hit_ratio"].median())
+def _one(ctx: Context, cache: str, w: pd.DataFrame, dups: pd.DataFrame, summary: pd.Series,
+         step: int) -> Finding | None:
+    # the healthy ratio: a fault may cover most of the window, so not the median but a high quantile
+    usual = float(w.loc[w["lookups"] >= 3, "hit_ratio"].quantile(USUAL_Q)) if (w["lookups"] >= 3).any() else 1.0
     storm = w[(w["hit_ratio"] < usual - STORM_DROP) & (w["lookups"] >= 5)]
-    if storm.empty:
-        return None  # misses at the usual rate are the cache working as designed
+    if len(storm) < MIN_STORM_STEPS:
+        return None  # misses at the usual rate (or one unlucky step) are the cache working as designed
     miss_ms = ctx.parts().get(f"cache_miss:{cache}")
     if miss_ms is None:
         return None
-    in_storm = np.isin(ctx.requests["bucket"].to_numpy() * ctx.step_ns, storm["ts_ns"].to_numpy())
+    in_storm = np.isin((ctx.requests["start_ns"].to_numpy() // step) * step, storm["ts_ns"].to_numpy())
     missed = (miss_ms > 0) & in_storm
     if missed.sum() < 3:
         return None
@@ -56,9 +62,10 @@ def _one(ctx: Context, cache: str, w: pd.DataFrame, dups: pd.DataFrame, summary:
     dup_n = int(in_dups["concurrent_duplicates"].sum())
     dup_share = dup_n / max(1, n_miss)
     storm_ratio = float(storm["hit_ratio"].mean())
-    support = min(1.0, len(storm) / 2.0)  # one low step is weaker evidence than a sustained drop
+    # a short dip is weaker evidence than a sustained drop
+    support = min(1.0, len(storm) / 5.0) * ctx.materiality(missed)
     start_ns = int(storm["ts_ns"].min())
-    end_ns = int(storm["ts_ns"].max() + ctx.step_ns)
+    end_ns = int(storm["ts_ns"].max() + step)
     category, kind, change = "cache_miss_storm", "cache", f"hit ratio {usual:.0%} -> {storm_ratio:.0%}"
     if dup_share >= STAMPEDE_DUP_SHARE:
         category, change = "cache_stampede", (f"{dup_share:.0%} of misses reload a key already loading "
@@ -94,7 +101,7 @@ def _one(ctx: Context, cache: str, w: pd.DataFrame, dups: pd.DataFrame, summary:
         evidence=evidence,
         counterfactual={"sli_if_fixed": round(ctx.p99(~missed), 1), "p99_excess_removed_share": round(share, 3)},
         remediation=remediation, chain=[f"cache {cache}", "misses", "miss-path latency", "P99"],
-        excess_share=share, plot={"cache": cache, "hit_ratio": w[["ts_ns", "hit_ratio"]].to_dict("list")},
+        excess_share=share, plot={"active": in_storm, "step_ns": step, "dup_share": dup_share, "cache": cache, "hit_ratio": w[["ts_ns", "hit_ratio"]].to_dict("list")},
     )
 
 

@@ -18,8 +18,7 @@ def detect(ctx: Context) -> list[Finding]:
     early = _sql.run(ctx.tel.con, "detectors/cold_start_requests", warmup_ns=WARMUP_NS)
     if len(early) < 3:
         return []
-    mask = np.zeros(len(ctx.requests), dtype=bool)
-    mask[early["idx"].to_numpy(dtype=np.int64)] = True
+    mask = ctx.requests["idx"].isin(early["idx"]).to_numpy()
     new = early.groupby("instance")["first_ns"].min()
     p_value, effect = ctx.contrast(mask)
     share = ctx.excess_share(mask)

@@ -29,7 +29,8 @@ def detect(ctx: Context) -> list[Finding]:
         normal = arr[~slow & (arr > 0)]
         if len(normal) < 5:
             continue
-        usual = float(np.median(normal))
+        # a fault may cover most of the window: the usual time is a low quantile, not the median
+        usual = float(np.quantile(normal, 0.25))
         extra = np.clip(arr - usual, 0.0, None)
         inflated = arr > max(2.0 * usual, usual + 5.0)
         if inflated.sum() < 3:
@@ -65,13 +66,14 @@ def detect(ctx: Context) -> list[Finding]:
             symptom=Symptom(sli="latency_p99_ms", scope=ctx.scope, baseline=round(ctx.baseline_p99, 1),
                             observed=round(ctx.observed_p99, 1)),
             impact=Impact(share_of_requests=float(inflated.mean()), window=ctx.window),
-            effect_size=round(effect, 3), confidence=confidence(p_value, share, effect),
+            effect_size=round(effect, 3),
+            confidence=confidence(p_value, share, effect, support=ctx.materiality(inflated)),
             evidence=evidence,
             counterfactual={"sli_if_fixed": round(ctx.p99(~inflated), 1), "p99_excess_removed_share": round(share, 3)},
             remediation=[f"Fix or scale '{peer}' (look at its own slow operations: an unindexed query, "
                          "a hot partition); add a timeout and a fallback; cache its answers."],
             chain=[f"dependency {peer}", "slow calls on the critical path", "P99"], excess_share=share,
-            plot={"mechanism": name},
+            plot={"mechanism": name, "active": ctx.in_steps(inflated)},
         ))
     return out
 

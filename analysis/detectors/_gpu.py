@@ -66,7 +66,7 @@ def _finding(ctx: Context, category: str, gpu: str, mask: np.ndarray, change: st
         counterfactual={"sli_if_fixed": round(ctx.p99(~mask), 1) if (~mask).any() else None,
                         "p99_excess_removed_share": round(share, 3)},
         remediation=remediation, chain=[f"gpu {gpu}", change, "P99"], excess_share=share,
-        plot={"gpu": gpu},
+        plot={"gpu": gpu, "active": mask},
     )
 
 

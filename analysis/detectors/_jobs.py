@@ -17,6 +17,9 @@ from infersight.analysis._context import Context, confidence, dominant_mechanism
 from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
 
 GRACE_NS = 500_000_000  # GC debt and queued requests drain shortly after a run ends
+#: a job whose runs take less than this (net of GC pauses that stalled it) does too little work
+#: to disturb requests; its short windows would only collect coincidences
+MIN_NET_RUN_MS = 50.0
 
 _PATHWAY_TEXT = {
     "gc": "garbage-collection pauses", "event_loop": "event-loop blocking",
@@ -34,6 +37,52 @@ def _autocorr_at(series: np.ndarray, lag: int) -> float:
     return float((x[:-lag] * x[lag:]).sum() / den) if den > 0 else float("nan")
 
 
+def union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge overlapping intervals (sorted, disjoint result)."""
+    order = np.argsort(starts)
+    s, e = np.asarray(starts, dtype=np.int64)[order], np.asarray(ends, dtype=np.int64)[order]
+    us, ue = [int(s[0])], [int(e[0])]
+    for a, b in zip(s[1:], e[1:], strict=True):
+        if a <= ue[-1]:
+            ue[-1] = max(ue[-1], int(b))
+        else:
+            us.append(int(a))
+            ue.append(int(b))
+    return np.array(us, dtype=np.int64), np.array(ue, dtype=np.int64)
+
+
+def net_run_ms(ctx: Context, starts: np.ndarray, ends: np.ndarray) -> float:
+    """Mean run time of a job minus the GC pauses inside its runs (a stop-the-world pause
+    stretches every span it overlaps, so a trivial job looks long during a GC storm)."""
+    if len(starts) == 0:
+        return 0.0
+    ev = ctx.table("runtime_events")
+    ev = ev[ev["kind"] == "gc"]
+    total = (ends - starts).astype(float)
+    if not ev.empty:
+        us, ue = union(ev["start_ns"].to_numpy(), ev["end_ns"].to_numpy())
+        for i in range(len(starts)):
+            total[i] -= np.clip(np.minimum(ue, ends[i]) - np.maximum(us, starts[i]), 0, None).sum()
+    return float(total.mean() / 1e6)
+
+
+def arrived_during(ctx: Context, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Requests that arrived while a run was going (or within GRACE_NS after it).
+
+    Arrival, not overlap: a long request overlaps more windows by its length alone, so
+    "overlapped a run" is biased toward slow requests and would implicate any frequent job.
+    """
+    order = np.argsort(starts)
+    s = np.asarray(starts, dtype=np.int64)[order]
+    e = np.maximum.accumulate(np.asarray(ends, dtype=np.int64)[order] + GRACE_NS)
+    rs = ctx.requests["start_ns"].to_numpy()
+    idx = np.searchsorted(s, rs, side="right") - 1
+    ok = idx >= 0
+    out = np.zeros(len(rs), dtype=bool)
+    out[ok] = e[idx[ok]] > rs[ok]
+    return out
+
+
 def detect(ctx: Context) -> list[Finding]:
     jobs = _sql.run(ctx.tel.con, "detectors/periodic_jobs")
     out: list[Finding] = []
@@ -41,7 +90,9 @@ def detect(ctx: Context) -> list[Finding]:
     for job in jobs.itertuples(index=False):
         starts = np.asarray(job.starts_ns, dtype=np.int64)
         ends = np.asarray(job.ends_ns, dtype=np.int64)
-        active = ctx.overlapping(starts, ends, grace_ns=GRACE_NS)
+        if net_run_ms(ctx, starts, ends) < MIN_NET_RUN_MS:
+            continue
+        active = arrived_during(ctx, starts, ends)
         if active.sum() < 3:
             continue
         p_value, effect = ctx.contrast(active)
@@ -99,6 +150,7 @@ def detect(ctx: Context) -> list[Finding]:
                 "Serve lookups from an LRU / second-level cache; run the job off the serving process.",
             ],
             chain=chain, excess_share=share,
-            plot={"job_windows": list(zip(starts.tolist(), ends.tolist(), strict=True)), "pathway": pathway},
+            plot={"job_windows": list(zip(starts.tolist(), ends.tolist(), strict=True)), "pathway": pathway,
+                  "active": active},
         ))
     return out

@@ -28,7 +28,7 @@ def detect(ctx: Context) -> list[Finding]:
         return []
     pools = _sql.run(ctx.tel.con, "detectors/pool_stats")
     top = pools.iloc[0]
-    conf = confidence(p_value, share, effect)
+    conf = confidence(p_value, share, effect, support=ctx.materiality(has))
     size = f" (size {int(top.pool_size)})" if pd.notna(top.pool_size) and top.pool_size else ""
     return [Finding(
         category="pool_saturation",
@@ -53,7 +53,7 @@ def detect(ctx: Context) -> list[Finding]:
         remediation=["Do not hold a pooled connection across slow calls (release before the downstream "
                      "call); size the pool to peak concurrency; add an acquire timeout with a clear error."],
         chain=[f"pool {top.pool}", "requests queue for a connection", "P99"], excess_share=share,
-        plot={"mechanism": "pool"},
+        plot={"mechanism": "pool", "active": ctx.in_steps(has)},
     )]
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from infersight.analysis import _sql
 from infersight.analysis._context import Context, confidence, mechanisms
 from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
+from infersight.analysis.detectors._jobs import MIN_NET_RUN_MS, net_run_ms
 
 MIN_STALL_MS = 1.0
 
@@ -25,6 +26,8 @@ def _allocation_source(ctx: Context, events: pd.DataFrame) -> tuple[str, float]:
     best = ("", 0.0)
     if total > 0 and not jobs.empty:
         for job, g in jobs.groupby("job"):
+            if net_run_ms(ctx, g["start_ns"].to_numpy(), g["end_ns"].to_numpy()) < MIN_NET_RUN_MS:
+                continue  # too little work to be an allocation source
             s, e = g["start_ns"].to_numpy(), g["end_ns"].to_numpy() + 500_000_000
             st = events["start_ns"].to_numpy()
             idx = np.searchsorted(s, st, side="right") - 1
@@ -60,7 +63,7 @@ def detect_gc(ctx: Context) -> list[Finding]:
     m2 = metric[metric["generation"].astype(str) == "2"]
     gen2_metric_rate = float(m2["per_hour"].sum()) if len(m2) else None
     source, source_share = _allocation_source(ctx, events)
-    conf = confidence(p_value, share, effect)
+    conf = confidence(p_value, share, effect, support=ctx.materiality(has))
     slow = ctx.slow_mask()
     tail_gc = float(gc[slow].mean()) if slow.any() else 0.0
     evidence = [
@@ -94,7 +97,7 @@ def detect_gc(ctx: Context) -> list[Finding]:
             "gc.freeze() after start-up; raise gc thresholds (gc.set_threshold) for long-lived heaps.",
         ],
         chain=[source or "allocations", "gen-2 GC pauses", "P99"], excess_share=share,
-        plot={"mechanism": "gc"},
+        plot={"mechanism": "gc", "active": ctx.in_steps(has)},
     )]
 
 
@@ -116,7 +119,7 @@ def detect_loop(ctx: Context) -> list[Finding]:
     r = ctx.requests
     route_share = r.assign(b=loop).groupby("route", observed=True)["b"].sum()
     culprit_route = str(route_share.idxmax()) if route_share.sum() > 0 else ""
-    conf = confidence(p_value, share, effect)
+    conf = confidence(p_value, share, effect, support=ctx.materiality(has))
     entity = where or (f"route {culprit_route}" if culprit_route else "event loop")
     return [Finding(
         category="event_loop_block",
@@ -140,7 +143,7 @@ def detect_loop(ctx: Context) -> list[Finding]:
         remediation=["Move CPU-bound or blocking work off the loop: await asyncio.to_thread(...) or a "
                      "process pool; use async clients for I/O."],
         chain=[entity, "event loop blocked", "every concurrent request waits", "P99"], excess_share=share,
-        plot={"mechanism": "event_loop"},
+        plot={"mechanism": "event_loop", "active": ctx.in_steps(has)},
     )]
 
 

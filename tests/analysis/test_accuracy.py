@@ -1,0 +1,61 @@
+"""Accuracy on the demo's labelled runs (tests/data/runs/<scenario>/{otel_*.parquet, labels.json}).
+
+The runs are real: the demo server with its fault switched on, load from the load generator,
+telemetry through the real collector. For every fault run the labelled category must be the
+top finding; the clean run must have nothing above low confidence.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from infersight.analysis import connect, diagnose
+
+RUNS = Path(__file__).resolve().parents[1] / "data" / "runs"
+
+
+def _sources() -> list[tuple[Path, Path]]:
+    out = []
+    for labels in sorted(RUNS.glob("*/labels.json")) if RUNS.is_dir() else []:
+        folder = labels.parent
+        db = folder / "telemetry.duckdb"
+        out.append((folder, folder if any(folder.glob("otel_*.parquet")) else db))
+    return out
+
+
+SOURCES = _sources()
+
+# Runs where the diagnosis is known to fall short today (docs/accuracy.md says why). Strict: if
+# one starts passing (better detectors, or re-recorded runs), the test fails so this list shrinks.
+KNOWN_MISSES = {
+    "gc_storm": "gc_pause ranks 2nd: pool waits (28% of the P99 excess) outrank GC (24%); nothing in "
+                "the events ties those waits to the pauses",
+    "slow_downstream": "right cause at rank 1 but low confidence: the slower risk service explains "
+                       "only ~8% of the P99 excess in a run dominated by CPU contention",
+}
+
+
+def _params() -> list[object]:
+    out: list[object] = []
+    for folder, source in SOURCES:
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[folder.name])] if folder.name in KNOWN_MISSES else []
+        out.append(pytest.param(folder, source, id=folder.name, marks=marks))
+    return out
+
+
+@pytest.mark.skipif(not SOURCES, reason=f"no labelled runs committed under {RUNS} yet")
+@pytest.mark.parametrize(("folder", "source"), _params())
+def test_labelled_run(folder: Path, source: Path) -> None:
+    labels = json.loads((folder / "labels.json").read_text())
+    with connect(source) as tel:
+        found = diagnose(tel).findings
+    summary = [(f.category, round(f.confidence, 2), f.title) for f in found]
+    expected = [f["category"] for f in labels.get("faults", [])]
+    if not expected:
+        assert all(f.level == "low" for f in found), summary
+        return
+    assert found and found[0].category == expected[0], summary
+    assert found[0].level != "low", summary
+    assert found[0].exemplars(), "the top finding names exemplar traces"
