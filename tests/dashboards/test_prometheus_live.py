@@ -42,10 +42,10 @@ GPU_RECORDING = ROOT / "tests" / "dashboards" / "data" / "gpu_metrics_recorded.t
 WORKLOAD = Path(__file__).with_name("_workload_app.py")
 DEMO_BOARDS = ("infersight-overview", "infersight-runtime", "infersight-incident")
 # Timeouts need the pool_exhaustion fault; the demo's hooks and exporter don't fail here.
-DEMO_MAY_BE_EMPTY = [
+DEMO_MAY_BE_EMPTY = {
     "infersight-incident / Pool timeouts and wait P95 / A",
     "infersight-runtime / Pool timeouts per second / A",
-]
+}
 LOAD_SECONDS = 20.0
 
 
@@ -160,11 +160,12 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
         _stop(demo)
 
     # The demo server alone (job="demo") fills every overview/runtime/incident panel except
-    # those that need a fault it doesn't run here (pool timeouts), vLLM or a GPU.
+    # those that need a fault it doesn't run here (pool timeouts: only under contention), vLLM
+    # or a GPU.
     demo_empty = sorted(f"{pd.query.board_uid} / {pd.query.panel_title} / {pd.query.ref}" for pd in demo_data
                         if not pd.has_finite_value() and _source(build.metric_names(pd.query.expr), gpu_names)
                         == "live demo server")
-    assert demo_empty == DEMO_MAY_BE_EMPTY, demo_empty
+    assert set(demo_empty) <= DEMO_MAY_BE_EMPTY, demo_empty
 
     report: dict[str, list[str]] = {}
     failures: list[str] = []
