@@ -147,10 +147,9 @@ def install(*, tracer_provider: Any = None, meter_provider: Any = None, registry
     ledger = Ledger(split=opts.get("split", "equal"), clock=clock)
     resolve_price(price_per_gpu_hour, instance_type)  # validate before starting anything
     sampler.open()
-    names = tuple(d.name for d in sampler.last.devices)
-    if sampler.available and sampler._reader is not None:
-        names = tuple(d.name for d in sampler._reader.devices)
-        ledger.bits = sampler._reader.api.reasons
+    names = sampler.device_names
+    if sampler.api is not None:
+        ledger.bits = sampler.api.reasons
     price = resolve_price(price_per_gpu_hour, instance_type, names)
     plane = GpuPlane(sampler, ledger, price)
     sampler.add_listener(ledger.on_sweep)

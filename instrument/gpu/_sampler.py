@@ -82,6 +82,11 @@ class GpuSampler:
         return None if self._reader is None else self._reader.api
 
     @property
+    def device_names(self) -> tuple[str, ...]:
+        """Names of the devices found at discovery (empty without a GPU)."""
+        return () if self._reader is None else tuple(d.name for d in self._reader.devices)
+
+    @property
     def read_errors(self) -> dict[tuple[str, str], int]:
         return {} if self._reader is None else dict(self._reader.read_errors)
 

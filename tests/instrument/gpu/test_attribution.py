@@ -164,11 +164,10 @@ def test_hook_sets_span_attributes_and_cost(clock: ManualClock) -> None:
     gpu = FakeGpu(power_mw=360_000, util_gpu=50, reasons=SW_POWER_CAP)
     plane = install(nvml=FakeNvml([gpu]), registry=CollectorRegistry(), price_per_gpu_hour=3.6,
                     clock=clock)
-    plane.sampler.stop()  # drive sweeps by hand, deterministically
-    plane.sampler.available = True
-    tp, exporter = _span_tools()
     sampler = plane.sampler
+    sampler.stop()  # no thread: drive the sweeps by hand, deterministically
     sampler.open()
+    tp, exporter = _span_tools()
     sampler.sweep_once()
     span = tp.get_tracer("t").start_span("POST /infer")
     st = plane.hook.on_request_start(span, clock())
