@@ -31,7 +31,8 @@ PRICES: tuple[Price, ...] = (
           "AWS EC2 on-demand, us-east-1 (https://aws.amazon.com/ec2/pricing/on-demand/); "
           "1x T4 at $0.53/h also listed by https://computeprices.com/gpus/t4 (checked 2026-04-08)"),
     Price("p3.2xlarge", "V100", 1, 3.06,
-          "AWS EC2 on-demand, us-east-1 (https://aws.amazon.com/ec2/pricing/on-demand/)"),
+          "AWS EC2 on-demand, us-east-1 (https://aws.amazon.com/ec2/pricing/on-demand/); "
+          "long-standing list price, not re-checked against a stored copy of that page"),
     Price("p4d.24xlarge", "A100", 8, 32.77,
           "AWS EC2 on-demand, us-east-1, as quoted by https://www.xither.com/compare/"
           "gpu-compute-costs-on-prem-vs-cloud-vs-spot-instances (Q2 2024, $4.10/GPU-h)"),
