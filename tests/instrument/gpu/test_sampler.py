@@ -244,3 +244,19 @@ def test_without_pynvml_the_sampler_warns_once_and_stays_down() -> None:
     assert r.returncode == 0, r.stderr
     assert "started False up False" in r.stdout
     assert r.stderr.count("WARNING") == 1 and "pynvml is not installed" in r.stderr
+
+
+def test_real_pynvml_without_a_driver_is_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    pynvml = pytest.importorskip("pynvml")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        pass  # the CI case: the library or driver is missing
+    else:
+        pynvml.nvmlShutdown()
+        pytest.skip("an NVIDIA driver answers here; covered by test_real_gpu.py")
+    with caplog.at_level(logging.WARNING):
+        s = GpuSampler()  # the real pynvml module, no injection
+        assert not s.start()
+    assert not s.last.up and s._thread is None
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
