@@ -47,7 +47,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("full_sync", ("full_sync",), "The reference incident: the payments job pulls the whole table."),
     Scenario("gc_storm", ("gc_storm",), "Allocation bursts of container objects on the request path."),
     Scenario("cache_stampede", ("cache_stampede",), "Synchronized TTL expiry of hot keys, no single-flight.",
-             rate=8.0, server_args=("--cache-ttl", "4")),
+             rate=6.0, server_args=("--cache-ttl", "5")),
     Scenario("cold_cache", ("cold_cache",), "Response/prefix caches flushed and shrunk: a miss storm."),
     Scenario("pool_exhaustion", ("pool_exhaustion",), "Pool of one connection under rising load.",
              rate=4.0, ramp_to=10.0),
