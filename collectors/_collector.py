@@ -118,6 +118,8 @@ class Collector:
         self._server: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
         self._started = False
+        self._http_error = ""
+        self._sock: socket.socket | None = None
 
     @property
     def url(self) -> str:
@@ -126,7 +128,7 @@ class Collector:
         return f"{scheme}://{host}:{self.http_port}"
 
     def start(self) -> Collector:
-        sock = _bind(self.host, self.http_port)
+        sock = self._sock = _bind(self.host, self.http_port)
         try:
             self.http_port = int(sock.getsockname()[1])
             self.con = open_database(self.db_path, memory_limit=self.memory_limit)
@@ -157,7 +159,8 @@ class Collector:
                                                  name="infersight-http", daemon=True)
             self._http_thread.start()
             if not started.wait(30) or not self._server.started:
-                raise StorageError("HTTP server did not start")
+                err = self._http_error
+                raise ConfigError(f"HTTP server did not start: {err}" if err else "HTTP server did not start")
             self.retention = Retention(self.writer, self.db_path, retention_s=self.retention_s,
                                        max_size=self.max_size, interval_s=self.retention_interval_s)
             self.retention.start()
@@ -184,6 +187,8 @@ class Collector:
 
         try:
             asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - reported by start() as one line
+            self._http_error = f"{type(exc).__name__}: {exc}"
         finally:
             started.set()
 
@@ -202,6 +207,9 @@ class Collector:
             self._server.should_exit = True
         if self._http_thread is not None and self._http_thread.is_alive():
             self._http_thread.join(15)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         if self._grpc is not None:
             self._grpc.stop(grace=5).wait(10)
             self._grpc = None
