@@ -5,7 +5,7 @@ Run as ``python tests/dashboards/_workload_app.py PORT``. One line of instrument
 - ``GET /predict/{model}``: a traced feature cache (hits and misses), a 2-connection pool
   acquired with a timeout (waits and timeouts under load), 5-80 ms of "inference";
 - ``GET /fail``: a 500; unknown paths: 404s;
-- a background ``payments_full_sync`` job every 6 s that materialises 150k dicts (gen-2 GC
+- a background ``payments_full_sync`` job every 8 s that materialises 150k dicts (gen-2 GC
   pauses) and blocks the event loop for 150 ms on every other run (loop lag, blocked samples).
 """
 
@@ -31,7 +31,7 @@ TABLE: list[dict[str, int]] = []
 async def full_sync_loop() -> None:
     run = 0
     while True:
-        await asyncio.sleep(6.0)
+        await asyncio.sleep(8.0)
         run += 1
         with traced_job("payments_full_sync") as job:
             rows = [{"id": i, "amount": i % 97, "user": i % 1000} for i in range(150_000)]
