@@ -157,16 +157,20 @@ class Engine:
         return self._queue.qsize()
 
     # --- API ------------------------------------------------------------------------------
-    def submit(self, req: GenRequest) -> GenRequest:
-        """Queue ``req``; raises :class:`ConfigError` when it cannot fit the model."""
-        if not req.prompt_ids:
+    def check(self, prompt_ids: list[int], max_tokens: int) -> None:
+        """Raise :class:`ConfigError` when a request cannot fit the model."""
+        if not prompt_ids:
             raise ConfigError("empty prompt")
-        if req.max_tokens < 1:
+        if max_tokens < 1:
             raise ConfigError("max_tokens must be >= 1")
         limit = self.model.cfg.max_seq
-        if len(req.prompt_ids) + req.max_tokens > limit:
-            raise ConfigError(f"prompt ({len(req.prompt_ids)} tokens) + max_tokens ({req.max_tokens}) "
+        if len(prompt_ids) + max_tokens > limit:
+            raise ConfigError(f"prompt ({len(prompt_ids)} tokens) + max_tokens ({max_tokens}) "
                               f"exceeds the model's context of {limit} tokens")
+
+    def submit(self, req: GenRequest) -> GenRequest:
+        """Queue ``req``; raises :class:`ConfigError` when it cannot fit the model."""
+        self.check(req.prompt_ids, req.max_tokens)
         req.enqueued_ns = time.time_ns()
         try:
             self._queue.put_nowait(req)

@@ -108,6 +108,7 @@ def create_app(cfg: ServerConfig | None = None, *, tracer_provider: trace.Tracer
     async def chat(request: Request) -> Any:
         req = parse_chat(await _json(request), default_model=state.model_name)
         prompt_ids = state.tokenizer.apply_chat_template(req.messages)
+        state.engine.check(prompt_ids, req.max_tokens)  # a 400 before any work is done
         span = tracer.start_span(f"chat {state.model_name}", kind=SpanKind.INTERNAL)
         start_ns = span.start_time or time.time_ns()  # type: ignore[attr-defined]
         span.set_attributes({
