@@ -35,12 +35,6 @@ _GPU_METRICS = {
     "infersight.gpu.throttled": "throttled", "hw.temperature": "temp_c",
     "hw.gpu.memory.usage": "mem_used_b", "hw.gpu.memory.limit": "mem_limit_b",
 }
-_GPU_SPAN_ATTRS = {
-    "infersight.gpu.seconds": "gpu_seconds", "infersight.gpu.busy_seconds": "busy_seconds",
-    "infersight.gpu.energy_j": "energy_j", "infersight.gpu.cost_usd": "cost_usd",
-    "infersight.gpu.tokens": "tokens", "infersight.gpu.util_mean": "util_mean",
-    "infersight.gpu.power_mean_w": "power_mean_w", "infersight.gpu.throttled": "throttled",
-}
 
 
 def _times(df: pd.DataFrame) -> pd.DataFrame:
@@ -193,18 +187,7 @@ def gpu_request_costs(tel: Telemetry) -> pd.DataFrame:
     """Per request: the GPU attribution the instrumentation put on its span (GPU-seconds, joules,
     dollars, tokens, mean utilisation/power, throttled) with its latency and route."""
     tel.build_features()
-    sql = ("SELECT r.trace_id, r.route, r.start_ns, r.end_ns, r.duration_ms, s.attrs "
-           "FROM f_requests r JOIN stg_spans s ON s.span_id = r.span_id AND s.trace_id = r.trace_id "
-           "WHERE s.attrs['infersight.gpu.seconds'] IS NOT NULL ORDER BY r.start_ns")
-    raw = tel.con.execute(sql).df()
-    out = raw.drop(columns=["attrs"])
-    for key, col in _GPU_SPAN_ATTRS.items():
-        vals = [a.get(key) if isinstance(a, dict) else None for a in raw["attrs"]]
-        if col == "throttled":
-            out[col] = [str(v).lower() in ("true", "1") for v in vals]
-        else:
-            out[col] = pd.to_numeric(pd.Series(vals, index=raw.index, dtype=object), errors="coerce")
-    return _times(out)
+    return _times(tel.query("features/nb_request_gpu"))
 
 
 def read_labels(source: str | Path) -> dict[str, Any] | None:
