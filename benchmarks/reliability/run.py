@@ -1,0 +1,66 @@
+"""Full-scale reliability runs; each writes benchmarks/results/reliability_<name>.json.
+
+    .venv/bin/python -m benchmarks.reliability.run crash --cycles 20
+    .venv/bin/python -m benchmarks.reliability.run blackhole --minutes 10
+    .venv/bin/python -m benchmarks.reliability.run overload
+    .venv/bin/python -m benchmarks.reliability.run fuzz --inputs 1000000
+
+The CI-sized versions of the same runs are tests/reliability/ (same harness code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _write(name: str, result: dict[str, Any], argv: list[str]) -> Path:
+    path = RESULTS / f"reliability_{name}.json"
+    doc = {"command": ".venv/bin/python -m benchmarks.reliability.run " + " ".join(argv),
+           "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+           "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "loadavg_at_end": os.getloadavg()},
+           "result": result}
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+def _crash(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.reliability._crash import run_crash_cycles
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_crash_cycles(Path(tmp), args.cycles, seed=args.seed).as_dict()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("crash", help="kill -9 the collector N times while SDK exporters send")
+    c.add_argument("--cycles", type=int, default=20)
+    c.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    result = {"crash": _crash}[args.cmd](args)
+    result["wall_s"] = round(time.monotonic() - t0, 1)
+    path = _write(args.cmd, result, argv)
+    print(json.dumps(result, indent=2))
+    print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

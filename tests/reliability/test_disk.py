@@ -1,0 +1,103 @@
+"""Disk trouble under the collector: the DuckDB file on a small tmpfs that fills up, then turns
+read-only; 503 + a clear log line while it lasts, nothing acknowledged is lost, recovery after."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from benchmarks.ingest.payload import make_request
+
+from ._procs import CollectorProcess
+
+pytestmark = pytest.mark.integration
+PB = {"content-type": "application/x-protobuf"}
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {res.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _remount(mnt: Path, opts: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{opts}", str(mnt)], check=True, capture_output=True)
+
+
+def _post(client: httpx.Client, seed: int) -> tuple[int, set[str], httpx.Response]:
+    req = make_request(512, seed=seed, start_ns=1_764_000_000_000_000_000 + seed * 10**9)
+    # unique span ids per request so "found" is exact
+    for rs in req.resource_spans:
+        for ss in rs.scope_spans:
+            for sp in ss.spans:
+                sp.span_id = uuid.uuid4().bytes[:8]
+    ids = {sp.span_id.hex() for rs in req.resource_spans for ss in rs.scope_spans for sp in ss.spans}
+    resp = client.post("/v1/traces", content=req.SerializeToString(), headers=PB)
+    return resp.status_code, ids, resp
+
+
+def test_full_then_read_only_disk_is_503_and_recovers(small_fs: Path) -> None:
+    db = small_fs / "t.duckdb"
+    acked: set[str] = set()
+    col = CollectorProcess(db, grpc=False, extra=["--workers", "0", "--log-level", "warning"])
+    col.log_path = small_fs.parent / "collector.log"  # the log must not live on the full disk
+    col.start()
+    try:
+        with httpx.Client(base_url=col.url, timeout=30) as client:
+            codes: list[int] = []
+            for seed in range(200):  # ~0.4 MB of WAL per request: 4 MB fills in a few dozen
+                code, ids, resp = _post(client, seed)
+                codes.append(code)
+                if code == 200:
+                    acked |= ids
+                else:
+                    assert code == 503, resp.text
+                    assert resp.headers.get("retry-after"), "503 without Retry-After"
+                    if codes.count(503) >= 3:
+                        break
+            assert codes.count(503) >= 3, f"a 4 MB disk never filled: {codes}"
+            assert 500 not in codes
+            assert "No space left on device" in col.log(), col.log()[-2000:]
+
+            _remount(small_fs, "size=64m")  # space returns
+            for seed in range(1000, 1005):
+                code, ids, resp = _post(client, seed)
+                assert code == 200, f"no recovery after space returned: {code} {resp.text}"
+                acked |= ids
+
+        assert col.stop() == 0, col.log()[-2000:]
+    finally:
+        col.kill9()
+
+    # A read-only filesystem (kernel refuses ro while the WAL is open, so it turns ro between runs):
+    # the collector refuses to start with one clear line, and leaves the file as it was.
+    _remount(small_fs, "ro")
+    before = db.read_bytes()
+    ro = CollectorProcess(db, grpc=False, extra=["--workers", "0"])
+    ro.log_path = small_fs.parent / "collector-ro.log"
+    with pytest.raises(AssertionError, match="exited 1"):
+        ro.start(timeout_s=60)
+    assert f"cannot write {db}" in ro.log(), ro.log()
+    assert "Traceback" not in ro.log()
+    assert db.read_bytes() == before
+    _remount(small_fs, "rw")
+    con = duckdb.connect(str(db), read_only=True)  # no corruption: opens, and every ack is there
+    try:
+        stored = [r[0] for r in con.execute('SELECT "SpanId" FROM otel_traces').fetchall()]
+    finally:
+        con.close()
+    assert not acked - set(stored), f"{len(acked - set(stored))} acknowledged spans lost"
+    assert len(stored) == len(set(stored))
