@@ -11,7 +11,7 @@ SELECT
     TRY_CAST(s.attrs['infersight.gpu.busy_seconds'] AS DOUBLE)   AS busy_seconds,
     TRY_CAST(s.attrs['infersight.gpu.energy_j'] AS DOUBLE)       AS energy_j,
     TRY_CAST(s.attrs['infersight.gpu.cost_usd'] AS DOUBLE)       AS cost_usd,
-    TRY_CAST(s.attrs['infersight.gpu.tokens'] AS DOUBLE)         AS tokens,
+    TRY_CAST(TRY_CAST(s.attrs['infersight.gpu.tokens'] AS DOUBLE) AS BIGINT) AS tokens,
     TRY_CAST(s.attrs['infersight.gpu.util_mean'] AS DOUBLE)      AS util_mean,
     TRY_CAST(s.attrs['infersight.gpu.power_mean_w'] AS DOUBLE)   AS power_mean_w,
     lower(coalesce(s.attrs['infersight.gpu.throttled'], '')) IN ('true', '1') AS throttled
