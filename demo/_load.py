@@ -183,7 +183,11 @@ async def run_load(cfg: LoadConfig, progress: Callable[[float, int, int], None] 
         t, sent, last_progress = 0.0, 0, 0.0
 
         async def fire(kind: str, path: str, body: dict[str, Any], at: float) -> None:
-            results.append(await _one(client, cfg, kind, path, body, t0, at))
+            try:
+                results.append(await _one(client, cfg, kind, path, body, t0, at))
+            except asyncio.CancelledError:  # still unanswered at the end: counted, never dropped
+                results.append(Result(kind, at, None, error="unfinished"))
+                raise
 
         while True:
             t += arr_rng.expovariate(cfg.rate_at(t))
@@ -206,8 +210,10 @@ async def run_load(cfg: LoadConfig, progress: Callable[[float, int, int], None] 
                 progress(now, sent, len(results))
         if tasks:
             await asyncio.wait(tasks, timeout=cfg.timeout + 5)
-        for task in list(tasks):
+        leftover = list(tasks)
+        for task in leftover:
             task.cancel()
+        await asyncio.gather(*leftover, return_exceptions=True)
         if progress is not None:
             progress(time.perf_counter() - t0, sent, len(results))
     return summarize(cfg, results, started_wall, time.time())
