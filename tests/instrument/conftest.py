@@ -69,6 +69,7 @@ class OtlpReceiver:
 
     def __init__(self) -> None:
         self.bodies: dict[str, list[bytes]] = {}
+        self.headers: dict[str, list[dict[str, str]]] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -79,6 +80,8 @@ class OtlpReceiver:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         self.bodies.setdefault(scope["path"], []).append(body)
+        self.headers.setdefault(scope["path"], []).append(
+            {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/x-protobuf")]})
         await send({"type": "http.response.body", "body": b""})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from infersight.instrument import configure, instrument_app, traced_cache, uninstrument_app
 from infersight.instrument._otlp import encode_request
@@ -84,8 +85,10 @@ def _owned_app(url: str, **kwargs: object) -> tuple[FastAPI, object]:
     return app, (tel, state)
 
 
-def test_owned_provider_uses_lean_spans_and_they_arrive_over_otlp(otlp_receiver: tuple[OtlpReceiver, str]) -> None:
+def test_owned_provider_uses_lean_spans_and_they_arrive_over_otlp(otlp_receiver: tuple[OtlpReceiver, str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     receiver, url = otlp_receiver
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cret")
     app, (tel, state) = _owned_app(url)  # type: ignore[misc]
     assert state.lean is not None, "a provider built by configure() takes the lean path"
     try:
@@ -99,6 +102,8 @@ def test_owned_provider_uses_lean_spans_and_they_arrive_over_otlp(otlp_receiver:
     spans = receiver.spans()
     server = {s.name: (res, scope, s) for res, scope, s in spans if s.kind == s.SPAN_KIND_SERVER}
     assert set(server) == {"GET /cached/{key}", "GET /boom", "GET /items/{item_id}"}
+    sent = receiver.headers["/v1/traces"][0]
+    assert sent["x-api-key"] == "s3cret" and sent["content-type"] == "application/x-protobuf"
     res, scope, span = server["GET /cached/{key}"]
     attrs = {kv.key: kv.value for kv in span.attributes}
     assert scope.name == "infersight.instrument"
