@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-
 
 @pytest.fixture
 def project_kernel(monkeypatch: pytest.MonkeyPatch) -> str:
