@@ -173,7 +173,7 @@ def render_board(board: dict[str, Any], data: Sequence[PanelData], out: Path,
     header, pad, title = 0.6, 0.12, 0.25  # inches
     height = bottom * ROW_UNIT_IN + header
     fig = Figure(figsize=(WIDTH_IN, height), dpi=80)
-    fig.suptitle(board.get("title", board["uid"]), fontsize=14, x=0.01, ha="left")
+    fig.suptitle(board.get("title", board["uid"]), fontsize=14, x=0.01, y=1 - 0.1 / height, ha="left", va="top")
 
     def rect(g: dict[str, int], top_pad: float) -> tuple[float, float, float, float]:
         """Grafana grid cell -> figure fraction (left, bottom, width, height), padded in inches."""
