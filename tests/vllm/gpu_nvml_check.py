@@ -63,11 +63,16 @@ class _FakeWork:
     """A fake GPU whose energy counter moves at 300 W while busy, 60 W when idle."""
 
     def __init__(self) -> None:
-        sys.path.insert(0, str(ROOT))
-        from tests.instrument.gpu.fake_nvml import FakeGpu, FakeNvml
+        import importlib.util  # by path: the repo root on sys.path would shadow the installed package
 
-        self.gpu = FakeGpu()
-        self.nvml = FakeNvml([self.gpu])
+        spec = importlib.util.spec_from_file_location(
+            "fake_nvml", ROOT / "tests" / "instrument" / "gpu" / "fake_nvml.py")
+        assert spec is not None and spec.loader is not None
+        fake = importlib.util.module_from_spec(spec)
+        sys.modules["fake_nvml"] = fake  # dataclasses resolve annotations through sys.modules
+        spec.loader.exec_module(fake)
+        self.gpu = fake.FakeGpu()
+        self.nvml = fake.FakeNvml([self.gpu])
         self.busy = False
         self._stop = threading.Event()
         threading.Thread(target=self._tick, daemon=True).start()
