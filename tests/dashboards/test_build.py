@@ -115,3 +115,18 @@ def test_check_fails_on_unknown_label(build, monkeypatch: pytest.MonkeyPatch) ->
         "infersight-runtime: panel 'typos' B: metric 'infersight_gc_pause_duration_seconds_count' "
         "has no label 'gen'",
     ]
+
+
+@pytest.mark.parametrize("uid", sorted(EXPECTED_UIDS))
+def test_committed_json_parses_as_a_grafana_dashboard(uid: str) -> None:
+    """The SDK's own dashboard model reads the committed file back with every panel intact."""
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    raw = json.loads((DASHBOARDS / "grafana" / f"{uid}.json").read_text())
+    model = Dashboard.from_json(raw)
+    assert model.uid == uid and model.panels is not None
+    again = json.loads(JSONEncoder().encode(model))
+    assert [p["title"] for p in again["panels"]] == [p["title"] for p in raw["panels"]]
+    assert [t["expr"] for p in again["panels"] for t in p.get("targets", [])] == \
+        [t["expr"] for p in raw["panels"] for t in p.get("targets", [])]
