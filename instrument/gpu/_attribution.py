@@ -30,7 +30,7 @@ class RequestState:
     """What a request carries between start and end (returned by ``on_request_start``)."""
 
     __slots__ = ("weight", "tokens", "a_e", "a_s", "a_b", "acc_e", "acc_s", "acc_b", "cu0",
-                 "ce0", "seq0", "mask0", "xid0", "t0", "ledger", "ctx_token", "done")
+                 "ce0", "cp0", "seq0", "mask0", "xid0", "t0", "ledger", "ctx_token", "done")
 
     weight: float
     tokens: int
@@ -42,6 +42,7 @@ class RequestState:
     acc_b: float
     cu0: float
     ce0: float
+    cp0: float
     seq0: int
     mask0: int
     xid0: int
@@ -90,6 +91,7 @@ class Ledger:
         self.a_e = self.a_s = self.a_b = 0.0  # per unit weight: energy, GPU-s, busy GPU-s
         self.cu = 0.0  # integral of utilisation (busy device-seconds), not shared
         self.ce = 0.0  # integral of power (device energy), not shared
+        self.cp = 0.0  # integral of the held power reading, never corrected (for mean power)
         self.est_since_sweep = 0.0
         self.idle_energy_j = 0.0
         self.idle_gpu_seconds = 0.0
@@ -114,6 +116,7 @@ class Ledger:
         e, s, b = self.p_w * dt, self.n_dev * dt, self.u * dt
         self.cu += b
         self.ce += e
+        self.cp += e
         self.est_since_sweep += e
         if self.inflight:
             w = self.w_total
@@ -174,7 +177,7 @@ class Ledger:
             self.inflight += 1
             self.w_total += weight
             st.a_e, st.a_s, st.a_b = self.a_e, self.a_s, self.a_b
-            st.cu0, st.ce0 = self.cu, self.ce
+            st.cu0, st.ce0, st.cp0 = self.cu, self.ce, self.cp
             st.seq0, st.mask0, st.xid0 = self.seq, self.mask, self.xid_total
         return st
 
@@ -209,7 +212,9 @@ class Ledger:
             dur = (t_ns - st.t0) * _NS
             n = self.n_dev
             util = (self.cu - st.cu0) / (n * dur) if n and dur > 0 else (self.u / n if n else None)
-            power = (self.ce - st.ce0) / dur if dur > 0 else (self.p_w if n else None)
+            # mean of the readings held during the request: the sweep corrections in ``ce``
+            # belong to whole intervals and would swamp a short request's mean
+            power = (self.cp - st.cp0) / dur if dur > 0 else (self.p_w if n else None)
             seen = st.mask0
             for bit, seq in self._seen.items():
                 if seq > st.seq0:

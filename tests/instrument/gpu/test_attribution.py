@@ -196,3 +196,18 @@ def test_hook_sets_span_attributes_and_cost(clock: ManualClock) -> None:
 def test_attribute_outside_a_request_is_a_no_op() -> None:
     assert attribute(tokens=10) is False
     assert attribute(weight=2.0) is False
+
+
+def test_power_mean_of_a_short_request_stays_within_the_readings(ledger: Ledger, clock: ManualClock) -> None:
+    # A request that straddles a sweep must not absorb the whole previous interval's energy
+    # correction into its mean power (seen on the H100: -935 W .. 2362 W on a 700 W card).
+    feed = Feed(ledger, clock)
+    feed.sweep(100.0)
+    clock.advance(0.099)
+    st = ledger.begin(clock())
+    clock.advance(0.001)
+    feed.sweep(700.0)  # the interval's energy is corrected upward here
+    clock.advance(0.001)
+    r = ledger.end(st, clock())
+    assert r.power_mean_w is not None
+    assert 100.0 <= r.power_mean_w <= 700.0
