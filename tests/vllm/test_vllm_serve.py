@@ -191,3 +191,20 @@ def test_diagnose_finds_nothing_before_the_fault(run: Run) -> None:
     report = _diagnose(run, "--until", until)
     assert report["requests"] >= 10
     assert [f for f in report["findings"] if f["confidence"] >= 0.5] == [], json.dumps(report)[:3000]
+
+
+def test_critical_path_of_a_request_walks_its_phases(run: Run) -> None:
+    from infersight.analysis import connect
+
+    tel = connect(run.db)
+    try:
+        row = tel.con.execute("""SELECT "TraceId" FROM otel_traces WHERE "SpanName" = 'llm_request'
+                                 ORDER BY "Duration" DESC LIMIT 1""").fetchone()
+        assert row is not None
+        path = tel.critical_path(row[0])
+    finally:
+        tel.close()
+    names = list(path["name"])
+    assert {"vllm.prefill", "vllm.decode"} <= set(names) <= {
+        "llm_request", "vllm.preprocess", "vllm.queue", "vllm.prefill", "vllm.decode"}
+    assert names.index("vllm.prefill") < names.index("vllm.decode")
