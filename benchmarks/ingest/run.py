@@ -191,12 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         elif exe is None:
             result["phoenix"] = {"skipped": f"no phoenix executable in {args.phoenix_venv}"}
         else:
-            (work / "p").mkdir()
-            try:
-                ph = Phoenix(work / "p", exe)
-            except RuntimeError as exc:
-                result["phoenix"] = {"skipped": f"phoenix did not start: {exc}"}
-            else:
+            ph = None
+            for attempt in range(3):  # free ports can be taken by a neighbour between pick and bind
+                (work / f"p{attempt}").mkdir()
+                try:
+                    ph = Phoenix(work / f"p{attempt}", exe)
+                    break
+                except RuntimeError as exc:
+                    log = (work / f"p{attempt}" / "phoenix.log").read_text(errors="replace")[-600:]
+                    result["phoenix"] = {"skipped": f"phoenix did not start: {exc}", "log_tail": log}
+            if ph is not None:
                 try:
                     pres = sustained(ph, clients, args.phoenix_duration or args.duration)
                     t_end = time.perf_counter()
