@@ -73,39 +73,61 @@ def encode_value(value: Any) -> bytes:
     raise TypeError(f"Invalid type {type(value)} of value {value}")
 
 
-_kv_memo: dict[tuple[str, type, Any], bytes] = {}
+# field tag -> (key -> short str value -> encoded KeyValue, key -> int value -> encoded KeyValue)
+_MEMO: dict[bytes, tuple[dict[str, dict[str, bytes]], dict[str, dict[int, bytes]]]] = {}
+_memo_size = [0]
 
 
 def _key_value(key: str, value: Any) -> bytes:
     return _str(b"\x0a", key) + _ld(b"\x12", encode_value(value))
 
 
+def _encode_kv(tag: bytes, key: str, value: Any) -> bytes | None:
+    try:
+        return _ld(tag, _key_value(key, value))
+    except Exception:
+        logger.exception("Failed to encode key %s", key)
+        return None
+
+
 def encode_attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     if not attributes:
         return b""
-    memo = _kv_memo
     parts = []
+    memos = _MEMO.get(tag)
+    if memos is None:
+        memos = _MEMO[tag] = ({}, {})
+    _str_memo, _int_memo = memos
     plain = getattr(attributes, "_dict", attributes)  # BoundedAttributes: skip the Mapping mixin
     for key, value in plain.items():
-        cacheable = type(value) in (str, bool, int) and (type(value) is not str or len(value) <= 64)
-        if cacheable:
-            mk = (key, type(value), value)
-            kv = memo.get(mk)
-            if kv is None:
-                try:
-                    kv = _ld(tag, _key_value(key, value))
-                except Exception:
-                    logger.exception("Failed to encode key %s", key)
-                    continue
-                if len(memo) >= _MEMO_MAX:
-                    memo.clear()
-                memo[mk] = kv
-            parts.append(kv)
+        kind = type(value)
+        if kind is str and len(value) <= 64:
+            memo_s = _str_memo.get(key)
+            if memo_s is None:
+                memo_s = _str_memo[key] = {}
+            kv = memo_s.get(value)
+        elif kind is int:
+            memo_i = _int_memo.get(key)
+            if memo_i is None:
+                memo_i = _int_memo[key] = {}
+            kv = memo_i.get(value)
         else:
-            try:
-                parts.append(_ld(tag, _key_value(key, value)))
-            except Exception:
-                logger.exception("Failed to encode key %s", key)
+            kv = _encode_kv(tag, key, value)
+            if kv is not None:
+                parts.append(kv)
+            continue
+        if kv is None:
+            kv = _encode_kv(tag, key, value)
+            if kv is None:
+                continue
+            if _memo_size[0] >= _MEMO_MAX:  # bounded: high-cardinality values cannot grow it
+                for a, b in _MEMO.values():
+                    a.clear()
+                    b.clear()
+                _memo_size[0] = 0
+            (_str_memo if kind is str else _int_memo).setdefault(key, {})[value] = kv
+            _memo_size[0] += 1
+        parts.append(kv)
     return b"".join(parts)
 
 

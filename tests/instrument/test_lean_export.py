@@ -35,7 +35,7 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 def _sdk_spans() -> list:
     spans = []
-    for resource in (Resource.create({"service.name": "a", "n": 1}), Resource.create({"service.name": "b"})):
+    for resource in (Resource.create({"service.name": "a", "n": 1, "s": "é"}), Resource.create({"service.name": "b"})):
         exporter = InMemorySpanExporter()
         tp = TracerProvider(resource=resource)
         tp.add_span_processor(SimpleSpanProcessor(exporter))
@@ -49,7 +49,7 @@ def _sdk_spans() -> list:
                     attributes={"s": "é", "empty": "", "b": False, "i": -5, "big": 2**62, "f": 0.25,
                                 "seq": ["a", "b"], "iseq": (1, 2, 3), "fseq": [0.5], "bseq": [True]},
                     links=[Link(remote, {"why": "batch"})]) as span:
-                span.add_event("gc.pause", {"generation": 2, "duration_ms": 12.5})
+                span.add_event("gc.pause", {"generation": 2, "duration_ms": 12.5, "s": "é", "i": -5})
                 span.add_event("bare")
                 with tracer.start_as_current_span("child", kind=SpanKind.INTERNAL) as child:
                     child.set_status(Status(StatusCode.ERROR, "boom"))
