@@ -45,6 +45,14 @@ def _crash(args: argparse.Namespace) -> dict[str, Any]:
         return run_crash_cycles(Path(tmp), args.cycles, seed=args.seed).as_dict()
 
 
+def _overload(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.reliability._overload import run_overload
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_overload(Path(tmp), sustain_s=args.sustain_s, burst_s=args.burst_s,
+                            concurrency=args.concurrency, spans_per_request=args.spans).as_dict()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,9 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("crash", help="kill -9 the collector N times while SDK exporters send")
     c.add_argument("--cycles", type=int, default=20)
     c.add_argument("--seed", type=int, default=1)
+    o = sub.add_parser("overload", help="burst far above the sustainable ingest rate")
+    o.add_argument("--sustain-s", type=float, default=10.0)
+    o.add_argument("--burst-s", type=float, default=30.0)
+    o.add_argument("--concurrency", type=int, default=96)
+    o.add_argument("--spans", type=int, default=8192)
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    result = {"crash": _crash}[args.cmd](args)
+    result = {"crash": _crash, "overload": _overload}[args.cmd](args)
     result["wall_s"] = round(time.monotonic() - t0, 1)
     path = _write(args.cmd, result, argv)
     print(json.dumps(result, indent=2))

@@ -1,0 +1,25 @@
+"""A burst of many times the sustainable ingest rate: 503 + Retry-After (never 500), memory
+bounded, nothing acknowledged lost, ingest resumes (longer run: benchmarks/reliability/run.py overload)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ._overload import run_overload
+
+pytestmark = pytest.mark.integration
+
+
+def test_burst_sheds_load_keeps_acks_and_recovers(tmp_path: Path) -> None:
+    # 96 concurrent 8192-span requests (~1.6 MB each) overrun the 128 MiB in-flight byte budget.
+    r = run_overload(tmp_path, sustain_s=3.0, burst_s=5.0, concurrency=96, spans_per_request=8192,
+                     rss_bound_mib=1024.0)
+    assert r.burst_ratio >= 5, f"the burst was not an overload: {r}"
+    assert r.statuses.get("503", 0) + r.statuses.get("429", 0) > 0, f"no load was shed: {r}"
+    assert "500" not in r.statuses, r
+    assert r.retry_after_missing == 0, r
+    assert r.rss_peak_mib < r.rss_bound_mib, r
+    assert r.lost == 0 and r.duplicates == 0, r
+    assert r.recovery_s >= 0, f"ingest did not resume: {r}"
