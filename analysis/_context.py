@@ -175,22 +175,22 @@ class Context:
     def parts(self) -> dict[str, np.ndarray]:
         """Per-request ms in each part (``pool``, ``cache_miss:<cache>``, ``dependency:<peer>``)."""
         if "parts" not in self.cache:
-            names = [r[0] for r in self.tel.con.execute(_sql.load("features/request_part_names")).fetchall()]
             cols = self.tel.con.execute(_sql.load("features/request_parts")).fetchnumpy()
-            pid = np.asarray(cols["part_id"], dtype=np.int64)
-            ms = np.asarray(cols["ms"], dtype=float)
             n = len(self.requests)
-            # request idx -> position in self.requests (warm-up requests are not there)
-            ridx = self.requests["idx"].to_numpy(dtype=np.int64)
-            pos = np.full(int(max(ridx.max(initial=0), np.max(cols["idx"], initial=0))) + 1, -1, dtype=np.int64)
-            pos[ridx] = np.arange(n)
-            idx = pos[np.asarray(cols["idx"], dtype=np.int64)]
-            keep = idx >= 0
-            idx, pid, ms = idx[keep], pid[keep], ms[keep]
             out: dict[str, np.ndarray] = {}
-            for i, name in enumerate(names):
-                sel = pid == i
-                out[str(name)] = np.bincount(idx[sel], weights=ms[sel], minlength=n)[:n]
+            if cols and len(cols.get("idx", ())):
+                # request idx -> position in self.requests (warm-up requests are not there)
+                ridx = self.requests["idx"].to_numpy(dtype=np.int64)
+                raw = np.asarray(cols.pop("idx"), dtype=np.int64)
+                pos = np.full(int(max(ridx.max(initial=0), raw.max(initial=0))) + 1, -1, dtype=np.int64)
+                pos[ridx] = np.arange(n)
+                at = pos[raw]
+                keep = at >= 0
+                for name, values in cols.items():
+                    arr = np.zeros(n)
+                    v: np.ndarray = np.ma.filled(np.ma.asarray(values, dtype=float), 0.0)
+                    arr[at[keep]] = np.nan_to_num(v[keep])
+                    out[str(name)] = arr
             self.cache["parts"] = out
         parts: dict[str, np.ndarray] = self.cache["parts"]
         return parts

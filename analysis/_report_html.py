@@ -87,8 +87,12 @@ def _before_after(d: Diagnosis, f: Finding) -> str | None:
              and not isinstance(ev.value, bool)]
     if not pairs:
         return None
-    fig, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 2.6), squeeze=False)
-    for ax, (kind, value, base) in zip(axes[0], pairs, strict=True):
+    ncols = min(5, len(pairs))
+    nrows = -(-len(pairs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(pairs):]:
+        ax.axis("off")
+    for ax, (kind, value, base) in zip(axes.flat, pairs, strict=False):
         ax.bar(["baseline", "observed"], [float(base), float(value)], color=["#2ca02c", "#d62728"])
         ax.set_title(kind.replace("_", " "), fontsize=8)
         ax.tick_params(labelsize=8)
