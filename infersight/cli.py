@@ -65,14 +65,33 @@ def _load(name: str, target: str, extra: str, help_text: str) -> click.Command:
         raise click.UsageError(f"'infersight {name}' is not available in this build") from None
     if isinstance(obj, click.Command):
         cmd = obj
-    else:  # a typer.Typer
+        cmd.name = name
+        if not cmd.help:
+            cmd.help = help_text
+        return cmd
+    return _Delegate(name, obj, help_text)
+
+
+class _Delegate(click.Command):
+    """Hands the raw arguments to a part's typer app, which parses and reports its own errors.
+
+    typer ships its own copy of click, whose exceptions (help, usage errors) the shell's click
+    would not recognise; so the part's app runs standalone and its exit code is passed through.
+    """
+
+    def __init__(self, name: str, app: Any, help_text: str) -> None:
+        super().__init__(name, help=help_text, add_help_option=False,
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+                         params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)])
+        self._app = app
+
+    def invoke(self, ctx: click.Context) -> Any:
         import typer.main
 
-        cmd = typer.main.get_command(obj)
-    cmd.name = name
-    if not cmd.help:
-        cmd.help = help_text
-    return cmd
+        command = typer.main.get_command(self._app)
+        parent = ctx.parent.info_name if ctx.parent else "infersight"
+        command.main(args=list(ctx.params["args"]), prog_name=f"{parent} {self.name}",
+                     standalone_mode=True)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
