@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -40,13 +43,30 @@ def _ping() -> int:
     return 1
 
 
+def _watch_parent(parent: int) -> None:
+    """Worker initializer: exit when the collector is gone (kill -9 leaves no orphan workers)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="infersight-parent-watch", daemon=True).start()
+
+
+def _executor(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_watch_parent, initargs=(os.getpid(),))
+
+
 class DecodePool:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._ex: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
-        self._ex = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self._ex = _executor(self.workers)
         for f in [self._ex.submit(_ping) for _ in range(self.workers)]:
             f.result(timeout=120)  # workers imported and ready
 
@@ -68,7 +88,7 @@ class DecodePool:
 
     def _restart(self, broken: ProcessPoolExecutor) -> None:
         if self._ex is broken:
-            self._ex = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._ex = _executor(self.workers)
             broken.shutdown(wait=False, cancel_futures=True)
 
     def stop(self) -> None:

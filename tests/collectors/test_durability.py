@@ -52,6 +52,16 @@ def _start(db: Path, http_port: int, grpc_port: int) -> subprocess.Popen[bytes]:
     raise AssertionError("collector did not become ready")
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
 def _send_until_failure(exporter: SpanExporter, tp: TracerProvider, keep: _Keep, acked: set[str],
                         lock: threading.Lock, stop: threading.Event, name: str) -> None:
     tracer = tp.get_tracer("durability")
@@ -90,6 +100,8 @@ def test_kill9_keeps_every_acknowledged_span(tmp_path: Path) -> None:
         deadline = time.monotonic() + 20
         while len(acked) < 6000 and time.monotonic() < deadline:
             time.sleep(0.02)
+        workers = _children(proc.pid)
+        assert workers, "the collector runs decode worker processes by default"
         os.kill(proc.pid, signal.SIGKILL)  # mid-stream: requests are in flight right now
         proc.wait(10)
     finally:
@@ -113,4 +125,8 @@ def test_kill9_keeps_every_acknowledged_span(tmp_path: Path) -> None:
     stored = {r[0] for r in con.execute('SELECT "SpanId" FROM otel_traces').fetchall()}
     con.close()
     assert not acked - live, f"{len(acked - live)} acknowledged spans lost after kill -9"
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()], "decode workers outlived a kill -9"
     assert stored == live
