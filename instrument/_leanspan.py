@@ -49,6 +49,7 @@ class LeanTracer:
         self.provider = provider
         self.processor = processor
         self.sampler = provider.sampler
+        self._default_sampler = _is_parent_based_always_on(provider.sampler)
         self.id_generator = provider.id_generator
         self.resource = provider.resource
         self.instrumentation_scope = InstrumentationScope(scope_name, scope_version)
@@ -60,18 +61,36 @@ class LeanTracer:
         else:
             parent_ctx = None
             trace_id = self.id_generator.generate_trace_id()
-        result = self.sampler.should_sample(parent, trace_id, name, kind, None, None)
         span_id = self.id_generator.generate_span_id()
-        trace_state = result.trace_state if result.trace_state is not None else (
-            parent_ctx.trace_state if parent_ctx is not None else None)
-        if not result.decision.is_sampled():
+        if self._default_sampler:  # ParentBased(ALWAYS_ON), the SDK default: follow the parent
+            sampled = parent_ctx is None or parent_ctx.trace_flags.sampled
+            trace_state = parent_ctx.trace_state if parent_ctx is not None else None
+            extra = None
+        else:
+            result = self.sampler.should_sample(parent, trace_id, name, kind, None, None)
+            sampled = result.decision.is_sampled()
+            trace_state = result.trace_state if result.trace_state is not None else (
+                parent_ctx.trace_state if parent_ctx is not None else None)
+            extra = result.attributes
+        if not sampled:
             return NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False,
                                                 trace_flags=TraceFlags(TraceFlags.DEFAULT),
                                                 trace_state=trace_state))
         ctx = SpanContext(trace_id, span_id, is_remote=False, trace_flags=_SAMPLED, trace_state=trace_state)
-        if result.attributes:
-            attributes = {**result.attributes, **attributes}
+        if extra:
+            attributes = {**extra, **attributes}
         return LeanSpan(self, name, kind, ctx, parent_ctx, attributes, time.time_ns())
+
+
+def _is_parent_based_always_on(sampler: Any) -> bool:
+    from opentelemetry.sdk.trace import sampling
+
+    return (type(sampler) is sampling.ParentBased
+            and getattr(sampler, "_root", None) is sampling.ALWAYS_ON
+            and getattr(sampler, "_remote_parent_sampled", None) is sampling.ALWAYS_ON
+            and getattr(sampler, "_remote_parent_not_sampled", None) is sampling.ALWAYS_OFF
+            and getattr(sampler, "_local_parent_sampled", None) is sampling.ALWAYS_ON
+            and getattr(sampler, "_local_parent_not_sampled", None) is sampling.ALWAYS_OFF)
 
 
 class LeanSpan(trace.Span):

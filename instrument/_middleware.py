@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 _W3C_FIELDS = frozenset({"traceparent", "tracestate", "baggage"})
 _UNMATCHED = "_unmatched"
+_HOSTS: dict[str, tuple[str, int | None]] = {}
 
 
 class _DictGetter(Getter[dict[str, str]]):
@@ -192,10 +193,15 @@ class InfersightMiddleware:
             attrs["http.request.method_original"] = raw_method
         host = headers.get("host")
         if host:
-            name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
-            attrs["server.address"] = name or host
-            if port.isdigit():
-                attrs["server.port"] = int(port)
+            parsed = _HOSTS.get(host)
+            if parsed is None:
+                name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+                parsed = (name or host, int(port) if port.isdigit() else None)
+                if len(_HOSTS) < 256:  # a handful of Host values in practice; never unbounded
+                    _HOSTS[host] = parsed
+            attrs["server.address"] = parsed[0]
+            if parsed[1] is not None:
+                attrs["server.port"] = parsed[1]
         else:
             server = scope.get("server")
             if server:
