@@ -123,10 +123,14 @@ class TokenEnergyLedger:
             "infersight.gpu.energy_j": energy * share,
             "infersight.gpu.seconds": gpu_seconds,
             "infersight.gpu.share": share,
-            "infersight.gpu.attribution": "tokens",
+            "infersight.gpu.split": "tokens",
+            "infersight.gpu.tokens": tokens,
         }
         if self.price is not None:
-            attrs["infersight.gpu.cost_usd"] = gpu_seconds * self.price / 3600.0
+            cost = gpu_seconds * self.price / 3600.0
+            attrs["infersight.gpu.cost_usd"] = cost
+            if tokens > 0:
+                attrs["infersight.gpu.cost_per_1k_tokens_usd"] = cost * 1000.0 / tokens
         return attrs
 
 

@@ -138,14 +138,17 @@ def _visible_gpus() -> list[int] | None:
     return [int(p) for p in parts] if all(p.isdigit() for p in parts) else None
 
 
-def _price() -> float | None:
-    raw = os.environ.get("INFERSIGHT_GPU_PRICE_PER_HOUR")
-    if not raw:
-        return None
+def _price(gpu_names: tuple[str, ...] = ()) -> float | None:
+    """USD per GPU-hour: ``INFERSIGHT_GPU_PRICE_PER_HOUR``, else ``INFERSIGHT_GPU_INSTANCE_TYPE``
+    or the GPU model in the GPU plane's price table, else None (no cost attribute)."""
+    from infersight.instrument.gpu._cost import resolve_price
+
+    raw = os.environ.get("INFERSIGHT_GPU_PRICE_PER_HOUR") or None
     try:
-        return float(raw)
-    except ValueError:
-        logger.warning("infersight: INFERSIGHT_GPU_PRICE_PER_HOUR=%r is not a number; no cost", raw)
+        return resolve_price(raw, os.environ.get("INFERSIGHT_GPU_INSTANCE_TYPE") or None,
+                             gpu_names).usd_per_gpu_hour
+    except Exception as exc:  # a bad price must not turn the plugin off
+        logger.warning("infersight: no GPU cost per request: %s", exc)
         return None
 
 
@@ -239,8 +242,9 @@ def _start_gpu(state: VllmTelemetry, tel: Telemetry, nvml: Any) -> None:
     state.sampler = sampler
     if not sampler.available:
         return  # no GPU: the sampler logged one WARNING and exports infersight.gpu.up=0
-    gpus = max(1, sum(1 for d in sampler.last.devices if d.parent is None))
-    ledger = TokenEnergyLedger(tokens=registry_token_reader(), gpus=gpus, price_per_gpu_hour=_price())
+    physical = [d for d in sampler.last.devices if d.parent is None]
+    ledger = TokenEnergyLedger(tokens=registry_token_reader(), gpus=max(1, len(physical)),
+                               price_per_gpu_hour=_price(tuple(d.name for d in physical)))
     sampler.add_listener(ledger.on_sweep)
     state.ledger = ledger
     if state.enricher is not None:

@@ -28,7 +28,7 @@ def test_every_request_span_carries_gpu_energy_seconds_and_cost(result: dict) ->
     reqs = result["requests"]
     assert set(reqs) == {"seq-0", "seq-1", "seq-2", "batch-a", "batch-b"}
     for r in reqs.values():
-        assert r["attribution"] == "tokens"
+        assert r["split"] == "tokens" and r["tokens"] > 0
         assert r["energy_j"] > 0 and r["seconds"] > 0
         assert r["cost_usd"] == pytest.approx(r["seconds"] * 3.6 / 3600)
     # alone on the GPU: the whole window; the fake GPU draws 300 W while busy
