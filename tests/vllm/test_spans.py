@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+import warnings
 
 import pytest
 from infersight.instrument._gc import GcMonitor
@@ -225,7 +226,9 @@ def test_pid_guard_sends_nothing_from_a_forked_child() -> None:
     guard = PidGuardSpanExporter(inner)
     span = ReadableSpan("x", start_time=1, end_time=2)
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():  # 3.12+ warns about fork with threads; the child only exports
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # child: export through the inherited exporter, report what reached it
         try:
             guard.export([span])
