@@ -53,6 +53,18 @@ def _overload(args: argparse.Namespace) -> dict[str, Any]:
                             concurrency=args.concurrency, spans_per_request=args.spans).as_dict()
 
 
+def _fuzz(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.reliability._fuzz import run_fuzz
+
+    chunks = []
+    for k in range(args.chunks):  # one seed per chunk: each chunk is reproducible on its own
+        chunks.append(run_fuzz(args.inputs // args.chunks, seed=args.seed + k).as_dict())
+    total = {key: sum(c[key] for c in chunks) for key in
+             ("inputs", "decode_errors", "accepted_requests", "rejected_items", "crashes")}
+    return {**total, "seeds": [c["seed"] for c in chunks], "max_rss_mib": max(c["max_rss_mib"] for c in chunks),
+            "crash_samples": [s for c in chunks for s in c["crash_samples"]][:20]}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--burst-s", type=float, default=30.0)
     o.add_argument("--concurrency", type=int, default=96)
     o.add_argument("--spans", type=int, default=8192)
+    f = sub.add_parser("fuzz", help="mutation-fuzz the OTLP protobuf/JSON decoders")
+    f.add_argument("--inputs", type=int, default=1_000_000)
+    f.add_argument("--chunks", type=int, default=10)
+    f.add_argument("--seed", type=int, default=1000)
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    result = {"crash": _crash, "overload": _overload}[args.cmd](args)
+    result = {"crash": _crash, "overload": _overload, "fuzz": _fuzz}[args.cmd](args)
     result["wall_s"] = round(time.monotonic() - t0, 1)
     path = _write(args.cmd, result, argv)
     print(json.dumps(result, indent=2))
