@@ -5,7 +5,8 @@ the GPU, then GC, the event loop and the pool). A root-like finding absorbs a la
 most of the later one's excess-carrying time falls in the root's active time (and more than
 the root's share of time alone would give): job -> allocations -> GC -> pool -> P99 becomes one
 finding, not three lines. GC absorbs event-loop blocks that coincide with GC pauses (a
-stop-the-world pause is seen by the loop monitor as a block).
+stop-the-world pause is seen by the loop monitor as a block) and pool waits that move with
+the GC pauses step by step when GC explains at least half as much.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from infersight.analysis._context import Context, mechanisms
 from infersight.analysis._finding import Finding
 from infersight.analysis.detectors._jobs import union
+from scipy import stats
 
 #: share of a mechanism's excess-carrying time that must fall in the root's active time
 FOLD_SHARE = 0.6
@@ -21,6 +23,8 @@ FOLD_SHARE = 0.6
 FOLD_LIFT = 1.2
 #: share of one mechanism's event time that another's events must cover to be its cause
 COVER_MIN = 0.5
+GC_POOL_SHARE = 0.5
+GC_POOL_RHO = 0.7
 ORDER = ("periodic_job_interference", "cold_start", "cache_stampede", "cache_miss_storm",
          "gpu_throttling", "gpu_saturation", "gpu_memory_pressure", "gpu_idle", "slow_downstream", "gc_pause",
          "event_loop_block", "pool_saturation")
@@ -48,6 +52,14 @@ def link(ctx: Context, root: Finding, other: Finding) -> float:
         # between runtime mechanisms only direct coincidence of the events says who caused whom
         if pair == ("gc_pause", "event_loop_block"):
             return _covered(_intervals(ctx, "loop"), _intervals(ctx, "gc"))
+        if pair == ("gc_pause", "pool_saturation"):
+            # a stop-the-world pause stalls the requests holding connections, so the others
+            # queue: GC that matters (half the pool's explained excess or more) and moves with the
+            # pool waits step by step is the cause
+            if root.excess_share < GC_POOL_SHARE * other.excess_share:
+                return 0.0
+            rho = _step_correlation(ctx, "gc", "pool")
+            return rho if rho >= GC_POOL_RHO else 0.0
         if root.excess_share < other.excess_share:
             return 0.0
         if pair == ("pool_saturation", "event_loop_block"):
@@ -60,6 +72,20 @@ def link(ctx: Context, root: Finding, other: Finding) -> float:
     if inside < FOLD_SHARE or frac <= 0 or inside / frac < FOLD_LIFT:
         return 0.0
     return inside
+
+
+def _step_correlation(ctx: Context, a: str, b: str) -> float:
+    """Spearman correlation of two mechanisms' per-step totals (20 steps over the window)."""
+    m = mechanisms(ctx)
+    if a not in m or b not in m:
+        return 0.0
+    step = max(1, (ctx.tel.until_ns - ctx.tel.since_ns) // 20)
+    steps = ctx.requests["start_ns"].to_numpy() // step
+    _, inv = np.unique(steps, return_inverse=True)
+    sa, sb = np.bincount(inv, weights=m[a]), np.bincount(inv, weights=m[b])
+    if len(sa) < 5 or np.ptp(sa) == 0 or np.ptp(sb) == 0:
+        return 0.0
+    return float(stats.spearmanr(sa, sb).statistic)
 
 
 def _intervals(ctx: Context, kind: str) -> tuple[np.ndarray, np.ndarray]:

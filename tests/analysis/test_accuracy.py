@@ -30,8 +30,6 @@ SOURCES = _sources()
 # Runs where the diagnosis is known to fall short today (docs/accuracy.md says why). Strict: if
 # one starts passing (better detectors, or re-recorded runs), the test fails so this list shrinks.
 KNOWN_MISSES = {
-    "gc_storm": "gc_pause ranks 2nd: pool waits (28% of the P99 excess) outrank GC (24%); nothing in "
-                "the events ties those waits to the pauses",
     "slow_downstream": "right cause at rank 1 but low confidence: the slower risk service explains "
                        "only ~8% of the P99 excess in a run dominated by CPU contention",
 }
