@@ -64,7 +64,9 @@ class traced_job:  # noqa: N801 - used like a function/decorator
         self._sinks = Sinks(tracer_provider, meter_provider, registry)
         self._attributes = dict(attributes or {})
         self._rows_from_result = rows_from_result
-        self._stack: list[_Frame] = []
+        # per thread / per asyncio task, so one instance can be entered concurrently
+        self._stack: contextvars.ContextVar[tuple[_Frame, ...]] = contextvars.ContextVar(
+            f"infersight_job_frames_{name}", default=())
 
     # -- context manager ------------------------------------------------------------------
     def _begin(self) -> _Frame:
@@ -111,11 +113,13 @@ class traced_job:  # noqa: N801 - used like a function/decorator
 
     def __enter__(self) -> JobRun:
         frame = self._begin()
-        self._stack.append(frame)
+        self._stack.set((*self._stack.get(), frame))
         return frame[0]
 
     def __exit__(self, et: Any, exc: BaseException | None, tb: Any) -> None:
-        self._end(self._stack.pop(), exc)
+        frames = self._stack.get()
+        self._stack.set(frames[:-1])
+        self._end(frames[-1], exc)
 
     async def __aenter__(self) -> JobRun:
         return self.__enter__()

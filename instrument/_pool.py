@@ -16,6 +16,7 @@ this helper adds the wait they do not show (see docs/metrics.md).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from typing import Any
@@ -41,16 +42,20 @@ class traced_pool_acquire:  # noqa: N801 - used like a function
         self.pool_name = pool_name
         self._sinks = Sinks(tracer_provider, meter_provider, registry)
         self._attrs = {"db.client.connection.pool.name": pool_name}
-        self._frames: list[tuple[Any, int]] = []
+        # per thread / per asyncio task, so one instance can be entered concurrently
+        self._frames: contextvars.ContextVar[tuple[tuple[Any, int], ...]] = contextvars.ContextVar(
+            f"infersight_pool_frames_{pool_name}", default=())
         self.wait_s: float | None = None
 
     def __enter__(self) -> traced_pool_acquire:
         span = self._sinks.tracer.start_span("pool.acquire", kind=SpanKind.INTERNAL, attributes=self._attrs)
-        self._frames.append((span, time.perf_counter_ns()))
+        self._frames.set((*self._frames.get(), (span, time.perf_counter_ns())))
         return self
 
     def __exit__(self, et: Any, exc: BaseException | None, tb: Any) -> None:
-        span, t0 = self._frames.pop()
+        frames = self._frames.get()
+        self._frames.set(frames[:-1])
+        span, t0 = frames[-1]
         wait = (time.perf_counter_ns() - t0) / 1e9
         self.wait_s = wait
         try:

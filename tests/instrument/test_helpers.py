@@ -193,3 +193,24 @@ def test_helpers_never_fail_the_caller_when_recording_breaks(providers: Provider
     assert traced_cache("c", **_kw(providers)).get_or_load("k", lambda: 5) == 5
     with traced_pool_acquire("p", **_kw(providers)):
         pass
+
+
+def test_one_job_and_pool_instance_can_be_entered_concurrently(providers: Providers) -> None:
+    job = traced_job("shared", **_kw(providers))
+    acquire = traced_pool_acquire("shared-pool", **_kw(providers))
+
+    async def run(i: int, delay: float) -> None:
+        async with job as handle:
+            async with acquire:
+                await asyncio.sleep(delay)
+            handle.rows = i
+
+    async def main() -> None:
+        await asyncio.gather(run(1, 0.03), run(2, 0.0), run(3, 0.01))
+
+    asyncio.run(main())
+    jobs = [s for s in providers.spans.get_finished_spans() if s.name == "shared"]
+    assert sorted(s.attributes["infersight.job.rows"] for s in jobs) == [1, 2, 3]
+    pools = [s for s in providers.spans.get_finished_spans() if s.name == "pool.acquire"]
+    waits = sorted(s.attributes["db.client.connection.wait_time"] for s in pools)
+    assert len(waits) == 3 and waits[-1] >= 0.03
