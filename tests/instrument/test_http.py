@@ -287,3 +287,15 @@ def test_bad_arguments_are_refused(app: FastAPI, providers: Providers) -> None:
     with pytest.raises(ConfigurationError, match="start with"):
         instrument_app(app, metrics_path="metrics", **providers.kwargs())
     assert instrumentation_of(app) is None
+
+
+def test_a_failing_gpu_plane_logs_one_warning_and_the_app_still_serves(app: FastAPI, providers: Providers,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="infersight.instrument"):
+        state = instrument_app(app, gpu=True, gpu_options={"no_such_option": 1}, **providers.kwargs())
+    warnings = [r for r in caplog.records if "GPU telemetry unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+    assert state.hooks == []
+    with TestClient(app) as client:
+        assert client.get("/items/1").status_code == 200
+    assert len(providers.server_spans()) == 1
