@@ -63,13 +63,15 @@ def instrument_app(
     instrument_clients: bool = True,
     export_interval_s: float = 5.0,
     lean_spans: bool = True,
+    contrib_options: Mapping[str, Any] | None = None,
 ) -> Instrumentation:
     """Instrument a FastAPI/Starlette app in place; returns the handle ``uninstrument_app`` undoes.
 
     Providers: the injected ones, else the application's global ones, else :func:`configure`
     builds OTLP/HTTP ones (``service_name``, ``endpoint`` and ``OTEL_*`` apply only then).
     Instrumenting the same app twice logs a warning and returns the first handle.
-    With ``lean_spans`` (default) and a provider built by :func:`configure` that nothing else
+    ``contrib_options`` go to ``FastAPIInstrumentor.instrument_app`` in contrib mode (its hooks,
+    header capture, ``exclude_spans``...). With ``lean_spans`` (default) and a provider built by :func:`configure` that nothing else
     listens to, SERVER spans take the lean path (``_leanspan``): same OTLP bytes, less CPU.
     """
     existing = getattr(app, _ATTR, None)
@@ -136,7 +138,7 @@ def instrument_app(
                                     capture_stack=loop_lag_stack, on_error=state.hook_failed)
     _disable_native_fastapi_telemetry(app, state)
     if mode == "contrib":
-        _instrument_contrib(app, state, tp, mp)
+        _instrument_contrib(app, state, tp, mp, contrib_options or {})
     if gpu:
         _install_gpu(state, tp, mp, reg, nvml, gpu_options)
     if instrument_clients:
@@ -160,7 +162,7 @@ def _disable_native_fastapi_telemetry(app: Any, state: Instrumentation) -> None:
         state.restore.append(lambda: config.update(saved))
 
 
-def _instrument_contrib(app: Any, state: Instrumentation, tp: Any, mp: Any) -> None:
+def _instrument_contrib(app: Any, state: Instrumentation, tp: Any, mp: Any, options: Mapping[str, Any]) -> None:
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     from opentelemetry.instrumentation._semconv import (
         _OpenTelemetrySemanticConventionStability,
@@ -183,9 +185,10 @@ def _instrument_contrib(app: Any, state: Instrumentation, tp: Any, mp: Any) -> N
         except Exception:
             logger.warning("infersight contrib mode: could not switch contrib to the stable HTTP "
                            "semconv; spans carry the old attribute names", exc_info=True)
-    FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=tp, meter_provider=mp, exclude_spans=["receive", "send"],
-        excluded_urls=",".join(f"{p}$" for p in excluded) or None)
+    kwargs: dict[str, Any] = {"exclude_spans": ["receive", "send"],
+                              "excluded_urls": ",".join(f"{p}$" for p in excluded) or None}
+    kwargs.update(options)
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=tp, meter_provider=mp, **kwargs)
     state.restore.append(lambda: FastAPIInstrumentor.uninstrument_app(app))
 
 

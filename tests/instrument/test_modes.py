@@ -62,3 +62,18 @@ def test_contrib_uninstrument_restores_the_app(app: FastAPI, providers: Provider
 
 def _attrs(span: Any) -> dict[str, Any]:
     return dict(span.attributes or {})
+
+
+def test_contrib_options_reach_the_contrib_instrumentor(app: FastAPI, providers: Providers) -> None:
+    seen: list[str] = []
+
+    def hook(span: Any, scope: dict[str, Any]) -> None:
+        seen.append(scope["path"])
+        span.set_attribute("tenant", "t1")
+
+    instrument_app(app, mode="contrib", contrib_options={"server_request_hook": hook}, **providers.kwargs())
+    with TestClient(app) as client:
+        client.get("/items/3")
+    assert seen == ["/items/3"]
+    (span,) = providers.server_spans()
+    assert span.attributes["tenant"] == "t1"
