@@ -193,6 +193,9 @@ def with_fault(b: Builder, fault: str, *, seconds: int = 600, rps: float = 5.0) 
         b.gauge("infersight.gpu.clock.sm", ts, 900e6 if throttled else 1980e6, g)
         b.gauge("infersight.gpu.clock.sm.max", ts, 1980e6, g)
         b.gauge("infersight.gpu.throttled", ts, 1.0 if throttled else 0.0, g)
+        # the GPU plane's attribute name for the decoded reason (instrument/gpu/_otel.py)
+        b.gauge("infersight.gpu.clock_event.active", ts, 1.0 if throttled else 0.0,
+                {**g, "infersight.gpu.clock_event.reason": "sw_power_cap"})
         b.gauge("hw.gpu.memory.usage", ts, 30e9, g)
         b.gauge("hw.gpu.memory.limit", ts, 80e9, g)
     if fault in ("gpu_busy", "gpu_throttle"):

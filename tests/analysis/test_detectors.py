@@ -49,6 +49,8 @@ def test_right_cause_at_rank_one(tmp_path: Path, fault: str) -> None:
         start = pd.Timestamp(top.root_cause.start).value
         end = pd.Timestamp(top.root_cause.end).value
         assert start < T0 + FAULT_END_S * 10**9 and end > T0 + FAULT_START_S * 10**9
+    if fault == "gpu_throttle":  # the decoded throttle reason is named, not "None"
+        assert "sw_power_cap" in top.title and "None" not in top.title, top.title
     # nothing else claims high confidence
     assert all(f.level != "high" for f in found[1:]), [(f.category, f.confidence) for f in found]
 
