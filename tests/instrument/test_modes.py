@@ -60,10 +60,6 @@ def test_contrib_uninstrument_restores_the_app(app: FastAPI, providers: Provider
     assert providers.server_spans() == []
 
 
-def _attrs(span: Any) -> dict[str, Any]:
-    return dict(span.attributes or {})
-
-
 def test_contrib_options_reach_the_contrib_instrumentor(app: FastAPI, providers: Providers) -> None:
     seen: list[str] = []
 
