@@ -38,6 +38,19 @@ class _DictGetter(Getter[dict[str, str]]):
 
 
 _GETTER = _DictGetter()
+_HOOK_WARNED: set[tuple[str, str]] = set()  # (hook class, phase): warned once, then DEBUG
+
+
+def _log_hook_failure(hook: Any, phase: str) -> None:
+    """A broken hook fails on every request: one WARNING (with the traceback) per hook class and
+    phase, DEBUG after that (the infersight_hook_errors counter keeps the count)."""
+    key = (type(hook).__qualname__, phase)
+    if key in _HOOK_WARNED:
+        logger.debug("request hook %r failed at %s", hook, phase, exc_info=True)
+        return
+    _HOOK_WARNED.add(key)
+    logger.warning("request hook %r failed at %s (logged once; counted in infersight_hook_errors)",
+                   hook, phase, exc_info=True)
 
 
 def route_template(scope: dict[str, Any], root0: str) -> str | None:
@@ -231,7 +244,7 @@ class InfersightMiddleware:
             try:
                 states.append(hook.on_request_start(span, start_ns))
             except Exception:
-                logger.warning("request hook %r failed at start", hook, exc_info=True)
+                _log_hook_failure(hook, "start")
                 self.state.hook_failed(type(hook).__name__)
                 states.append(None)
         return states
@@ -303,7 +316,7 @@ class InfersightMiddleware:
                 try:
                     hook.on_request_end(span, hstate, start_ns, end_ns)
                 except Exception:
-                    logger.warning("request hook %r failed at end", hook, exc_info=True)
+                    _log_hook_failure(hook, "end")
                     st.hook_failed(type(hook).__name__)
 
     # -- endpoints served by the middleware ----------------------------------------------
