@@ -65,6 +65,13 @@ def _fuzz(args: argparse.Namespace) -> dict[str, Any]:
             "crash_samples": [s for c in chunks for s in c["crash_samples"]][:20]}
 
 
+def _blackhole(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.reliability._blackhole import run_blackhole
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_blackhole(Path(tmp), seconds=args.minutes * 60, rate=args.rate).as_dict()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,9 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--inputs", type=int, default=1_000_000)
     f.add_argument("--chunks", type=int, default=10)
     f.add_argument("--seed", type=int, default=1000)
+    b = sub.add_parser("blackhole", help="demo server under load, collector black-holed, healthy twin")
+    b.add_argument("--minutes", type=float, default=10.0)
+    b.add_argument("--rate", type=float, default=3.0)
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    result = {"crash": _crash, "overload": _overload, "fuzz": _fuzz}[args.cmd](args)
+    result = {"crash": _crash, "overload": _overload, "fuzz": _fuzz, "blackhole": _blackhole}[args.cmd](args)
     result["wall_s"] = round(time.monotonic() - t0, 1)
     path = _write(args.cmd, result, argv)
     print(json.dumps(result, indent=2))

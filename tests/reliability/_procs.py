@@ -43,10 +43,10 @@ class CollectorProcess:
     """``infersight collect`` as a child process on free loopback ports (same ports across restarts)."""
 
     def __init__(self, db: Path, *, extra: Sequence[str] = (), grpc: bool = True,
-                 preexec_fn: Callable[[], None] | None = None) -> None:
+                 preexec_fn: Callable[[], None] | None = None, http_port: int | None = None) -> None:
         self.db = db
         self.extra = list(extra)
-        self.http_port = free_port()
+        self.http_port = http_port or free_port()
         self.grpc_port = free_port() if grpc else -1
         self.preexec_fn = preexec_fn
         self.log_path = db.parent / (db.name + ".log")

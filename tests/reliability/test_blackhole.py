@@ -1,0 +1,29 @@
+"""The demo server under load with a black-holed collector: every request still succeeds, the
+drops are counted, memory does not grow, spans flow again when the collector returns.
+(The latency comparison with a healthy twin is reported by benchmarks/reliability/run.py
+blackhole, not asserted here: tests never fail on wall-clock time.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ._blackhole import run_blackhole
+
+pytestmark = pytest.mark.integration
+
+
+def test_black_holed_collector_costs_the_server_nothing_and_recovers(tmp_path: Path) -> None:
+    r = run_blackhole(tmp_path, seconds=20.0, rate=3.0)
+    assert r.black_hole_connections > 0, "the exporter never reached the black hole"
+    assert r.blackholed["requests"] >= 20
+    assert r.blackholed["ok"] == r.blackholed["requests"], f"requests failed: {r.blackholed}"
+    assert r.healthy["ok"] == r.healthy["requests"], f"requests failed on the healthy twin: {r.healthy}"
+    # the export queue holds 2048 spans: past that (the twin tells how many one server made) the
+    # rest must be dropped and counted, not queued
+    if r.healthy_twin_spans > 2 * 2048:
+        assert r.dropped_spans > 0, f"no drops counted for {r.healthy_twin_spans} spans into a 2048 queue"
+    assert r.dropped_spans == r.dropped_spans, "infersight_exporter_dropped_spans_total is not exposed"
+    assert r.rss_second_half_max_mib < r.rss_first_half_max_mib + 64, f"RSS keeps growing: {r.rss_mib}"
+    assert r.recovered_spans > 0 and r.recovery_s >= 0, "no spans arrived after the collector returned"
