@@ -189,15 +189,16 @@ class AppState:
         feats = {"n": float(len(payments)), "total": float(total),
                  "max": float(max((p["amount_cents"] for p in payments), default=0))}
         if "gc_storm" in self.active:
-            # "debug snapshot" of every feature candidate: ~20k dicts per request, 48 kept
-            burst = [{"i": i, "v": (p["amount_cents"] + i) % 97, "tags": [p["merchant"]]}
-                     for i in range(400) for p in (payments or [{"amount_cents": 0, "merchant": "x"}])[:50]]
+            # "debug snapshot" of 20k feature candidates (a dict and a list each), the last 48 kept
+            src = payments or [{"amount_cents": 0, "merchant": "x"}]
+            burst = [{"i": i, "v": (src[i % len(src)]["amount_cents"] + i) % 97, "tags": [src[i % len(src)]["merchant"]]}
+                     for i in range(20_000)]
             self.recent_features.append(burst)
         return feats
 
     def moderation_work(self, prompt_ids: list[int], text: str) -> bool:
         """A moderation pass: a model forward over the prompt and a text scan (CPU work)."""
-        hidden = self.model.hidden_states(prompt_ids[-128:])
+        hidden = self.model.hidden_states(prompt_ids[-512:])
         flagged = float(abs(hidden).mean()) > 10.0
         banned = ("card number", "cvv", "password")
         lowered = text.lower()

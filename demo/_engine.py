@@ -181,19 +181,28 @@ class Engine:
     def generate(self, prompt_ids: list[int], max_tokens: int, temperature: float = 0.0,
                  seed: int = 0) -> GenRequest:
         """Blocking helper (tests, scripts): submit and wait."""
-        req = self.submit(GenRequest(prompt_ids, max_tokens, temperature, seed))
+        req = GenRequest(prompt_ids, max_tokens, temperature, seed)
         if self._thread is None:
-            self._run_inline(req)
+            self.run_here(req)
+        else:
+            self.submit(req)
         req.done.wait()
         if req.error is not None:
             raise req.error
         return req
 
-    def _run_inline(self, req: GenRequest) -> None:
-        self._queue.get_nowait()
-        self._admit(req)
+    def run_here(self, req: GenRequest) -> GenRequest:
+        """Generate ``req`` synchronously in the calling thread, bypassing the scheduler.
+
+        Called from an ``async def`` handler this blocks the event loop for the whole
+        generation: the ``event_loop_block`` fault.
+        """
+        self.check(req.prompt_ids, req.max_tokens)
+        req.enqueued_ns = time.time_ns()
+        self._admit(req, track=False)
         while not req.done.is_set():
             self._step(req)
+        return req
 
     # --- scheduler ------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -208,7 +217,7 @@ class Engine:
             for req in list(self._active):
                 self._step(req)
 
-    def _admit(self, req: GenRequest) -> None:
+    def _admit(self, req: GenRequest, track: bool = True) -> None:
         req.admitted_ns = time.time_ns()
         try:
             cache = self.model.new_cache(len(req.prompt_ids) + req.max_tokens)
@@ -223,7 +232,7 @@ class Engine:
         req.prefill_end_ns = time.time_ns()
         req._cache, req._logits = cache, logits
         req._rng = np.random.default_rng(req.seed)
-        if req not in self._active:
+        if track and req not in self._active:
             self._active.append(req)
 
     def _step(self, req: GenRequest) -> None:

@@ -39,8 +39,9 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("slow_downstream", "slow_downstream", "risk-service",
           "The downstream risk service scores with an unindexed scan of its event table."),
     Fault("event_loop_block", "event_loop_block", "moderation",
-          "The moderation check (a model forward pass and a text scan) runs synchronously inside the "
-          "async handler instead of in a worker thread."),
+          "CPU work runs synchronously inside the async chat handler: the moderation check (a model "
+          "forward pass and a text scan) and the generation itself (model called directly instead of "
+          "through the engine thread)."),
     Fault("gpu_contention", "gpu_saturation", "gpu-burner",
           "A co-located process runs large matrix multiplications on the same GPU.", needs_gpu=True),
     Fault("gpu_idle", "gpu_idle", "model",

@@ -38,7 +38,11 @@ def query(con: Any, name: str, **params: Any) -> dict[str, Any]:
 
 
 def measure_window(con: Any, service: str, start: str | datetime, end: str | datetime) -> dict[str, Any]:
-    """Every measure of the demo for one window: latency, GC, caches, pool, downstream, loop lag."""
+    """Every measure of the demo for one window: latency, GC, caches, pool, downstream, loop lag, jobs.
+
+    ``job_overlap.payments_full_sync`` compares, inside the window, the requests that overlapped a
+    full-sync run with those that did not; ``loop_lag_tail`` is the share of lag samples > 25 ms.
+    """
     out: dict[str, Any] = {}
     for name in QUERIES:
         params: dict[str, Any] = {"service": service, "start": start, "end": end}
@@ -49,6 +53,9 @@ def measure_window(con: Any, service: str, start: str | datetime, end: str | dat
         out[name] = query(con, name, **params)
     for job in ("payments_full_sync", "payments_incremental_sync"):
         out[f"job.{job}"] = query(con, "job_runs", service=service, job=job, start=start, end=end)
+    out["job_overlap.payments_full_sync"] = query(con, "job_overlap", service=service, job="payments_full_sync",
+                                                  start=start, end=end)
+    out["loop_lag_tail"] = query(con, "loop_lag_tail", service=service, start=start, end=end, bound=0.025)
     return out
 
 

@@ -226,7 +226,10 @@ def _submit(state: AppState, prompt_ids: list[int], req: Any, *, stream: bool) -
     q: asyncio.Queue[int | None] = asyncio.Queue()
     g = GenRequest(prompt_ids, req.max_tokens, req.temperature, req.seed(prompt_ids),
                    on_token=lambda t: loop.call_soon_threadsafe(q.put_nowait, t) if (stream or t is None) else None)
-    state.engine.submit(g)
+    if "event_loop_block" in state.active:
+        state.engine.run_here(g)  # the fault: the model runs synchronously on the event loop
+    else:
+        state.engine.submit(g)
     return _Gen(g, q)
 
 

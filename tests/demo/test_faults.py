@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import statistics
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ PHASES = ("cold_cache", "slow_downstream", "pool_exhaustion", "event_loop_block"
 async def _phases(stack: Stack) -> tuple[dict[str, tuple[str, str]], Any]:
     windows: dict[str, tuple[str, str]] = {}
     duration = PHASE_S * (len(PHASES) + 1)
-    await run_load(LoadConfig(url=stack.url, rate=6, duration=3, seed=99))  # warm-up, outside every window
+    await run_load(LoadConfig(url=stack.url, rate=4, duration=5, seed=99))  # warm-up, outside every window
 
     async def switch() -> None:
         start = _iso()
@@ -40,7 +41,7 @@ async def _phases(stack: Stack) -> tuple[dict[str, tuple[str, str]], Any]:
             windows[fault] = (on, await _toggle(stack.url, fault, False))
 
     task = asyncio.create_task(switch())
-    summary = await run_load(LoadConfig(url=stack.url, rate=6, duration=duration, seed=3))
+    summary = await run_load(LoadConfig(url=stack.url, rate=4, duration=duration, seed=3))
     await task
     return windows, summary
 
@@ -48,7 +49,7 @@ async def _phases(stack: Stack) -> tuple[dict[str, tuple[str, str]], Any]:
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     out = tmp_path_factory.mktemp("faults")
-    stack = Stack(out, data_dir=out / "data", server_args=("--rows", "150000", "--sync-period", "2.5"))
+    stack = Stack(out, data_dir=out / "data", server_args=("--rows", "150000", "--sync-period", "4"))
     try:
         stack.start()
         windows, summary = asyncio.run(_phases(stack))
@@ -72,41 +73,57 @@ def test_load_was_served(measured: dict[str, Any]) -> None:
     assert all(measured["m"][p]["request_latency"]["n"] >= 10 for p in ("clean", *PHASES))
 
 
-def test_cold_cache_raises_the_response_cache_miss_rate(measured: dict[str, Any]) -> None:
-    def rate(p: str) -> float:
-        c = measured["m"][p]["cache_misses.response_cache"]
-        return c["misses"] / max(1, c["lookups"])
+def _vs_others(measured: dict[str, Any], fault: str, metric: Callable[[dict[str, Any]], float]
+               ) -> tuple[float, float, dict[str, float]]:
+    """The fault phase's value and the median over every other phase (clean included).
 
-    assert rate("cold_cache") >= rate("clean") + 0.2
+    A median over seven phases is a steadier baseline than one clean phase on a shared machine
+    (other faults that also move the metric are outvoted).
+    """
+    values = {p: metric(measured["m"][p]) for p in ("clean", *PHASES)}
+    return values[fault], statistics.median(v for p, v in values.items() if p != fault), values
+
+
+def test_cold_cache_raises_the_response_cache_miss_rate(measured: dict[str, Any]) -> None:
+    def rate(m: dict[str, Any]) -> float:
+        c = m["cache_misses.response_cache"]
+        return float(c["misses"]) / max(1, c["lookups"])
+
+    fault, base, values = _vs_others(measured, "cold_cache", rate)
+    assert fault >= base + 0.2, values
 
 
 def test_slow_downstream_slows_the_client_calls(measured: dict[str, Any]) -> None:
-    clean, slow = (measured["m"][p]["downstream_latency"]["p50_s"] for p in ("clean", "slow_downstream"))
-    assert slow >= 3 * clean
+    fault, base, values = _vs_others(measured, "slow_downstream", lambda m: m["downstream_latency"]["p50_s"])
+    assert fault >= 2 * base, values
 
 
 def test_pool_exhaustion_makes_requests_wait_for_connections(measured: dict[str, Any]) -> None:
-    clean, bad = (measured["m"][p]["pool_wait"] for p in ("clean", "pool_exhaustion"))
-    assert bad["mean_s"] >= 3 * clean["mean_s"] and bad["mean_s"] > 0.005
+    fault, base, values = _vs_others(measured, "pool_exhaustion", lambda m: m["pool_wait"]["mean_s"])
+    assert fault >= 3 * base and fault > 0.005, values
 
 
 def test_event_loop_block_raises_loop_lag(measured: dict[str, Any]) -> None:
-    lags = {p: measured["m"][p]["loop_lag"]["mean_lag_s"] for p in ("clean", *PHASES)}
-    assert lags["event_loop_block"] >= 2 * lags["clean"], lags
+    fault, base, values = _vs_others(measured, "event_loop_block", lambda m: m["loop_lag"]["mean_lag_s"])
+    assert fault >= 1.5 * base, values
 
 
 def test_gc_storm_and_full_sync_cause_gen2_pauses(measured: dict[str, Any]) -> None:
     m = measured["m"]
-    assert m["gc_storm"]["gc_gen2"]["pause_s"] > m["clean"]["gc_gen2"]["pause_s"]
-    assert m["full_sync"]["gc_gen2"]["pause_s"] >= 0.1 + 2 * m["clean"]["gc_gen2"]["pause_s"]
+    pauses = {p: m[p]["gc_gen2"]["pause_s"] for p in ("clean", *PHASES)}
+    quiet = statistics.median(v for p, v in pauses.items() if p not in ("gc_storm", "full_sync"))
+    assert pauses["gc_storm"] > quiet and m["gc_storm"]["gc_gen2"]["pauses"] >= 1, pauses
+    assert pauses["full_sync"] >= 0.1 + 2 * quiet, pauses
     job = m["full_sync"]["job.payments_full_sync"]
     assert job["runs"] >= 1 and job["max_rows"] >= 150_000
     assert m["clean"]["job.payments_full_sync"]["runs"] == 0
 
 
-def test_full_sync_inflates_p99(measured: dict[str, Any]) -> None:
-    m = measured["m"]
-    assert m["full_sync"]["request_latency"]["p99_s"] > m["clean"]["request_latency"]["p99_s"]
+def test_full_sync_slows_the_requests_that_overlap_it(measured: dict[str, Any]) -> None:
+    # same window, same machine load: requests overlapping a full-sync run against the others
+    o = measured["m"]["full_sync"]["job_overlap.payments_full_sync"]
+    assert o["n_overlap"] >= 3 and o["n_other"] >= 3, o
+    assert o["p50_overlap_s"] >= 2 * o["p50_other_s"], o
 
 
 def test_record_writes_parquet_that_the_reader_opens(measured: dict[str, Any], tmp_path: Path) -> None:
