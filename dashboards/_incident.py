@@ -18,7 +18,7 @@ JOB = "infersight_job_duration_seconds"
 # Annotation queries (Prometheus returns a sample at each step where they hold; each becomes a
 # marker). The step and title fields are added in build.py (the SDK's AnnotationQuery lacks them).
 ANNOTATIONS = {
-    "Job runs": (f"sum by (exported_job) (increase({JOB}_count{{{SEL}}}[$__rate_interval])) > 0", "#5794F2", "{{exported_job}} ran"),
+    "Job runs": (f"sum by (job_name) (increase({JOB}_count{{{SEL}}}[$__rate_interval])) > 0", "#5794F2", "{{job_name}} ran"),
     "Gen-2 GC pauses": (f'sum by (generation) (increase({GC}_count{{{SEL}, generation="2"}}[$__rate_interval])) > 0',
                         "#F2495C", "gen-{{generation}} GC"),
     "GPU throttling": (f"max by (gpu) ({_gpu.THROTTLE}{{{SEL}}}) > 0", "#FF9830", "GPU {{gpu}} throttled"),
@@ -55,7 +55,7 @@ def build() -> db.Dashboard:
                          (f"histogram_quantile(0.95, sum by (le) (rate(db_client_connection_wait_time_seconds_bucket{{{SEL}}}[{RATE}])))",
                           "wait P95 (s)")], w=8))
     d = d.with_panel(ts("Job rows per second (full sync = tall spikes)",
-                        [(f"sum by (exported_job) (rate(infersight_job_rows_total{{{SEL}}}[{RATE}]))", "{{exported_job}}")],
+                        [(f"sum by (job_name) (rate(infersight_job_rows_total{{{SEL}}}[{RATE}]))", "{{job_name}}")],
                         unit="short", w=12))
     d = d.with_panel(ts("Cache hit ratio",
                         [(f'sum by (cache) (rate(infersight_cache_requests_total{{{SEL}, result="hit"}}[{RATE}])) '

@@ -43,17 +43,16 @@ def build() -> db.Dashboard:
     d = d.with_panel(ts("Blocked-loop samples per second",
                         [(f"sum(rate(infersight_event_loop_blocked_total{{{SEL}}}[{RATE}]))", "blocked")],
                         unit="ops"))
-    # The catalog's `job` label (the job's name) arrives as `exported_job`: Prometheus keeps its
-    # own target label `job` (see build.catalog_labels).
+    # The job's name is the catalog label `job_name` (not `job`, which is the scrape target's).
     d = d.with_row(row("Background jobs"))
     d = d.with_panel(ts("Job runs by job and status",
-                        [(f"sum by (exported_job, status) (increase({JOB}_count{{{SEL}}}[{RATE}]))", "{{exported_job}} {{status}}")],
+                        [(f"sum by (job_name, status) (increase({JOB}_count{{{SEL}}}[{RATE}]))", "{{job_name}} {{status}}")],
                         unit="short", bars=True, report_link=True))
     d = d.with_panel(ts("Mean job duration",
-                        [(f"sum by (exported_job) (rate({JOB}_sum{{{SEL}}}[{RATE}])) / sum by (exported_job) (rate({JOB}_count{{{SEL}}}[{RATE}]))",
-                          "{{exported_job}}")], unit="s"))
+                        [(f"sum by (job_name) (rate({JOB}_sum{{{SEL}}}[{RATE}])) / sum by (job_name) (rate({JOB}_count{{{SEL}}}[{RATE}]))",
+                          "{{job_name}}")], unit="s"))
     d = d.with_panel(ts("Rows processed by jobs per second",
-                        [(f"sum by (exported_job) (rate(infersight_job_rows_total{{{SEL}}}[{RATE}]))", "{{exported_job}}")],
+                        [(f"sum by (job_name) (rate(infersight_job_rows_total{{{SEL}}}[{RATE}]))", "{{job_name}}")],
                         unit="short", w=24, h=6,
                         description="A full sync shows as a tall periodic spike; incremental sync stays flat."))
     d = d.with_row(row("Caches and pools"))

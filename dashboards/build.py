@@ -129,19 +129,12 @@ TARGET_LABELS = frozenset({"job", "instance", "le", "namespace", "service", "pod
 def catalog_labels() -> dict[str, frozenset[str]]:
     """Series name -> label names, for every catalog series.
 
-    A metric's own ``job`` label (infersight_job_*: the background job's name) collides with
-    the target label Prometheus attaches; Prometheus keeps the target's as ``job`` and renames
-    the metric's to ``exported_job``, so that is the name queries must use.
+    Catalog labels never reuse a target label (a test pins it; Prometheus would rename the
+    metric's own ``job`` to ``exported_job``), so the two sets simply add up.
     """
     from infersight.instrument.catalog import CATALOG
 
-    def names(spec_labels: tuple[str, ...]) -> frozenset[str]:
-        own = set(spec_labels)
-        if "job" in own:
-            own.add("exported_job")
-        return frozenset(own) | TARGET_LABELS
-
-    return {n: names(s.labels) for s in CATALOG for n in s.series_names()}
+    return {n: frozenset(s.labels) | TARGET_LABELS for s in CATALOG for n in s.series_names()}
 
 
 def check_labels(expr: str, labels: dict[str, frozenset[str]]) -> list[str]:

@@ -74,14 +74,14 @@ METRICS: tuple[MetricSpec, ...] = (
     # --- background jobs ------------------------------------------------------------------
     MetricSpec("infersight_job_duration_seconds", "histogram",
                "Duration of traced background/scheduled job runs.",
-               unit="s", labels=("job", "status"), otel_name="infersight.job.duration",
+               unit="s", labels=("job_name", "status"), otel_name="infersight.job.duration",
                source="job", buckets=JOB_BUCKETS),
     MetricSpec("infersight_job_rows", "counter",
                "Rows processed by traced jobs (as reported by the job).",
-               labels=("job",), otel_name="infersight.job.rows", source="job"),
+               labels=("job_name",), otel_name="infersight.job.rows", source="job"),
     MetricSpec("infersight_job_bytes", "counter",
                "Bytes processed by traced jobs (as reported by the job).",
-               unit="By", labels=("job",), otel_name="infersight.job.bytes", source="job"),
+               unit="By", labels=("job_name",), otel_name="infersight.job.bytes", source="job"),
     # --- caches ---------------------------------------------------------------------------
     MetricSpec("infersight_cache_requests", "counter",
                "Cache lookups by result (hit|miss).",

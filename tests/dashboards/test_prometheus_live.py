@@ -189,9 +189,10 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
     assert {m.name for m in marks} == {"Job runs", "Gen-2 GC pauses", "GPU throttling"}
     for m in marks:
         assert m.times, f"annotation {m.name!r} marked nothing"
-    # The job's own name arrives as exported_job (Prometheus keeps the target's `job`).
+    # The job's own name arrives as job_name, untouched (no clash with the target's `job`).
     runs = next(pd for pd in data if pd.query.panel_title == "Job runs by job and status")
-    assert {s.labels.get("exported_job") for s in runs.series} >= {"payments_full_sync"}
+    assert {s.labels.get("job_name") for s in runs.series} >= {"payments_full_sync"}
+    assert not any("exported_job" in s.labels for s in runs.series)
 
     # Job runs are 8 s apart in the workload: their markers must form separate regions, not one.
     (jobs,) = [m for m in marks if m.name == "Job runs"]

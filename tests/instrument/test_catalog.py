@@ -67,3 +67,11 @@ def test_runtime_specs_are_well_formed() -> None:
         if spec.type == "histogram":
             assert spec.buckets and list(spec.buckets) == sorted(spec.buckets), spec.name
         assert "trace_id" not in spec.labels and "path" not in spec.labels
+
+
+def test_no_catalog_label_clashes_with_a_prometheus_target_label() -> None:
+    # Prometheus attaches `job`/`instance` (and the operator namespace/pod/...) to every
+    # scraped series; a metric's own label of that name would be renamed to `exported_<name>`.
+    target = {"job", "instance", "namespace", "service", "pod", "container", "endpoint", "le"}
+    for spec in CATALOG:
+        assert not target & set(spec.labels), (spec.name, sorted(target & set(spec.labels)))

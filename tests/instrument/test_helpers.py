@@ -39,9 +39,9 @@ def test_job_decorator_sync_makes_a_root_span_with_rows(providers: Providers) ->
     assert span.attributes["infersight.job.rows"] == 500
     assert span.attributes["infersight.job.bytes"] == 4096
     reg = providers.registry
-    assert reg.get_sample_value("infersight_job_rows_total", {"job": "payments_full_sync"}) == 500
+    assert reg.get_sample_value("infersight_job_rows_total", {"job_name": "payments_full_sync"}) == 500
     assert reg.get_sample_value("infersight_job_duration_seconds_count",
-                                {"job": "payments_full_sync", "status": "ok"}) == 1
+                                {"job_name": "payments_full_sync", "status": "ok"}) == 1
     assert current_job() is None
 
 
@@ -78,7 +78,7 @@ def test_failing_job_is_recorded_and_reraised(providers: Providers) -> None:
     (span,) = providers.spans.get_finished_spans()
     assert span.status.status_code == StatusCode.ERROR
     assert providers.registry.get_sample_value("infersight_job_duration_seconds_count",
-                                               {"job": "bad", "status": "error"}) == 1
+                                               {"job_name": "bad", "status": "error"}) == 1
     with pytest.raises(ValueError):
         traced_job("")
 
