@@ -131,6 +131,9 @@ class AppState:
         cfg = self.cfg
         if name == "full_sync":
             self.store.mode = "full" if on else "incremental"
+        elif name == "gc_storm":
+            if not on:  # the fix ships: the retained snapshots go away
+                self.recent_features.clear()
         elif name == "cache_stampede":
             self.cache_policy.stampede = on
         elif name == "cold_cache":
@@ -158,7 +161,7 @@ class AppState:
         elif name == "gpu_idle":
             if getattr(self.model, "device", "cpu") != "cpu" or not self._gpu_present():
                 raise ConfigError("gpu_idle is a start-up fault (serve --fault gpu_idle) on a GPU machine")
-        # gc_storm and event_loop_block are read on the request path via self.active
+        # gc_storm and event_loop_block are (also) read on the request path via self.active
 
     @staticmethod
     def _gpu_present() -> bool:
