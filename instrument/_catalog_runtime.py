@@ -100,7 +100,9 @@ METRICS: tuple[MetricSpec, ...] = (
                labels=("pool_name",), otel_name="db.client.connection.timeouts", source="pool"),
     # --- telemetry health -----------------------------------------------------------------
     MetricSpec("infersight_exporter_dropped_spans", "counter",
-               "Spans dropped because the bounded export queue was full (never blocks requests).",
+               "Spans not delivered to the collector: overwritten in the full bounded queue (the "
+               "exporter never blocks requests), in batches the collector did not accept, or still "
+               "queued (or ended) when telemetry shut down.",
                otel_name="infersight.exporter.dropped_spans", source="exporter"),
     MetricSpec("infersight_hook_errors", "counter",
                "Exceptions raised (and swallowed) by request hooks or telemetry callbacks.",
