@@ -21,7 +21,7 @@ import httpx
 
 from benchmarks.ingest.payload import make_request
 
-from ._procs import CollectorProcess
+from ._procs import CollectorProcess, EmbeddedCollectorProcess
 
 PB = {"content-type": "application/x-protobuf"}
 SPANS_PER_REQUEST = 512
@@ -52,6 +52,7 @@ class OverloadReport:
     burst_s: float = 0.0
     concurrency: int = 0
     spans_per_request: int = 0
+    max_inflight_mib: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     retry_after_missing: int = 0
     acknowledged: int = 0
@@ -97,41 +98,48 @@ async def _burst(col: CollectorProcess, bodies: Bodies, seconds: float, concurre
     attempts = 0
     pre = [bodies.next() for _ in range(concurrency)]
     spans = len(pre[0][1])  # bodies ready: the client must not be the limit
-    deadline = time.monotonic() + seconds
 
-    async def worker(k: int) -> None:
+    async def worker(c: httpx.AsyncClient, k: int) -> None:
         nonlocal attempts
         i = k
-        async with httpx.AsyncClient(base_url=col.url, timeout=60) as c:
-            while time.monotonic() < deadline:
-                body, ids = pre[i % len(pre)]
-                attempts += 1  # offered: counted when sent, inside the burst window
-                try:
-                    r = await c.post("/v1/traces", content=body, headers=PB)
-                except httpx.TransportError as exc:
-                    statuses[type(exc).__name__] += 1
-                    continue
-                statuses[str(r.status_code)] += 1
-                if r.status_code == 200:
-                    acked.update(ids)
-                    pre[i % len(pre)] = bodies.next()  # an acked body is never sent again
-                elif r.status_code in (429, 503) and not r.headers.get("retry-after"):
-                    report.retry_after_missing += 1
-                i += concurrency
+        while time.monotonic() < deadline:
+            body, ids = pre[i % len(pre)]
+            attempts += 1  # offered: counted when sent, inside the burst window
+            try:
+                r = await c.post("/v1/traces", content=body, headers=PB)
+            except httpx.TransportError as exc:
+                statuses[type(exc).__name__] += 1
+                continue
+            statuses[str(r.status_code)] += 1
+            if r.status_code == 200:
+                acked.update(ids)
+                pre[i % len(pre)] = bodies.next()  # an acked body is never sent again
+            elif r.status_code in (429, 503) and not r.headers.get("retry-after"):
+                report.retry_after_missing += 1
+            i += concurrency
 
-    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=col.url, timeout=60, limits=limits) as client:
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(*(worker(client, k) for k in range(concurrency)))
     report.statuses = dict(statuses)
     return attempts * spans / seconds
 
 
 def run_overload(workdir: Path, *, sustain_s: float = 5.0, burst_s: float = 10.0, concurrency: int = 96,
-                 spans_per_request: int = 8192, rss_bound_mib: float = 1024.0) -> OverloadReport:
+                 spans_per_request: int = 8192, rss_bound_mib: float = 1024.0,
+                 max_inflight_mib: int | None = None) -> OverloadReport:
+    """``max_inflight_mib`` None: the CLI collector with its defaults (128 MiB of request bytes in
+    flight); else an embedded ``Collector(max_inflight_bytes=...)`` (a smaller budget: shorter runs)."""
     db = workdir / "overload.duckdb"
     report = OverloadReport(burst_s=burst_s, concurrency=concurrency, spans_per_request=spans_per_request,
                             rss_bound_mib=rss_bound_mib)
     acked: set[str] = set()
     bodies = Bodies(spans_per_request)
-    with CollectorProcess(db, grpc=False, extra=["--log-level", "warning"]) as col:
+    col = (CollectorProcess(db, grpc=False, extra=["--log-level", "warning"]) if max_inflight_mib is None
+           else EmbeddedCollectorProcess(db, max_inflight_bytes=max_inflight_mib << 20))
+    report.max_inflight_mib = 128 if max_inflight_mib is None else max_inflight_mib
+    with col:
         report.rss_idle_mib = col.rss() / 2**20
         peak = [0]
         stop_rss = threading.Event()

@@ -56,11 +56,14 @@ class CollectorProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "infersight.cli", "collect", "--db", str(self.db),
+                "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port), *self.extra]
+
     def start(self, timeout_s: float = 60.0) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "infersight.cli", "collect", "--db", str(self.db),
-                 "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port), *self.extra],
+                self.argv(),
                 stdout=subprocess.DEVNULL, stderr=log, preexec_fn=self.preexec_fn)  # noqa: PLW1509
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -110,6 +113,30 @@ class CollectorProcess:
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.kill9() if exc[0] is not None else self.stop()
+
+
+_EMBEDDED = """
+import signal, sys, threading
+from infersight.collectors import Collector
+col = Collector(sys.argv[1], http_port=int(sys.argv[2]), grpc_port=None, max_inflight_bytes=int(sys.argv[3]),
+                max_body=int(sys.argv[3]) // 2)  # the budget is never below max_body
+col.start()
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+stop.wait()
+col.stop()
+"""
+
+
+class EmbeddedCollectorProcess(CollectorProcess):
+    """``Collector(...)`` from Python in a child process, for budgets the CLI has no flag for."""
+
+    def __init__(self, db: Path, *, max_inflight_bytes: int) -> None:
+        super().__init__(db, grpc=False)
+        self.max_inflight_bytes = max_inflight_bytes
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-c", _EMBEDDED, str(self.db), str(self.http_port), str(self.max_inflight_bytes)]
 
 
 def _descendants(pid: int) -> list[int]:

@@ -20,10 +20,8 @@ def test_black_holed_collector_costs_the_server_nothing_and_recovers(tmp_path: P
     assert r.blackholed["requests"] >= 20
     assert r.blackholed["ok"] == r.blackholed["requests"], f"requests failed: {r.blackholed}"
     assert r.healthy["ok"] == r.healthy["requests"], f"requests failed on the healthy twin: {r.healthy}"
-    # the export queue holds 2048 spans: past that (the twin tells how many one server made) the
-    # rest must be dropped and counted, not queued
-    if r.healthy_twin_spans > 2 * 2048:
-        assert r.dropped_spans > 0, f"no drops counted for {r.healthy_twin_spans} spans into a 2048 queue"
-    assert r.dropped_spans == r.dropped_spans, "infersight_exporter_dropped_spans_total is not exposed"
+    # every span not delivered is counted: the exporter gives up on a batch after its 10 s timeout
+    # (and a full 2048-span queue overwrites the oldest), so a 20 s run has drops to show
+    assert r.dropped_spans > 0, f"spans were lost to the black hole but none counted: {r.dropped_spans}"
     assert r.rss_second_half_max_mib < r.rss_first_half_max_mib + 64, f"RSS keeps growing: {r.rss_mib}"
     assert r.recovered_spans > 0 and r.recovery_s >= 0, "no spans arrived after the collector returned"
