@@ -12,6 +12,10 @@ SLO_SECONDS = 0.2  # the reference incident's target: P99 200 ms; a bucket bound
 VLLM = 'job=~"$job", instance=~"$instance"'
 
 
+def _ttft(q: float, bucket: str, sel: str) -> str:
+    return f"histogram_quantile({q}, sum by (le) (rate({bucket}{{{sel}}}[{RATE}])))"
+
+
 def _q(p: float, by: str = "") -> str:
     grp = f"le, {by}" if by else "le"
     return f"histogram_quantile({p}, sum by ({grp}) (rate({DUR}_bucket{{{RSEL}}}[{RATE}])))"
@@ -66,15 +70,21 @@ def build() -> db.Dashboard:
     d = d.with_panel(ts("In-flight requests",
                         [(f"sum by (instance) (http_server_active_requests{{{SEL}}})", "{{instance}}")],
                         unit="short"))
-    d = d.with_row(row("Generation (vLLM servers; empty elsewhere)"))
+    # infersight's gen_ai metrics (record_generation: any model server) `or` vLLM's own, so the
+    # row fills for both; each side is a complete quantile/rate, never a mix of the two histograms.
+    d = d.with_row(row("Generation (record_generation or vLLM)"))
     d = d.with_panel(ts(
         "Time to first token P50 / P99",
-        [(f"histogram_quantile(0.5, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{{{VLLM}}}[{RATE}])))", "P50"),
-         (f"histogram_quantile(0.99, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{{{VLLM}}}[{RATE}])))", "P99")],
-        unit="s", description="vLLM's TTFT histogram; see the vLLM board for more."))
+        [(f"{_ttft(q, 'gen_ai_server_time_to_first_token_seconds_bucket', SEL)} "
+          f"or {_ttft(q, 'vllm:time_to_first_token_seconds_bucket', VLLM)}", label)
+         for q, label in ((0.5, "P50"), (0.99, "P99"))],
+        unit="s", description="gen_ai.server.time_to_first_token from record_generation, else vLLM's TTFT "
+                              "histogram; see the vLLM board for more."))
     d = d.with_panel(ts(
         "Tokens per second",
-        [(f"sum(rate(vllm:prompt_tokens_total{{{VLLM}}}[{RATE}]))", "prompt"),
-         (f"sum(rate(vllm:generation_tokens_total{{{VLLM}}}[{RATE}]))", "generated")],
+        [(f'sum(rate(gen_ai_client_token_usage_sum{{{SEL}, gen_ai_token_type="input"}}[{RATE}])) '
+          f"or sum(rate(vllm:prompt_tokens_total{{{VLLM}}}[{RATE}]))", "prompt"),
+         (f'sum(rate(gen_ai_client_token_usage_sum{{{SEL}, gen_ai_token_type="output"}}[{RATE}])) '
+          f"or sum(rate(vllm:generation_tokens_total{{{VLLM}}}[{RATE}]))", "generated")],
         unit="short"))
     return d

@@ -26,7 +26,7 @@ from infersight.demo._config import ServerConfig
 from infersight.demo._engine import GenRequest
 from infersight.demo._errors import ConfigError, DemoError, DownstreamError
 from infersight.demo._payments import SQL, query_user
-from infersight.demo._telemetry import instrument_service, job_runner, pooled, traced_cache
+from infersight.demo._telemetry import generation, instrument_service, job_runner, pooled, traced_cache
 from infersight.demo._validate import parse_chat, parse_embeddings
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -182,7 +182,10 @@ async def _complete(state: AppState, response_traced: Any, span: Span, start_ns:
                 key, lambda: _generate_and_cache(state, span, start_ns, prompt_ids, req, key))
             span.set_attribute("infersight.cache.single_flight_shared", shared)
         else:
-            span.set_attribute("gen_ai.server.time_to_first_token", (time.time_ns() - start_ns) / 1e9)
+            ttft = (time.time_ns() - start_ns) / 1e9
+            span.set_attribute("gen_ai.server.time_to_first_token", ttft)
+            generation(ttft_s=ttft, input_tokens=len(prompt_ids), output_tokens=cached["usage"]["completion_tokens"],
+                       model=state.model_name, **state.providers)
     span.set_attribute("gen_ai.usage.output_tokens", cached["usage"]["completion_tokens"])
     return dict(cached, id=f"chatcmpl-{uuid.uuid4().hex[:16]}")
 
@@ -254,8 +257,11 @@ def _finish_spans(state: AppState, span: Span, start_ns: int, g: GenRequest) -> 
         "infersight.prefix_cache.hit_tokens": g.prefix_hit_tokens,
         "gen_ai.server.time_in_queue": (g.admitted_ns - g.enqueued_ns) / 1e9 if g.admitted_ns else 0.0,
     })
-    if g.first_token_ns:
-        span.set_attribute("gen_ai.server.time_to_first_token", (g.first_token_ns - start_ns) / 1e9)
+    ttft = (g.first_token_ns - start_ns) / 1e9 if g.first_token_ns else None
+    if ttft is not None:
+        span.set_attribute("gen_ai.server.time_to_first_token", ttft)
+    generation(ttft_s=ttft, input_tokens=len(g.prompt_ids), output_tokens=len(g.output_ids),
+               model=state.model_name, **state.providers)
 
 
 async def _generate_and_cache(state: AppState, span: Span, start_ns: int, prompt_ids: list[int], req: Any,

@@ -51,6 +51,14 @@ def traced_cache(name: str, **providers: Any) -> instrument.TracedCache:
     return instrument.traced_cache(name, **providers)
 
 
+def generation(*, ttft_s: float | None, input_tokens: int, output_tokens: int, model: str,
+               **providers: Any) -> None:
+    """TTFT and token counts as gen_ai metrics (``record_generation``), for the overview's Generation row."""
+    instrument.record_generation(ttft_s=ttft_s, input_tokens=input_tokens, output_tokens=output_tokens,
+                                 model=model, meter_provider=providers.get("meter_provider"),
+                                 registry=providers.get("registry"))
+
+
 @asynccontextmanager
 async def pooled(pool: ConnectionPool, **providers: Any) -> AsyncIterator[Any]:
     """A pooled connection; the wait is traced (``pool.acquire`` span + wait-time histogram)."""
@@ -62,4 +70,4 @@ async def pooled(pool: ConnectionPool, **providers: Any) -> AsyncIterator[Any]:
         pool.release(conn)
 
 
-__all__ = ["instrument_service", "job_runner", "pooled", "setup", "traced_cache"]
+__all__ = ["generation", "instrument_service", "job_runner", "pooled", "setup", "traced_cache"]

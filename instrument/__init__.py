@@ -16,6 +16,7 @@ from infersight.instrument._app import (
 from infersight.instrument._cache import LRU, Lookup, TracedCache, key_hash, lru_cached, traced_cache
 from infersight.instrument._config import Telemetry, configure
 from infersight.instrument._errors import AlreadyInstrumentedError, ConfigurationError, InstrumentError
+from infersight.instrument._genai import record_generation
 from infersight.instrument._health import ReadinessCheck
 from infersight.instrument._hooks import RequestHook
 from infersight.instrument._jobs import JobRun, current_job, traced_job
@@ -41,6 +42,7 @@ __all__ = [
     "instrumentation_of",
     "key_hash",
     "lru_cached",
+    "record_generation",
     "traced_cache",
     "traced_job",
     "traced_pool_acquire",

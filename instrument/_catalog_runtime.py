@@ -26,6 +26,14 @@ JOB_BUCKETS: tuple[float, ...] = (
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 )
 
+# OTel gen_ai semconv advisory buckets.
+TTFT_BUCKETS: tuple[float, ...] = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)
+TOKEN_BUCKETS: tuple[float, ...] = (
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
+)
+
 HTTP_LABELS = ("http_request_method", "http_route", "http_status_class")
 
 METRICS: tuple[MetricSpec, ...] = (
@@ -71,6 +79,17 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("infersight_event_loop_blocked", "counter",
                "Loop-lag samples above the blocked threshold.",
                otel_name="infersight.event_loop.blocked", source="event_loop"),
+    # --- generation (semconv gen_ai.*; record_generation()) --------------------------------
+    MetricSpec("gen_ai_server_time_to_first_token_seconds", "histogram",
+               "Time from request start to the first generated token "
+               "(OTel semconv gen_ai.server.time_to_first_token).",
+               unit="s", labels=("gen_ai_request_model",), otel_name="gen_ai.server.time_to_first_token",
+               source="gen_ai", buckets=TTFT_BUCKETS),
+    MetricSpec("gen_ai_client_token_usage", "histogram",
+               "Tokens per generation request, by gen_ai_token_type input|output "
+               "(OTel semconv gen_ai.client.token.usage); _sum rates are tokens per second.",
+               unit="{token}", labels=("gen_ai_request_model", "gen_ai_token_type"),
+               otel_name="gen_ai.client.token.usage", source="gen_ai", buckets=TOKEN_BUCKETS),
     # --- background jobs ------------------------------------------------------------------
     MetricSpec("infersight_job_duration_seconds", "histogram",
                "Duration of traced background/scheduled job runs.",

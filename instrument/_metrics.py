@@ -138,6 +138,8 @@ class OtelInstruments:
         self.cache_miss_duration = hist("infersight_cache_miss_duration_seconds")
         self.pool_wait = hist("db_client_connection_wait_time_seconds")
         self.pool_timeouts = counter("db_client_connection_timeouts")
+        self.gen_ai_ttft = hist("gen_ai_server_time_to_first_token_seconds")
+        self.gen_ai_tokens = hist("gen_ai_client_token_usage")
 
         def _dropped(_options: Any) -> Any:
             yield otel_metrics.Observation(dropped_spans_total())

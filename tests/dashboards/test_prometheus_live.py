@@ -166,6 +166,12 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
                         if not pd.has_finite_value() and _source(build.metric_names(pd.query.expr), gpu_names)
                         == "live demo server")
     assert set(demo_empty) <= DEMO_MAY_BE_EMPTY, demo_empty
+    # The overview's Generation row fills for the demo (record_generation's gen_ai metrics), not only
+    # for vLLM: with job="demo" no vllm: series can match.
+    gen = [pd for pd in demo_data if pd.query.board_uid == "infersight-overview"
+           and pd.query.panel_title in ("Time to first token P50 / P99", "Tokens per second")]
+    assert len(gen) == 4 and all(pd.has_finite_value() for pd in gen), \
+        [(pd.query.panel_title, pd.query.ref, pd.series) for pd in gen]
 
     report: dict[str, list[str]] = {}
     failures: list[str] = []

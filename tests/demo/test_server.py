@@ -66,9 +66,19 @@ def spans_named(stack: dict[str, Any], prefix: str) -> list[Any]:
 
 
 def test_chat_generates_then_serves_from_the_response_cache(stack: dict[str, Any]) -> None:
+    reg, model = stack["registry"], stack["app"].state.demo.model_name
+
+    def gen_ai(name: str, **labels: str) -> float:
+        return reg.get_sample_value(name, {"gen_ai_request_model": model, **labels}) or 0.0
+
+    ttft0 = gen_ai("gen_ai_server_time_to_first_token_seconds_count")
+    out0 = gen_ai("gen_ai_client_token_usage_sum", gen_ai_token_type="output")
     with httpx.Client(timeout=60) as c:
         first = c.post(stack["url"] + "/v1/chat/completions", json=chat_body("Why was I charged twice?"))
         second = c.post(stack["url"] + "/v1/chat/completions", json=chat_body("Why was I charged twice?"))
+    # both answers (generated, then cached) report TTFT and tokens as gen_ai metrics
+    assert gen_ai("gen_ai_server_time_to_first_token_seconds_count") - ttft0 == 2
+    assert gen_ai("gen_ai_client_token_usage_sum", gen_ai_token_type="output") - out0 == 32
     assert first.status_code == 200, first.text
     a, b = first.json(), second.json()
     assert a["usage"]["completion_tokens"] == 16 and a["choices"][0]["message"]["content"]

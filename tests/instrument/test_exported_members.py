@@ -10,7 +10,7 @@ def test_all_is_pinned() -> None:
         "LRU", "AlreadyInstrumentedError", "ConfigurationError", "InstrumentError", "Instrumentation",
         "JobRun", "Lookup", "ReadinessCheck", "RequestHook", "Telemetry", "TracedCache",
         "add_readiness_check", "configure", "current_job", "instrument_app", "instrumentation_of",
-        "key_hash", "lru_cached", "traced_cache", "traced_job", "traced_pool_acquire", "uninstrument_app",
+        "key_hash", "lru_cached", "record_generation", "traced_cache", "traced_job", "traced_pool_acquire", "uninstrument_app",
     ])
 
 

@@ -1,0 +1,72 @@
+"""``record_generation``: time to first token and token counts for any model server.
+
+vLLM exposes its own ``vllm:*`` histograms; a FastAPI model server that generates tokens
+itself calls this once per request, where TTFT and the token counts are known::
+
+    record_generation(ttft_s=first_token_s, input_tokens=len(prompt), output_tokens=len(out),
+                      model="llama-3-8b")
+
+Both land on ``/metrics`` and over OTLP under the OTel gen_ai semconv names
+(``gen_ai.server.time_to_first_token``, ``gen_ai.client.token.usage`` by ``gen_ai.token.type``),
+and the counts go on the current span as ``gen_ai.usage.*_tokens``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from infersight.instrument._providers import Sinks
+from opentelemetry import metrics, trace
+from prometheus_client import CollectorRegistry
+
+logger = logging.getLogger(__name__)
+
+_UNKNOWN_MODEL = "unknown"
+
+
+def record_generation(*, ttft_s: float | None = None, input_tokens: int | None = None,
+                      output_tokens: int | None = None, model: str | None = None,
+                      meter_provider: metrics.MeterProvider | None = None,
+                      registry: CollectorRegistry | None = None) -> None:
+    """Record one generation's TTFT (seconds) and input/output token counts; ``None`` skips one.
+
+    ``model`` becomes the ``gen_ai_request_model`` label: keep it to the few model names a
+    server serves. Bad values (negative, NaN, wrong type) are logged and skipped; telemetry
+    never raises into the request.
+    """
+    try:
+        _record(ttft_s, input_tokens, output_tokens, model, Sinks(None, meter_provider, registry))
+    except Exception:
+        logger.warning("record_generation: recording failed", exc_info=True)
+
+
+def _valid(name: str, value: float | None) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        logger.warning("record_generation: %s=%r is not a finite number >= 0; skipped", name, value)
+        return False
+    return True
+
+
+def _record(ttft_s: float | None, input_tokens: int | None, output_tokens: int | None,
+            model: str | None, sinks: Sinks) -> None:
+    name = model if isinstance(model, str) and model else _UNKNOWN_MODEL
+    prom, otel = sinks.prom, sinks.otel
+    span = trace.get_current_span()
+    if _valid("ttft_s", ttft_s):
+        assert ttft_s is not None
+        prom["gen_ai_server_time_to_first_token_seconds"].labels(name).observe(ttft_s)
+        otel.gen_ai_ttft.record(ttft_s, {"gen_ai.request.model": name})
+    for kind, count in (("input", input_tokens), ("output", output_tokens)):
+        if not _valid(f"{kind}_tokens", count):
+            continue
+        assert count is not None
+        prom["gen_ai_client_token_usage"].labels(name, kind).observe(count)
+        otel.gen_ai_tokens.record(count, {"gen_ai.request.model": name, "gen_ai.token.type": kind})
+        if span.is_recording():
+            span.set_attribute(f"gen_ai.usage.{kind}_tokens", int(count))
+
+
+__all__ = ["record_generation"]
