@@ -68,3 +68,12 @@ def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     assert {"collector", "downstream", "server"} <= set(pids)
     left = {name: pid for name, pid in pids.items() if _alive(pid)}
     assert not left, f"left behind: {left}"
+
+
+@pytest.mark.integration
+def test_incident_diagnosis_step_runs_the_real_command() -> None:
+    from infersight.demo._incident import diagnose
+
+    run = Path(__file__).parents[1] / "data" / "runs" / "full_sync"
+    out = diagnose(run)
+    assert out is not None and out.strip()  # the analysis part is installed in this build
