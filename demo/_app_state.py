@@ -64,7 +64,13 @@ class AppState:
                              eos_id=self.tokenizer.eos_id)
         self.response_cache = TTLCache(cfg.cache_capacity)
         self.cache_policy = CachePolicy(ttl=cfg.cache_ttl)
-        self.embed_cache: TTLCache | RedisCache = RedisCache(cfg.redis_url) if cfg.redis_url else TTLCache(4096)
+        self.embed_cache: TTLCache | RedisCache = TTLCache(4096)
+        if cfg.redis_url:
+            try:
+                self.embed_cache = RedisCache(cfg.redis_url)
+            except ImportError:
+                log.warning("--redis-url given but the 'redis' package is missing (pip install redis): "
+                            "the embedding cache stays in-process")
         self.pool = ConnectionPool(self._connect, size=cfg.pool_size, timeout=cfg.pool_timeout,
                                    name="payments_db")
         self.store = PaymentStore(self.pool)
