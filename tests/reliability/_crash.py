@@ -101,7 +101,9 @@ def _open_cleanly(db: Path) -> set[str]:
 
 
 def run_crash_cycles(workdir: Path, cycles: int, *, seed: int = 0, min_s: float = 0.3,
-                     max_s: float = 3.0) -> CrashReport:
+                     max_s: float = 3.0, min_acked_per_cycle: int = 0) -> CrashReport:
+    """``min_acked_per_cycle``: the kill waits (up to 60 s more) until this many spans of the
+    cycle were acknowledged, so a slow machine still tests something."""
     rng = random.Random(seed)
     db = workdir / "crash.duckdb"
     col = CollectorProcess(db)
@@ -119,6 +121,9 @@ def run_crash_cycles(workdir: Path, cycles: int, *, seed: int = 0, min_s: float 
         senders = _Senders(col, tp, keep, lock, acked, failed)
         delay = rng.uniform(min_s, max_s)
         time.sleep(delay)
+        deadline = time.monotonic() + 60
+        while len(acked) - before < min_acked_per_cycle and time.monotonic() < deadline:
+            time.sleep(0.01)
         col.kill9()  # requests are in flight right now
         senders.close()
         report.kill_after_s.append(round(delay, 3))
