@@ -172,7 +172,12 @@ def main() -> int:
         pts = [(t, w) for t, w, _ in sweeps if a <= t <= b]
         return sum((w0 + w1) / 2 * (t1 - t0) / 1e9 for (t0, w0), (t1, w1) in zip(pts, pts[1:], strict=False))
 
-    counter = [(t, e) for t, _, e in sweeps if e == e]
+    # the sampler reads the energy counter every 10 s and carries the value in between: keep
+    # the sweep of each fresh read (the value changed), so both sides cover the same interval
+    counter: list[tuple[int, float]] = []
+    for t, _, e in sweeps:
+        if e == e and (not counter or e != counter[-1][1]):
+            counter.append((t, e))
     out: dict[str, Any] = {"fake": args.fake, "device": sampler.last.devices[0].name if sampler.last.devices else "",
                            "sweeps": len(sweeps), "requests": {}}
     if len(counter) >= 2:
