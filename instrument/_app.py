@@ -16,7 +16,7 @@ from infersight.instrument._health import Readiness, ReadinessCheck
 from infersight.instrument._leanspan import lean_tracer_for
 from infersight.instrument._loop import LoopLagMonitor
 from infersight.instrument._metrics import SPECS, multiprocess_dir, otel_instruments, prom_metrics
-from infersight.instrument._middleware import InfersightMiddleware
+from infersight.instrument._middleware import InfersightMiddleware, redact_query
 from infersight.instrument._otelhist import LocalHistogram
 from infersight.instrument._runtime import runtime_facts
 from infersight.instrument._state import Instrumentation
@@ -64,6 +64,7 @@ def instrument_app(
     export_interval_s: float = 5.0,
     lean_spans: bool = True,
     contrib_options: Mapping[str, Any] | None = None,
+    capture_query: bool = False,
 ) -> Instrumentation:
     """Instrument a FastAPI/Starlette app in place; returns the handle ``uninstrument_app`` undoes.
 
@@ -73,6 +74,8 @@ def instrument_app(
     ``contrib_options`` go to ``FastAPIInstrumentor.instrument_app`` in contrib mode (its hooks,
     header capture, ``exclude_spans``...). With ``lean_spans`` (default) and a provider built by :func:`configure` that nothing else
     listens to, SERVER spans take the lean path (``_leanspan``): same OTLP bytes, less CPU.
+    ``url.query`` keeps parameter names only (values become ``REDACTED``: prompts and tokens
+    travel in query strings) unless ``capture_query=True``.
     """
     existing = getattr(app, _ATTR, None)
     if existing is not None:
@@ -111,7 +114,7 @@ def instrument_app(
         mode=mode, tracer=tracer if mode == "lean" else None, prom=prom,
         otel=otel if mode == "lean" else None, exposition=Exposition(reg), readiness=readiness,
         live_path=health_paths[0], ready_path=health_paths[1], metrics_path=metrics_path,
-        trace_health=trace_health, owned_telemetry=owned)
+        trace_health=trace_health, owned_telemetry=owned, capture_query=capture_query)
 
     if mode == "lean" and lean_spans:
         state.lean = lean_tracer_for(tp, _SCOPE, _version())
@@ -188,8 +191,23 @@ def _instrument_contrib(app: Any, state: Instrumentation, tp: Any, mp: Any, opti
     kwargs: dict[str, Any] = {"exclude_spans": ["receive", "send"],
                               "excluded_urls": ",".join(f"{p}$" for p in excluded) or None}
     kwargs.update(options)
+    if not state.capture_query:
+        kwargs["server_request_hook"] = _redacting_hook(kwargs.get("server_request_hook"))
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tp, meter_provider=mp, **kwargs)
     state.restore.append(lambda: FastAPIInstrumentor.uninstrument_app(app))
+
+
+def _redacting_hook(user_hook: Any) -> Any:
+    """Contrib records the raw query string; overwrite it with the redacted form (lean's)."""
+
+    def hook(span: Any, scope: dict[str, Any]) -> None:
+        query = scope.get("query_string")
+        if query and span.is_recording():
+            span.set_attribute("url.query", redact_query(query.decode("latin-1")))
+        if user_hook is not None:
+            user_hook(span, scope)
+
+    return hook
 
 
 def _install_gpu(state: Instrumentation, tp: Any, mp: Any, reg: CollectorRegistry, nvml: Any,

@@ -223,7 +223,8 @@ class InfersightMiddleware:
                     attrs["server.port"] = server[1]
         query = scope.get("query_string")
         if query:
-            attrs["url.query"] = query.decode("latin-1")
+            text = query.decode("latin-1")
+            attrs["url.query"] = text if self.state.capture_query else redact_query(text)
         version = scope.get("http_version")
         if version:
             attrs["network.protocol.version"] = version
@@ -354,3 +355,9 @@ async def _respond(send: Any, status: int, body: bytes, content_type: bytes) -> 
 
 
 __all__ = ["InfersightMiddleware", "route_template"]
+
+
+def redact_query(query: str) -> str:
+    """``a=1&b=x`` -> ``a=REDACTED&b=REDACTED``: names stay (useful, low risk), values never."""
+    return "&".join(f"{k}=REDACTED" if sep else k
+                    for k, sep, _ in (part.partition("=") for part in query.split("&")))

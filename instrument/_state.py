@@ -29,6 +29,7 @@ class Instrumentation:
     ready_path: str | None
     metrics_path: str | None
     trace_health: bool = False
+    capture_query: bool = False       # url.query values are redacted unless opted in
     gc: GcMonitor | None = None
     loop: LoopLagMonitor | None = None
     hooks: list[RequestHook] = field(default_factory=list)

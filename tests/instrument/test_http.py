@@ -45,7 +45,7 @@ def test_server_span_has_semconv_attributes_and_route_template(app: FastAPI, pro
     assert attrs["http.route"] == "/items/{item_id}"
     assert attrs["http.response.status_code"] == 200
     assert attrs["url.path"] == "/items/42"
-    assert attrs["url.query"] == "verbose=1"
+    assert attrs["url.query"] == "verbose=REDACTED", "query values are never captured by default"
     assert attrs["server.address"] == "testserver"
     assert attrs["user_agent.original"] == "t/1"
     assert attrs["infersight.gc.pause_ms"] >= 0.0

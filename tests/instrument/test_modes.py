@@ -73,3 +73,16 @@ def test_contrib_options_reach_the_contrib_instrumentor(app: FastAPI, providers:
     assert seen == ["/items/3"]
     (span,) = providers.server_spans()
     assert span.attributes["tenant"] == "t1"
+
+
+@pytest.mark.parametrize("mode", ["lean", "contrib"])
+@pytest.mark.parametrize("capture", [False, True])
+def test_query_values_are_redacted_unless_opted_in(mode: str, capture: bool, app: FastAPI,
+                                                    providers: Providers) -> None:
+    # a prompt in a query string must not reach the collector unless the owner asks for it
+    instrument_app(app, mode=mode, capture_query=capture, **providers.kwargs())  # type: ignore[arg-type]
+    with TestClient(app) as client:
+        client.get("/items/5?prompt=my%20secret&flag&n=2")
+    (span,) = providers.server_spans()
+    expected = "prompt=my%20secret&flag&n=2" if capture else "prompt=REDACTED&flag&n=REDACTED"
+    assert span.attributes["url.query"] == expected
