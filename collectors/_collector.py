@@ -43,6 +43,9 @@ def open_database(path: str, *, memory_limit: str | None = None) -> duckdb.DuckD
     if not parent.is_dir():
         raise StorageError(f"cannot create {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        # os.access says no for both; statvfs tells a read-only mount from missing permissions
+        if os.statvfs(parent).f_flag & os.ST_RDONLY:
+            raise StorageError(f"cannot write {path}: the filesystem is mounted read-only")
         raise StorageError(f"cannot write {path}: permission denied")
     try:
         con = duckdb.connect(path, config={"memory_limit": memory_limit} if memory_limit else {})

@@ -90,7 +90,7 @@ def test_full_then_read_only_disk_is_503_and_recovers(small_fs: Path) -> None:
     ro.log_path = small_fs.parent / "collector-ro.log"
     with pytest.raises(AssertionError, match="exited 1"):
         ro.start(timeout_s=60)
-    assert f"cannot write {db}" in ro.log(), ro.log()
+    assert f"cannot write {db}: the filesystem is mounted read-only" in ro.log(), ro.log()
     assert "Traceback" not in ro.log()
     assert db.read_bytes() == before
     _remount(small_fs, "rw")
