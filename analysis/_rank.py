@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from infersight.analysis._context import Context, mechanisms
 from infersight.analysis._finding import Finding
-from infersight.analysis.detectors._jobs import union
+from infersight.analysis.detectors._jobs import GRACE_NS, union
 from scipy import stats
 
 #: share of a mechanism's excess-carrying time that must fall in the root's active time
@@ -69,9 +69,28 @@ def link(ctx: Context, root: Finding, other: Finding) -> float:
         return 0.0
     inside = float(carried[active].sum() / carried.sum())
     frac = float(active.mean())
+    if pair == ("periodic_job_interference", "event_loop_block"):
+        # a job that holds the GIL or triggers stop-the-world pauses stalls the loop while it
+        # runs: the loop's blocked time inside the job's runs (or the GC pauses during them)
+        # says so directly, whatever the requests that happened to arrive then
+        inside = max(inside, _covered(_intervals(ctx, "loop"), _job_time(ctx, root)))
+        return inside if inside >= FOLD_SHARE and frac > 0 else 0.0
     if inside < FOLD_SHARE or frac <= 0 or inside / frac < FOLD_LIFT:
         return 0.0
     return inside
+
+
+def _job_time(ctx: Context, job: Finding) -> tuple[np.ndarray, np.ndarray]:
+    """A job's runs (plus the drain grace) and the GC pauses that started during them."""
+    windows = sorted(job.plot.get("job_windows") or [])
+    s = np.array([int(a) for a, _ in windows], dtype=np.int64)
+    e = np.array([int(b) for _, b in windows], dtype=np.int64) + GRACE_NS
+    if len(s) == 0:
+        return s, e
+    gs, ge = _intervals(ctx, "gc")
+    idx = np.searchsorted(s, gs, side="right") - 1
+    during = (idx >= 0) & (gs < e[np.clip(idx, 0, None)])
+    return np.concatenate([s, gs[during]]), np.concatenate([e, ge[during]])
 
 
 def _step_correlation(ctx: Context, a: str, b: str) -> float:
