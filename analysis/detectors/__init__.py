@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from infersight.analysis._context import Context
 from infersight.analysis._finding import Finding
-from infersight.analysis.detectors import _cache, _cold, _downstream, _gpu, _jobs, _pool, _runtime
+from infersight.analysis.detectors import _cache, _cold, _downstream, _gpu, _jobs, _pool, _runtime, _vllm
 
 Detector = Callable[[Context], list[Finding]]
 
@@ -20,6 +20,7 @@ DETECTORS: dict[str, Detector] = {
     "cache": _cache.detect,
     "gpu": _gpu.detect,
     "cold_start": _cold.detect,
+    "vllm": _vllm.detect,
 }
 
 __all__ = ["DETECTORS", "Detector"]

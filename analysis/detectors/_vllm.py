@@ -1,0 +1,205 @@
+"""vLLM findings from vLLM's own per-request latency split (``stg_vllm_requests``) and metrics.
+
+Only vLLM data counts: no ``llm_request`` spans in the window means no findings.
+
+- gpu_saturation: the slow requests' excess latency is mostly *queue* time (waiting for a
+  batch slot): the engine is saturated (more replicas, ``--max-num-seqs``, KV-cache size).
+- gpu_throttling (slow compute): the excess is mostly prefill/decode time and the compute per
+  processed token is slower in the slow requests while the running batch is not larger (so
+  not batching): clocks, a co-located job or a degraded card. Slower prefill while the prefix
+  cache misses is the cache's finding, not this one.
+- cache_miss_storm: TTFT is higher while the prefix-cache hit rate (``vllm:prefix_cache_hits``
+  / ``vllm:prefix_cache_queries``) has dropped below its usual level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from infersight.analysis import _sql
+from infersight.analysis._context import Context, confidence
+from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
+from scipy import stats
+
+MIN_REQUESTS = 10
+SLOW_Q = 0.9          # slow requests: e2e at or above the window's P90 ...
+SLOW_VS_MEDIAN = 1.5  # ... and at least 1.5x the median
+MAJORITY = 0.5        # share of the excess a part must carry to be named
+MIN_QUEUE_SHARE = 0.3  # median queue / e2e in the slow requests for saturation
+PER_TOKEN_SLOWER = 1.3  # compute per token in slow requests vs normal ones
+EQUAL_BATCH = 1.25    # running batch during slow requests at most this much larger
+HIT_DROP_ABS = 0.2    # a prefix-cache step is a drop when its hit rate is this much below ...
+HIT_DROP_REL = 0.75   # ... and below this fraction of the usual (75th percentile) rate
+MIN_USUAL_HIT = 0.1
+TTFT_SLOWER = 1.2
+
+
+def detect(ctx: Context) -> list[Finding]:
+    req = _sql.run(ctx.tel.con, "detectors/vllm_requests", **ctx.tel.params)
+    if len(req) < MIN_REQUESTS:
+        return []
+    steps = _sql.run(ctx.tel.con, "detectors/vllm_steps", step_ns=ctx.step_ns, **ctx.tel.params)
+    storm = _prefix_cache(ctx, req, steps)
+    split = _saturation_or_compute(ctx, req, steps)
+    if storm is not None and split is not None and split.root_cause.state_change.startswith("prefill"):
+        split = None  # prefill is slower per token because cached prefixes are recomputed: one cause
+    return [f for f in (split, storm) if f is not None]
+
+
+def _mwu(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """One-sided Mann-Whitney U (a greater than b): (p_value, rank-biserial effect)."""
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) < 3 or len(b) < 3:
+        return 1.0, 0.0
+    res = stats.mannwhitneyu(a, b, alternative="greater")
+    return float(res.pvalue), 2.0 * float(res.statistic) / (len(a) * len(b)) - 1.0
+
+
+def _exemplars(req: pd.DataFrame, mask: np.ndarray, col: str = "e2e_ms", n: int = 5) -> list[str]:
+    return [str(t) for t in req[mask].nlargest(n, col)["trace_id"]]
+
+
+def _at_request(req: pd.DataFrame, steps: pd.DataFrame, col: str, step_ns: int) -> np.ndarray:
+    """The step value of ``col`` for each request (the step its start falls in; NaN if none)."""
+    if steps.empty or steps[col].isna().all():
+        return np.full(len(req), np.nan)
+    by_step = steps.dropna(subset=[col]).set_index("ts_ns")[col]
+    return (req["start_ns"] // step_ns * step_ns).map(by_step).to_numpy(dtype=float)
+
+
+def _base(ctx: Context, req: pd.DataFrame, mask: np.ndarray, *, category: str, title: str, entity: str,
+          kind: str, change: str, sli: str, col: str, p_value: float, effect: float, share: float,
+          evidence: list[Evidence], remediation: list[str]) -> Finding:
+    values = req[col].to_numpy(dtype=float)
+    starts = req["start_ns"].to_numpy()[mask]
+    base = float(np.nanquantile(values[~mask], 0.99)) if (~mask).any() else None
+    return Finding(
+        category=category, title=title,
+        root_cause=RootCause(entity=entity, kind=kind, state_change=change,
+                             start=iso(int(starts.min())) if len(starts) else None,
+                             end=iso(int(req["end_ns"].to_numpy()[mask].max())) if len(starts) else None),
+        symptom=Symptom(sli=sli, scope="vLLM llm_request", baseline=None if base is None else round(base, 1),
+                        observed=round(float(np.nanquantile(values, 0.99)), 1)),
+        impact=Impact(share_of_requests=float(mask.mean()), window=ctx.window),
+        effect_size=round(effect, 3), confidence=confidence(p_value, share, effect),
+        evidence=[*evidence, Evidence("mann_whitney_p_value", p_value, None)],
+        counterfactual={"sli_if_fixed": base and round(base, 1), "p99_excess_removed_share": round(share, 3)},
+        remediation=remediation, chain=[entity, change, sli], excess_share=share,
+    )
+
+
+def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame) -> Finding | None:
+    e2e = req["e2e_ms"].to_numpy(dtype=float)
+    med = float(np.median(e2e))
+    slow = (e2e >= np.quantile(e2e, SLOW_Q)) & (e2e > SLOW_VS_MEDIAN * med)
+    normal = e2e <= med
+    if slow.sum() < 3 or normal.sum() < 3:
+        return None
+    queue, compute = req["queue_ms"].to_numpy(dtype=float), req["compute_ms"].to_numpy(dtype=float)
+    excess = float((e2e[slow] - med).sum())
+    q_ex = float(np.clip(queue[slow] - np.median(queue[normal]), 0, None).sum())
+    c_ex = float(np.clip(compute[slow] - np.median(compute[normal]), 0, None).sum())
+    q_share, c_share = min(1.0, q_ex / excess), min(1.0, c_ex / excess)
+    qs = req["queue_share"].to_numpy(dtype=float)
+    p50 = round(float(np.median(e2e[slow])), 1), round(med, 1)
+    if q_share >= MAJORITY and float(np.nanmedian(qs[slow])) >= MIN_QUEUE_SHARE:
+        p_value, effect = _mwu(qs[slow], qs[normal])
+        if effect <= 0:
+            return None
+        waiting = _at_request(req, steps, "waiting", ctx.step_ns)
+        ev = [Evidence("queue_share_of_excess", round(q_share, 3), None, _exemplars(req, slow)),
+              Evidence("queue_share_of_e2e_median", round(float(np.nanmedian(qs[slow])), 3),
+                       round(float(np.nanmedian(qs[normal])), 3)),
+              Evidence("queue_ms_median", round(float(np.median(queue[slow])), 1),
+                       round(float(np.median(queue[normal])), 1)),
+              Evidence("e2e_ms_median", *p50)]
+        if not np.isnan(waiting).all():
+            ev.append(Evidence("waiting_requests_mean", round(float(np.nanmean(waiting[slow])), 2),
+                               round(float(np.nanmean(waiting[normal])), 2) if not np.isnan(waiting[normal]).all()
+                               else None))
+        return _base(
+            ctx, req, slow, category="gpu_saturation",
+            title=f"vLLM engine saturated: {q_share:.0%} of the slow requests' excess latency is queue time",
+            entity="vllm engine", kind="vllm_engine", change="requests wait for a batch slot (queue time)",
+            sli="e2e_latency_p99_ms", col="e2e_ms", p_value=p_value, effect=effect, share=q_share, evidence=ev,
+            remediation=["Add vLLM replicas (or data-parallel ranks) behind the router.",
+                         "Raise --max-num-seqs / --max-num-batched-tokens if the GPU has headroom; give the "
+                         "KV cache more memory (--gpu-memory-utilization) so more sequences fit.",
+                         "Cap client concurrency or shed load before the queue grows."])
+    if c_share < MAJORITY:
+        return None
+    # per token, prefill and decode apart: a long answer is slow without any token being slower
+    ratio, phase, per_tok = 0.0, "", np.full(len(req), np.nan)
+    for col, name in (("tpot_ms", "decode"), ("prefill_ms_per_token", "prefill")):
+        v = req[col].to_numpy(dtype=float)
+        if np.isnan(v[slow]).all() or np.isnan(v[normal]).all():
+            continue
+        r = float(np.nanmedian(v[slow])) / max(float(np.nanmedian(v[normal])), 1e-9)
+        if r > ratio:
+            ratio, phase, per_tok = r, name, v
+    running = _at_request(req, steps, "running", ctx.step_ns)
+    batch_ratio = float("nan")
+    if not (np.isnan(running[slow]).all() or np.isnan(running[normal]).all()):
+        batch_ratio = float(np.nanmean(running[slow])) / max(float(np.nanmean(running[normal])), 1e-9)
+    if ratio < PER_TOKEN_SLOWER or batch_ratio > EQUAL_BATCH:
+        return None  # longer outputs, or slower because the batch is bigger (saturation, not compute)
+    p_value, effect = _mwu(per_tok[slow], per_tok[normal])
+    if effect <= 0:
+        return None
+    ev = [Evidence("compute_share_of_excess", round(c_share, 3), None, _exemplars(req, slow)),
+          Evidence(f"{phase}_ms_per_token_median", round(float(np.nanmedian(per_tok[slow])), 3),
+                   round(float(np.nanmedian(per_tok[normal])), 3)),
+          Evidence("e2e_ms_median", *p50)]
+    if not np.isnan(batch_ratio):
+        ev.append(Evidence("running_batch_ratio", round(batch_ratio, 3), 1.0))
+    return _base(
+        ctx, req, slow, category="gpu_throttling",
+        title=f"vLLM {phase} {ratio:.1f}x slower per token at the same batch size",
+        entity="vllm model compute", kind="vllm_engine", change=f"{phase} slower per token",
+        sli="e2e_latency_p99_ms", col="e2e_ms", p_value=p_value, effect=effect, share=c_share, evidence=ev,
+        remediation=["Check GPU clocks and throttle reasons (nvidia-smi -q -d PERFORMANCE) and other processes "
+                     "on the GPU (nvidia-smi pmon).",
+                     "Compare the vLLM version, attention backend, dtype/quantisation and CUDA graphs "
+                     "(--enforce-eager off) with the fast period."])
+
+
+def _prefix_cache(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame) -> Finding | None:
+    if steps.empty or steps["queries"].isna().all() or req["ttft_ms"].isna().all():
+        return None
+    s = steps[steps["queries"] > 0].copy()
+    if len(s) < 3:
+        return None
+    s["rate"] = s["hits"].fillna(0) / s["queries"]
+    usual = float(s["rate"].quantile(0.75))
+    if usual < MIN_USUAL_HIT:
+        return None
+    drop = s[(s["rate"] < usual - HIT_DROP_ABS) & (s["rate"] < HIT_DROP_REL * usual)]
+    if drop.empty:
+        return None
+    req = req[req["ttft_ms"].notna()].reset_index(drop=True)
+    mask = (req["start_ns"] // ctx.step_ns * ctx.step_ns).isin(drop["ts_ns"]).to_numpy()
+    ttft = req["ttft_ms"].to_numpy(dtype=float)
+    if mask.sum() < 3 or (~mask).sum() < 3:
+        return None
+    slower = float(np.median(ttft[mask])) / max(float(np.median(ttft[~mask])), 1e-9)
+    p_value, effect = _mwu(ttft[mask], ttft[~mask])
+    if slower < TTFT_SLOWER or effect <= 0:
+        return None
+    base = float(np.median(ttft[~mask]))
+    excess = np.clip(ttft - base, 0, None)
+    share = float(excess[mask].sum() / excess.sum()) if excess.sum() > 0 else 0.0
+    drop_rate = float(drop["hits"].fillna(0).sum() / drop["queries"].sum())
+    return _base(
+        ctx, req, mask, category="cache_miss_storm",
+        title=f"vLLM prefix cache hit rate fell from {usual:.0%} to {drop_rate:.0%}; TTFT {slower:.1f}x higher",
+        entity="vllm prefix cache", kind="cache", change=f"prefix-cache hit rate {usual:.0%} -> {drop_rate:.0%}",
+        sli="ttft_p99_ms", col="ttft_ms", p_value=p_value, effect=effect, share=share,
+        evidence=[Evidence("ttft_ms_median", round(float(np.median(ttft[mask])), 1), round(base, 1),
+                           _exemplars(req, mask, "ttft_ms")),
+                  Evidence("prefix_cache_hit_rate", round(drop_rate, 3), round(usual, 3)),
+                  Evidence("steps_with_low_hit_rate", len(drop), len(s))],
+        remediation=["Keep shared prompt prefixes stable (system prompt, tools, few-shot) and at the start "
+                     "of the prompt; route a session to the same replica (prefix-aware routing).",
+                     "Give the KV cache more memory (--gpu-memory-utilization) so cached prefixes are not "
+                     "evicted under load; check that --enable-prefix-caching is on after a deploy."])
+
