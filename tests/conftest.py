@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,3 +18,18 @@ def free_port() -> int:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_client_instrumentation() -> Iterator[None]:
+    """instrument_app patches httpx/requests process-wide until uninstrument_app; a test that
+    leaves it patched would make every later test's httpx client inject its own traceparent."""
+    yield
+    for module, cls in (("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
+                        ("opentelemetry.instrumentation.requests", "RequestsInstrumentor")):
+        try:
+            instrumentor = getattr(__import__(module, fromlist=[cls]), cls)()
+        except ImportError:
+            continue
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
