@@ -81,9 +81,9 @@ def markdown(rows: list[dict[str, Any]], command: str) -> str:
         ac1 = sum(r["ac1"] for r in faults) / len(faults)
         ac3 = sum(r["ac3"] for r in faults) / len(faults)
         lines += ["", f"Overall over {len(faults)} fault runs: AC@1 {ac1:.0%}, AC@3 {ac3:.0%}."]
-    lines += ["", "One 40 s run per scenario, recorded by the demo on a shared, heavily loaded 2-core machine",
-              "(see tests/data/runs/README.md): latencies are dominated by CPU contention, so effects are",
-              "small against the noise. GPU faults (gpu_contention, gpu_idle) need a GPU machine and have no",
+    lines += ["", "One run per scenario (40 s; full_sync 80 s, so that 5 job runs fall in its fault window),",
+              "recorded by the demo on this project's shared 2-core machine (see tests/data/runs/README.md",
+              "for the commands): effects are small against the noise of a shared box. GPU faults (gpu_contention, gpu_idle) need a GPU machine and have no",
               "committed runs; the GPU detectors are tested on hand-made NVML samples only.",
               "tests/analysis/test_accuracy.py runs the same check on every committed run (known misses are",
               "strict xfails with the reason).", ""]
