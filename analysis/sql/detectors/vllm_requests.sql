@@ -13,6 +13,8 @@ SELECT
     coalesce(prefill_ms, 0) + coalesce(decode_ms, 0)                             AS compute_ms,
     prefill_ms / nullif(prompt_tokens, 0)                                        AS prefill_ms_per_token,
     tpot_ms,
+    coalesce(prompt_tokens, 0)                                                   AS prompt_tokens,
+    coalesce(completion_tokens, 0)                                               AS completion_tokens,
     coalesce(queue_ms, 0) / nullif(e2e_ms, 0)                                    AS queue_share
 FROM stg_vllm_requests
 WHERE start_ns >= $since_ns AND start_ns < $until_ns AND e2e_ms IS NOT NULL
