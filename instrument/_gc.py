@@ -118,13 +118,16 @@ class GcMonitor:
         if count1 == count0:
             return
         threshold = self.threshold_ns
+        # a pause that began before the request (and ended inside it) stalled its start: its
+        # event sits at the span's start so trace views keep it inside the span
+        span_start = getattr(span, "start_time", None) or 0
         first = max(count0, count1 - self.ring_size)
         for n in range(first, count1):
             i = n & self._mask
             dur = self._dur_ns[i]
             if dur >= threshold:
                 span.add_event("gc.pause", {"generation": int(self._gen[i]), "duration_ms": dur / 1e6},
-                               timestamp=self._start_ns[i])
+                               timestamp=max(self._start_ns[i], span_start))
 
     def drain(self) -> int:
         """Move pauses written since the last drain into the instruments; returns how many."""

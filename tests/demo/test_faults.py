@@ -39,7 +39,12 @@ async def _phases(stack: Stack) -> tuple[dict[str, tuple[str, str]], Any]:
         windows["clean"] = (start, _iso())
         for fault in PHASES:
             on = await _toggle(stack.url, fault, True)
-            await asyncio.sleep(PHASE_S)
+            if fault == "pool_exhaustion":
+                # the fault is a one-connection pool *under rising load*: at 4 req/s a fast box
+                # rarely has two requests in flight, so add the rise (another 12 req/s)
+                await run_load(LoadConfig(url=stack.url, rate=12, duration=PHASE_S, seed=7))
+            else:
+                await asyncio.sleep(PHASE_S)
             windows[fault] = (on, await _toggle(stack.url, fault, False))
 
     task = asyncio.create_task(switch())
