@@ -75,6 +75,11 @@ def link(ctx: Context, root: Finding, other: Finding) -> float:
         # says so directly, whatever the requests that happened to arrive then
         inside = max(inside, _covered(_intervals(ctx, "loop"), _job_time(ctx, root)))
         return inside if inside >= FOLD_SHARE and frac > 0 else 0.0
+    if pair == ("periodic_job_interference", "gc_pause"):
+        # GC pauses that start while the job runs are the job's garbage: the pause time inside
+        # its runs says so directly, even when few requests happened to arrive during a run
+        inside = max(inside, _covered(_intervals(ctx, "gc"), _job_time(ctx, root)))
+        return inside if inside >= FOLD_SHARE and frac > 0 else 0.0
     if inside < FOLD_SHARE or frac <= 0 or inside / frac < FOLD_LIFT:
         return 0.0
     return inside
@@ -113,6 +118,8 @@ def _intervals(ctx: Context, kind: str) -> tuple[np.ndarray, np.ndarray]:
     else:
         ev = ctx.table("runtime_events")
         df = ev[ev["kind"] == kind]
+        if len(ctx.requests):  # start-up pauses/stalls before the first request stalled nobody
+            df = df[df["start_ns"] >= int(ctx.requests["start_ns"].min())]
     return df["start_ns"].to_numpy(dtype=np.int64), df["end_ns"].to_numpy(dtype=np.int64)
 
 

@@ -195,9 +195,6 @@ def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known miss since the detector retune: gc_pause ranks first and names vLLM's start-up span "
-    "'Overall Loading' as the allocation source instead of the injected payments_full_sync job"))
 def test_diagnose_names_the_injected_job_as_the_root_cause(run: Run) -> None:
     report = _diagnose(run, "--until", _iso(run.saturate_start_ns))
     assert 0 < report["requests"] <= len(run.sent)
