@@ -30,7 +30,7 @@ PHASES = ("cold_cache", "slow_downstream", "pool_exhaustion", "event_loop_block"
 
 async def _phases(stack: Stack) -> tuple[dict[str, tuple[str, str]], Any]:
     windows: dict[str, tuple[str, str]] = {}
-    duration = PHASE_S * (len(PHASES) + 1)
+    duration = PHASE_S * (len(PHASES) + 3)  # full_sync's phase is three times as long
     await run_load(LoadConfig(url=stack.url, rate=4, duration=5, seed=99))  # warm-up, outside every window
 
     async def switch() -> None:
@@ -43,6 +43,9 @@ async def _phases(stack: Stack) -> tuple[dict[str, tuple[str, str]], Any]:
                 # the fault is a one-connection pool *under rising load*: at 4 req/s a fast box
                 # rarely has two requests in flight, so add the rise (another 12 req/s)
                 await run_load(LoadConfig(url=stack.url, rate=12, duration=PHASE_S, seed=7))
+            elif fault == "full_sync":
+                # three sync periods, so that enough requests overlap a run to compare medians
+                await asyncio.sleep(3 * PHASE_S)
             else:
                 await asyncio.sleep(PHASE_S)
             windows[fault] = (on, await _toggle(stack.url, fault, False))
