@@ -115,6 +115,7 @@ class BlackHoleReport:
     rss_mib: list[float] = field(default_factory=list)
     rss_first_half_max_mib: float = 0.0
     rss_second_half_max_mib: float = 0.0
+    rss_healthy_twin_max_mib: float = 0.0
     dropped_spans: float = 0.0
     healthy_twin_spans: int = 0
     black_hole_connections: int = 0
@@ -150,11 +151,13 @@ def run_blackhole(workdir: Path, *, seconds: float = 20.0, rate: float = 3.0) ->
         bad = DemoServer(workdir, "blackholed", f"http://127.0.0.1:{hole.port}")
         servers.append(bad)
         samples: list[float] = []
+        twin: list[float] = []  # the healthy twin under the same load: the demo's own growth
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.wait(1.0):
                 samples.append(bad.rss() / 2**20)
+                twin.append(good.rss() / 2**20)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         sa, sb = asyncio.run(_load_both(good.url, bad.url, rate, seconds))
@@ -171,6 +174,7 @@ def run_blackhole(workdir: Path, *, seconds: float = 20.0, rate: float = 3.0) ->
         report.rss_mib = [round(x, 1) for x in samples[:: max(1, len(samples) // 60)]]
         report.rss_first_half_max_mib = round(max(samples[:half] or [0.0]), 1)
         report.rss_second_half_max_mib = round(max(samples[half:] or [0.0]), 1)
+        report.rss_healthy_twin_max_mib = round(max(twin or [0.0]), 1)
         report.dropped_spans = bad.metric("infersight_exporter_dropped_spans_total")
         report.black_hole_connections = len(hole.accepted)
 

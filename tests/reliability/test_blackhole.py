@@ -23,5 +23,8 @@ def test_black_holed_collector_costs_the_server_nothing_and_recovers(tmp_path: P
     # every span not delivered is counted: the exporter gives up on a batch after its 10 s timeout
     # (and a full 2048-span queue overwrites the oldest), so a 20 s run has drops to show
     assert r.dropped_spans > 0, f"spans were lost to the black hole but none counted: {r.dropped_spans}"
-    assert r.rss_second_half_max_mib < r.rss_first_half_max_mib + 64, f"RSS keeps growing: {r.rss_mib}"
+    # bounded: the black-holed server holds no more than its healthy twin under the same load
+    # (the demo's own caches and sync jobs grow both alike; a telemetry backlog would not)
+    assert r.rss_second_half_max_mib < r.rss_healthy_twin_max_mib + 64, \
+        f"RSS grows beyond the healthy twin's ({r.rss_healthy_twin_max_mib} MiB): {r.rss_mib}"
     assert r.recovered_spans > 0 and r.recovery_s >= 0, "no spans arrived after the collector returned"
