@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import httpx
@@ -12,40 +10,11 @@ from infersight.instrument import configure, instrument_app, uninstrument_app
 from infersight.instrument._export import dropped_spans_total
 from prometheus_client import CollectorRegistry
 
+from tests._servers import BlackHole
 from tests.conftest import free_port
 from tests.instrument.conftest import make_app, serve
 
 pytestmark = pytest.mark.integration
-
-
-class BlackHole:
-    """Accepts TCP connections and never answers (a collector that hangs)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        self.sock.settimeout(0.1)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        for conn in self.accepted:
-            conn.close()
-        self.sock.close()
 
 
 @pytest.mark.parametrize("collector", ["black-hole", "closed-port"])
