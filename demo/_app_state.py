@@ -158,12 +158,15 @@ class AppState:
         elif name == "gpu_contention":
             from infersight.demo._gpu import GpuBurner
 
-            if on:
-                self.gpu_burner = GpuBurner()
-                self.gpu_burner.start()
-            elif self.gpu_burner is not None:
-                self.gpu_burner.stop()
-                self.gpu_burner = None
+            # off the event loop: the burner's CUDA start-up takes seconds, and stalling the
+            # loop here would inject a second fault (every request waiting) next to the GPU one
+            if on and self.gpu_burner is None:
+                burner = GpuBurner()
+                await asyncio.to_thread(burner.start)
+                self.gpu_burner = burner
+            elif not on and self.gpu_burner is not None:
+                burner, self.gpu_burner = self.gpu_burner, None
+                await asyncio.to_thread(burner.stop)
         elif name == "gpu_idle":
             if getattr(self.model, "device", "cpu") != "cpu" or not self._gpu_present():
                 raise ConfigError("gpu_idle is a start-up fault (serve --fault gpu_idle) on a GPU machine")

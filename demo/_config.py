@@ -24,6 +24,7 @@ class ServerConfig:
     max_seq: int = 1024
     seed: int = 1234
     backend: str = "auto"  # auto | numpy | torch
+    gpu: str = "auto"  # GPU plane (NVML): auto = on when a CUDA GPU is present | on | off
     max_batch: int = 8
     # payments DB
     db_path: str = ""
@@ -51,6 +52,8 @@ class ServerConfig:
             raise ConfigError("sync_period must be > 0")
         if self.backend not in ("auto", "numpy", "torch"):
             raise ConfigError("backend must be auto, numpy or torch")
+        if self.gpu not in ("auto", "on", "off"):
+            raise ConfigError("gpu must be auto, on or off")
         if not self.db_path:
             self.db_path = str(DEFAULT_DATA_DIR / f"payments-{self.rows}.sqlite")
 

@@ -34,6 +34,11 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 log = logging.getLogger(__name__)
 
 
+def _gpu_plane_wanted(cfg: ServerConfig) -> bool:
+    """``--gpu auto``: the GPU plane only where a CUDA GPU is present (no NVML warning on CPU boxes)."""
+    return cfg.gpu == "on" or (cfg.gpu == "auto" and AppState._gpu_present())
+
+
 def create_app(cfg: ServerConfig | None = None, *, tracer_provider: trace.TracerProvider | None = None,
                meter_provider: Any = None, registry: Any = None) -> FastAPI:
     """The demo server, instrumented with infersight (global providers unless injected)."""
@@ -134,7 +139,7 @@ def create_app(cfg: ServerConfig | None = None, *, tracer_provider: trace.Tracer
             span.end()
             raise
 
-    instrument_service(app, cfg.service_name, **providers)
+    instrument_service(app, cfg.service_name, gpu=_gpu_plane_wanted(cfg), **providers)
     return app
 
 

@@ -25,9 +25,10 @@ def setup(service_name: str, endpoint: str | None, *, export_interval_s: float =
                                 process_role=process_role)
 
 
-def instrument_service(app: Any, service_name: str, **providers: Any) -> None:
-    """The one line: ``instrument_app(app, service_name=...)`` (``providers``: injected ones, for tests)."""
-    instrument.instrument_app(app, service_name=service_name, **providers)
+def instrument_service(app: Any, service_name: str, *, gpu: bool = False, **providers: Any) -> None:
+    """The one line: ``instrument_app(app, service_name=...)`` (``providers``: injected ones, for tests);
+    ``gpu``: the GPU plane too (NVML at 10 Hz, per-request energy/GPU-seconds/cost on spans)."""
+    instrument.instrument_app(app, service_name=service_name, gpu=gpu, **providers)
 
 
 def job_runner(**providers: Any) -> Callable[[str, Callable[[], int]], int]:

@@ -48,6 +48,8 @@ def serve(
     pool_size: Annotated[int | None, typer.Option("--pool-size", help="Payments DB connections.")] = None,
     cache_ttl: Annotated[float | None, typer.Option("--cache-ttl", help="Response cache TTL (s).")] = None,
     backend: Annotated[str | None, typer.Option(help="auto | numpy | torch")] = None,
+    gpu: Annotated[str | None, typer.Option(help="GPU plane (NVML sampling, per-request energy/cost): "
+                                            "auto (on when a CUDA GPU is present) | on | off")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where the payment table lives.")] = None,
     service_name: Annotated[str | None, typer.Option("--service-name")] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
@@ -63,7 +65,7 @@ def serve(
     try:
         overrides: dict[str, object] = dict(
             faults=fault or None, otlp_endpoint=otlp_endpoint, downstream_url=downstream_url, redis_url=redis_url,
-            rows=rows, sync_period=sync_period, pool_size=pool_size, cache_ttl=cache_ttl, backend=backend,
+            rows=rows, sync_period=sync_period, pool_size=pool_size, cache_ttl=cache_ttl, backend=backend, gpu=gpu,
             service_name=service_name)
         cfg = ServerConfig.from_env(**overrides)
         if data_dir is not None:

@@ -24,7 +24,7 @@ from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
 
-_KNOWN_OPTS = {"slow_interval_s", "energy_interval_s", "devices", "pcie", "split", "metric_exporter", "export_interval_s",
+_KNOWN_OPTS = {"slow_interval_s", "energy_interval_s", "util_interval_s", "devices", "pcie", "split", "metric_exporter", "export_interval_s",
                "resource", "clock"}
 
 
@@ -128,7 +128,8 @@ def install(*, tracer_provider: Any = None, meter_provider: Any = None, registry
     the global ``REGISTRY``), OTel instruments on ``meter_provider`` (default global) and a
     request hook that puts per-request energy/GPU-seconds/cost on spans.
 
-    Options: ``slow_interval_s`` (1.0), ``energy_interval_s`` (10.0), ``devices`` (NVML indices; default all), ``pcie``
+    Options: ``slow_interval_s`` (1.0), ``util_interval_s`` (0.2: the driver refreshes utilisation
+    every 200 ms), ``energy_interval_s`` (10.0), ``devices`` (NVML indices; default all), ``pcie``
     (False: NVML's PCIe counters take ~20 ms a read),
     ``split`` ("equal" or "tokens"), ``metric_exporter`` + ``export_interval_s`` (full
     resolution OTLP), ``resource``, ``clock``. No GPU/driver/pynvml: one WARNING, ``up`` 0,
@@ -142,7 +143,8 @@ def install(*, tracer_provider: Any = None, meter_provider: Any = None, registry
     devices: Sequence[int] | None = opts.get("devices")
     sampler = GpuSampler(nvml=nvml, interval_s=interval_s,
                          slow_interval_s=opts.get("slow_interval_s", 1.0),
-                         energy_interval_s=opts.get("energy_interval_s", 10.0), devices=devices,
+                         energy_interval_s=opts.get("energy_interval_s", 10.0),
+                         util_interval_s=opts.get("util_interval_s", 0.2), devices=devices,
                          clock=clock, pcie=bool(opts.get("pcie", False)))
     ledger = Ledger(split=opts.get("split", "equal"), clock=clock)
     resolve_price(price_per_gpu_hour, instance_type)  # validate before starting anything

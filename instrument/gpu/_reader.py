@@ -124,35 +124,46 @@ class Field:
     fallback: Field | None = None  # used instead when this one is not supported
 
 
-# Costs measured on an H100 (driver 580.159.04, benchmarks/results/gpu_h100*.json): the FAST
-# calls take ~1-10 us each in a tight loop and ~10-100 us at a 10 Hz cadence; FAST holds only
-# what attribution and throttling diagnosis need at 10 Hz. Power is the instantaneous field
-# (~56 us) because the plain reading is a 1 s moving average there; it falls back to that. Slow-moving values are SLOW (1 Hz). The total-energy counter takes
-# ~3 ms a read there, so it has its own ENERGY tier (every 10 s by default) and attribution
-# integrates the power readings instead; the max SM clock (~1.3 ms) is read once at
-# discovery; PCIe throughput (~20 ms a direction: NVML samples a 20 ms window) only on request.
+# Costs measured on an H100 VM (driver 580.159.04, benchmarks/results/gpu_h100*.json and
+# gpu_sampler_probe.json): the calls take ~1-10 us each in a tight loop but 20-160 us of CPU at
+# a 10 Hz cadence (every read is a driver round trip, expensive under the VM's kernel). So each
+# value is read as often as it can change or as attribution needs it, not more:
+# - FAST (every sweep, 10 Hz): instantaneous power (the plain reading is a 1 s moving average
+#   there; falls back to it), SM clock and clock-event reasons: what per-request energy and
+#   throttling diagnosis need.
+# - UTIL (every 0.2 s by default): utilisation. The driver itself refreshes it every 200 ms
+#   (nvmlDeviceGetSamples showed 5 utilisation samples/s on the H100), so reading it at 10 Hz
+#   returned every value twice.
+# - SLOW (1 Hz): framebuffer memory, memory clock, temperature, P-state, power limit, ECC,
+#   per-process memory, XID events (and PCIe throughput with pcie=True: ~20 ms a direction).
+# - ENERGY (every 10 s): the total-energy counter (~3 ms a read there); attribution integrates
+#   the power readings instead. STATIC: the max SM clock (~1.3 ms), read once at discovery.
 MEMORY_V1 = Field("memory", _memory_v1, ("mem_used", "mem_free", "mem_total"))
 POWER_AVERAGE = Field("power", _power, ("power_w",))
+MEMORY = Field("memory", _memory_v2, ("mem_used", "mem_free", "mem_reserved", "mem_total"), MEMORY_V1)
+UTILIZATION = Field("utilization", _util, ("util_gpu", "util_mem"))
 FAST: tuple[Field, ...] = (
-    Field("utilization", _util, ("util_gpu", "util_mem")),
-    Field("memory", _memory_v2, ("mem_used", "mem_free", "mem_reserved", "mem_total"), MEMORY_V1),
     Field("power", _power_instant, ("power_w",), POWER_AVERAGE),
     Field("sm_clock", _sm_clock, ("sm_clock_hz",)),
     Field("clock_event_reasons", _reasons, ("reasons",)),
 )
+UTIL: tuple[Field, ...] = (UTILIZATION,)
+PROCESSES = Field("processes", _processes, ("_procs",))
 SLOW: tuple[Field, ...] = (
+    MEMORY,
     Field("memory_clock", _mem_clock, ("mem_clock_hz",)),
     Field("temperature", _temperature, ("temp_c",)),
     Field("pstate", _pstate, ("pstate",)),
     Field("power_limit", _power_limit, ("power_limit_w",)),
     Field("ecc", _ecc, ("ecc_corrected", "ecc_uncorrected")),
-    Field("processes", _processes, ("_procs",)),
+    PROCESSES,
 )
 ENERGY: tuple[Field, ...] = (Field("energy", _energy, ("energy_j",)),)
 STATIC: tuple[Field, ...] = (Field("sm_clock_max", _max_clock, ("sm_clock_max_hz",)),)
 PCIE = Field("pcie", _pcie, ("pcie_tx_bps", "pcie_rx_bps"))
-MIG_FAST: tuple[Field, ...] = (FAST[1], FAST[0])
-MIG_SLOW: tuple[Field, ...] = (SLOW[5],)
+MIG_FAST: tuple[Field, ...] = ()
+MIG_UTIL: tuple[Field, ...] = (UTILIZATION,)
+MIG_SLOW: tuple[Field, ...] = (MEMORY, PROCESSES)
 
 
 @dataclass
@@ -165,6 +176,8 @@ class _Device:
     fast: list[Field]
     slow: list[Field]
     energy: list[Field] = field(default_factory=list)
+    util: list[Field] = field(default_factory=list)
+    primed: bool = False  # every tier read once (a new or re-discovered device has no values yet)
     values: Values = field(default_factory=dict)
     processes: tuple[tuple[int, int], ...] | None = None
     xid_counts: dict[int, int] = field(default_factory=dict)
@@ -206,7 +219,7 @@ class NvmlReader:
             h = n.nvmlDeviceGetHandleByIndex(i)
             dev = _Device(h, str(i), self._ident(n.nvmlDeviceGetUUID, h, f"gpu-{i}"),
                           self._ident(n.nvmlDeviceGetName, h, "unknown"), None,
-                          list(FAST), [*SLOW, PCIE] if self.pcie else list(SLOW), list(ENERGY))
+                          list(FAST), [*SLOW, PCIE] if self.pcie else list(SLOW), list(ENERGY), list(UTIL))
             try:
                 self._read_fields(dev, list(STATIC))
             except _DeviceLost:
@@ -253,7 +266,7 @@ class NvmlReader:
                 continue  # empty slot (NotFound)
             label = f"{dev.label}/mig{j}"
             out.append(_Device(h, label, self._ident(n.nvmlDeviceGetUUID, h, f"mig-{label}"),
-                               dev.name, dev.label, list(MIG_FAST), list(MIG_SLOW)))
+                               dev.name, dev.label, list(MIG_FAST), list(MIG_SLOW), [], list(MIG_UTIL)))
         return out
 
     def _open_events(self) -> None:
@@ -282,8 +295,9 @@ class NvmlReader:
                 pass
 
     # --- reading --------------------------------------------------------------------------
-    def read(self, slow: bool, energy: bool = False) -> list[DeviceSample]:
-        """Read every device; raises :class:`LibraryGone` when NVML itself is gone."""
+    def read(self, slow: bool, energy: bool = False, util: bool = True) -> list[DeviceSample]:
+        """Read every device (the FAST fields always, the other tiers when due; a tier not due
+        keeps its last values); raises :class:`LibraryGone` when NVML itself is gone."""
         out: list[DeviceSample] = []
         if slow and self._events is not None:
             self._poll_events()
@@ -291,11 +305,15 @@ class NvmlReader:
             if dev.lost:
                 continue
             try:
+                first = not dev.primed
                 self._read_fields(dev, dev.fast)
-                if slow:
+                if util or first:
+                    self._read_fields(dev, dev.util)
+                if slow or first:
                     self._read_fields(dev, dev.slow)
-                if energy:
+                if energy or first:
                     self._read_fields(dev, dev.energy)
+                dev.primed = True
             except _DeviceLost:
                 continue
             out.append(DeviceSample(dev.label, dev.uuid, dev.name, dev.parent, dict(dev.values),

@@ -39,19 +39,21 @@ class GpuSampler:
     """Samples every visible GPU (and MIG instance) on a daemon thread.
 
     ``nvml`` is the pynvml module (default: ``import pynvml``; tests inject a fake).
-    ``slow_interval_s`` paces the slow-moving reads (memory clock, temperature, P-state,
+    ``util_interval_s`` paces utilisation (the driver refreshes it every 200 ms: reading it faster
+    returns the same value); ``slow_interval_s`` the slow-moving reads (framebuffer memory, memory clock, temperature, P-state,
     power limit, ECC, per-process memory, XID events; PCIe throughput too with ``pcie=True``);
     ``energy_interval_s`` the total-energy counter (~3 ms a read on an H100). ``clock`` stamps sweeps (default ``time.time_ns``,
     the span clock).
     """
 
     def __init__(self, *, nvml: Any = None, interval_s: float = 0.1, slow_interval_s: float = 1.0,
-                 energy_interval_s: float = 10.0, devices: Sequence[int] | None = None,
-                 clock: Callable[[], int] = time.time_ns, retry_min_s: float = _RETRY_MIN_S,
+                 energy_interval_s: float = 10.0, util_interval_s: float = 0.2,
+                 devices: Sequence[int] | None = None, clock: Callable[[], int] = time.time_ns, retry_min_s: float = _RETRY_MIN_S,
                  pcie: bool = False) -> None:
         self.interval_s = check_interval(interval_s)
         self.slow_every = self._every(slow_interval_s, "slow_interval_s")
         self.energy_every = self._every(energy_interval_s, "energy_interval_s")
+        self.util_every = self._every(util_interval_s, "util_interval_s")
         self._nvml_arg = nvml
         self._devices = devices
         self._pcie = pcie
@@ -163,7 +165,8 @@ class GpuSampler:
         if reader is not None and self._open:
             try:
                 devices = reader.read(slow=self._due(seq, self.slow_every),
-                                      energy=self._due(seq, self.energy_every))
+                                      energy=self._due(seq, self.energy_every),
+                                      util=self._due(seq, self.util_every))
                 if not devices and all(d.lost for d in reader.devices):
                     raise LibraryGone("every device is lost")
             except LibraryGone as exc:
@@ -227,7 +230,8 @@ class GpuSampler:
 
 
 def start_sampler(*, nvml: Any = None, interval_s: float = 0.1, slow_interval_s: float = 1.0,
-                  energy_interval_s: float = 10.0, devices: Sequence[int] | None = None, pcie: bool = False, registry: Any = None,
+                  energy_interval_s: float = 10.0, util_interval_s: float = 0.2,
+                  devices: Sequence[int] | None = None, pcie: bool = False, registry: Any = None,
                   meter_provider: Any = None, metric_exporter: Any = None,
                   export_interval_s: float = 5.0, resource: Any = None) -> GpuSampler:
     """Standalone sampler for processes without a FastAPI app (vLLM EngineCore/Worker).
@@ -241,7 +245,8 @@ def start_sampler(*, nvml: Any = None, interval_s: float = 0.1, slow_interval_s:
     from infersight.instrument.gpu._prom import GpuCollector
 
     sampler = GpuSampler(nvml=nvml, interval_s=interval_s, slow_interval_s=slow_interval_s,
-                         energy_interval_s=energy_interval_s, devices=devices, pcie=pcie)
+                         energy_interval_s=energy_interval_s, util_interval_s=util_interval_s,
+                         devices=devices, pcie=pcie)
     if registry is not None:
         registry.register(GpuCollector(sampler))
     export = OtelExport(sampler, meter_provider=meter_provider, metric_exporter=metric_exporter,

@@ -91,7 +91,7 @@ def test_unsupported_field_dropped_for_that_device_only_and_logged_once(
 
 def test_memory_info_v2_unsupported_falls_back_to_v1(gpu: FakeGpu, fake: FakeNvml) -> None:
     gpu.fail["nvmlDeviceGetMemoryInfo_v2"] = NVML_ERROR_NOT_SUPPORTED
-    s = GpuSampler(nvml=fake)
+    s = GpuSampler(nvml=fake, slow_interval_s=0.1)  # memory is a slow (1 Hz) field: read it every sweep
     s.open()
     s.sweep_once()
     s.sweep_once()
@@ -260,3 +260,26 @@ def test_real_pynvml_without_a_driver_is_one_warning(caplog: pytest.LogCaptureFi
         assert not s.start()
     assert not s.last.up and s._thread is None
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_each_tier_is_read_at_its_own_pace_and_all_on_the_first_sweep(gpu: FakeGpu, fake: FakeNvml) -> None:
+    # 10 Hz: power/clock/reasons every sweep, utilisation every 0.2 s (the driver's own refresh),
+    # memory every 1 s; a fresh reader reads every tier on its first sweep whatever the phase
+    s = GpuSampler(nvml=fake, interval_s=0.1, util_interval_s=0.2, slow_interval_s=1.0)
+    s.open()
+    gpu.util_gpu, gpu.mem_used = 10, 3 * 2**30
+    s.sweep_once()
+    v = _dev(s).values
+    assert v["util_gpu"] == pytest.approx(0.10) and v["mem_used"] == 3 * 2**30
+    gpu.util_gpu, gpu.mem_used, gpu.power_mw = 70, 5 * 2**30, 222_000
+    s.sweep_once()  # sweep 2: only the fast tier
+    assert _dev(s).values["power_w"] == pytest.approx(222.0)
+    assert _dev(s).values["util_gpu"] == pytest.approx(0.10) and _dev(s).values["mem_used"] == 3 * 2**30
+    s.sweep_once()  # sweep 3: utilisation due
+    assert _dev(s).values["util_gpu"] == pytest.approx(0.70) and _dev(s).values["mem_used"] == 3 * 2**30
+    for _ in range(8):
+        s.sweep_once()  # sweep 11: memory due
+    assert _dev(s).values["mem_used"] == 5 * 2**30
+    with pytest.raises(GpuConfigError, match="util_interval_s"):
+        GpuSampler(nvml=fake, util_interval_s=-1)
+
