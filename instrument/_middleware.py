@@ -136,9 +136,11 @@ class InfersightMiddleware:
         lag_count0 = loop_mon.blocked_count if loop_mon is not None else 0
         root0 = scope.get("root_path", "") or ""
         token = None
+        outer = None
         tracer = st.tracer
         if tracer is not None:
             span, parent = self._start_span(tracer, scope, raw_method, method)
+            outer = otel_context.get_current()
             token = otel_context.attach(trace.set_span_in_context(span, parent))
         else:
             span = trace.get_current_span()
@@ -153,14 +155,29 @@ class InfersightMiddleware:
                 status[0] = message["status"]
             elif kind == "http.response.body":
                 status[1] += len(message.get("body", b""))
-                if contrib and not message.get("more_body", False) and not status[2]:
-                    status[2] = 1
-                    try:
-                        self._annotate(span, gc_count0, gc_total0, lag_count0, start_ns, time.time_ns(),
-                                       hook_states)
-                    except Exception:
-                        logger.warning("infersight: annotating the request span failed", exc_info=True)
-                        st.hook_failed("middleware")
+                if not message.get("more_body", False):
+                    if contrib and not status[2]:
+                        status[2] = 1
+                        try:
+                            self._annotate(span, gc_count0, gc_total0, lag_count0, start_ns, time.time_ns(),
+                                           hook_states)
+                        except Exception:
+                            logger.warning("infersight: annotating the request span failed", exc_info=True)
+                            st.hook_failed("middleware")
+                    elif token is not None:
+                        # The server schedules its keep-alive timer inside this call (uvicorn:
+                        # loop.call_later in on_response_complete), and a timer keeps a copy of
+                        # the current context until the event loop purges it, ~100 requests
+                        # later. Sent in the context from before the request, that copy holds
+                        # no span; otherwise every request's span outlives it, gets promoted
+                        # to the old GC generation and sets off a full collection (40-50 ms
+                        # stall) every few seconds under load.
+                        inner = otel_context.attach(outer)  # type: ignore[arg-type]
+                        try:
+                            await send(message)
+                        finally:
+                            otel_context.detach(inner)
+                        return
             await send(message)
 
         exc: BaseException | None = None

@@ -57,3 +57,13 @@ elif VARIANT.startswith("infersight-"):  # ablations: infersight-nogc, -noloop, 
         state.tracer = state.lean = None
 elif VARIANT != "bare":
     raise SystemExit(f"unknown variant {VARIANT!r}")
+
+_PROBE = os.environ.get("INFERSIGHT_BENCH_PROBE")
+if _PROBE:  # stall probe (probe.py): request-start gaps + export/metrics/GC intervals
+    import probe
+    from infersight.instrument import instrumentation_of
+
+    _state = instrumentation_of(app)
+    if _state is not None:
+        probe.install(_state)
+    app = probe.wrap_asgi(app, _PROBE)  # type: ignore[assignment]

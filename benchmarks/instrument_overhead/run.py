@@ -98,6 +98,9 @@ def one_run(variant: str, args: argparse.Namespace, sink: str) -> dict[str, Any]
     env = {**os.environ, "INFERSIGHT_BENCH_VARIANT": variant, "INFERSIGHT_BENCH_SINK": sink,
            "OTEL_EXPORTER_OTLP_ENDPOINT": sink, "PYTHONHASHSEED": "0"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if args.probe_dir is not None:  # stall probe (probe.py), analysed by stalls.py
+        args.probe_dir.mkdir(parents=True, exist_ok=True)
+        env["INFERSIGHT_BENCH_PROBE"] = str(args.probe_dir / f"{variant}-{len(list(args.probe_dir.glob(variant + '-[0-9]*.json')))}.json")
     proc = start_uvicorn("app:app", port, args.server_cpu, env)
     url = f"http://127.0.0.1:{port}/predict/m1"
     try:
@@ -142,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load-cpu", default="0")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--output", type=Path, default=RESULTS)
+    p.add_argument("--probe-dir", type=Path, default=None,
+                   help="record request-start gaps and export/GC intervals per run (probe.py, stalls.py)")
     args = p.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     sink_port = free_port()
