@@ -83,8 +83,9 @@ def markdown(rows: list[dict[str, Any]], command: str) -> str:
         lines += ["", f"Overall over {len(faults)} fault runs: AC@1 {ac1:.0%}, AC@3 {ac3:.0%}."]
     lines += ["", "One run per scenario (40 s; full_sync 80 s, so that 5 job runs fall in its fault window),",
               "recorded by the demo on this project's shared 2-core machine (see tests/data/runs/README.md",
-              "for the commands): effects are small against the noise of a shared box. GPU faults (gpu_contention, gpu_idle) need a GPU machine and have no",
-              "committed runs; the GPU detectors are tested on hand-made NVML samples only.",
+              "for the commands): effects are small against the noise of a shared box. The GPU faults",
+              "(gpu_contention, gpu_idle) were recorded the same way on an NVIDIA H100 (60 s each, the demo's",
+              "PyTorch backend on CUDA, GPU plane on; benchmarks/gpu/README.md has the device command).",
               "tests/analysis/test_accuracy.py runs the same check on every committed run (known misses are",
               "strict xfails with the reason).", ""]
     return "\n".join(lines)
