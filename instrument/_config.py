@@ -138,11 +138,13 @@ def configure(
 
     if metric_reader is None:
         if metric_exporter is None:
+            from infersight.instrument._transport import adopt_lean_transport
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
             metric_exporter = OTLPMetricExporter(endpoint=signal_endpoint(endpoint, "metrics"),
                                                  headers=dict(headers) if headers else None,
                                                  timeout=export_timeout_s)
+            adopt_lean_transport(metric_exporter, "metrics")
         augmenting = AugmentingMetricExporter(metric_exporter, "infersight.instrument", _version())
         metric_reader = PeriodicExportingMetricReader(
             augmenting, export_interval_millis=export_interval_s * 1000,

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from infersight.instrument._transport import adopt_lean_transport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -230,6 +231,20 @@ def encode_request(spans: Sequence[ReadableSpan | bytes], lean: tuple[Any, Any] 
     ``bytes`` items are spans encoded by :class:`~infersight.instrument._leanspan.LeanSpan`;
     they belong to ``lean = (resource, instrumentation_scope)``.
     """
+    if lean is not None and spans and all(type(s) is bytes for s in spans):  # the lean path: one join
+        resource, scope = lean
+        body = _memo_head(scope, _scope) + b"".join(spans)  # type: ignore[arg-type]
+        schema = getattr(scope, "schema_url", None) if scope is not None else None
+        if schema:
+            body += _str(b"\x1a", schema)
+        body = _memo_head(resource, _resource) + _ld(b"\x12", body)
+        if resource.schema_url:
+            body += _str(b"\x1a", resource.schema_url)
+        return _ld(b"\x0a", body)
+    return _encode_grouped(spans, lean)
+
+
+def _encode_grouped(spans: Sequence[ReadableSpan | bytes], lean: tuple[Any, Any] | None) -> bytes:
     # Group by identity first (Resource.__hash__ serialises its attributes to JSON on every call),
     # then merge equal-but-distinct objects the way the SDK encoder's dict grouping does.
     by_id: dict[tuple[int, int], tuple[Any, Any, list[bytes]]] = {}
@@ -269,9 +284,21 @@ def encode_request(spans: Sequence[ReadableSpan | bytes], lean: tuple[Any, Any] 
 
 
 class LeanOTLPSpanExporter(OTLPSpanExporter):
-    """``OTLPSpanExporter`` with :func:`encode_request` instead of the object-building encoder."""
+    """``OTLPSpanExporter`` with :func:`encode_request` instead of the object-building encoder,
+    and (where nothing depends on ``requests``) a kept-alive ``http.client`` transport
+    (:mod:`._transport`): both keep the export thread's GIL holds short."""
 
     lean: tuple[Any, Any] | None = None  # (resource, scope) of pre-encoded LeanSpan bytes
+
+    def __init__(self, endpoint: str | None = None, certificate_file: str | None = None,
+                 client_key_file: str | None = None, client_certificate_file: str | None = None,
+                 headers: Mapping[str, str] | None = None, timeout: float | None = None,
+                 compression: Any = None, session: Any = None, **kwargs: Any) -> None:
+        super().__init__(endpoint, certificate_file, client_key_file, client_certificate_file,  # type: ignore[call-overload]
+                         headers, timeout, compression, session, **kwargs)
+        if "_transport" not in kwargs:
+            adopt_lean_transport(self, "traces", session=session, certificate_file=certificate_file,
+                                 client_key_file=client_key_file, client_certificate_file=client_certificate_file)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         client = getattr(self, "_client", None)

@@ -67,6 +67,30 @@ def test_lean_encoder_writes_the_sdk_encoders_bytes() -> None:
     assert encode_request([]) == b""
 
 
+def test_all_lean_batches_take_one_join_with_the_same_bytes() -> None:
+    from infersight.instrument._leanspan import LeanTracer
+    from infersight.instrument._otlp import _encode_grouped
+
+    encoded: list[bytes] = []
+
+    class Sink:
+        def emit_encoded(self, data: bytes) -> None:
+            encoded.append(data)
+
+    resource = Resource.create({"service.name": "lean"}, schema_url="https://opentelemetry.io/schemas/1.21.0")
+    tracer = LeanTracer(TracerProvider(resource=resource), Sink(), "infersight.instrument", "1.0")
+    for i in range(5):
+        tracer.start_span(f"GET /{i}", None, SpanKind.SERVER, {"i": i}).end()
+    lean = (tracer.resource, tracer.instrumentation_scope)
+    data = encode_request(encoded, lean)
+    assert data == _encode_grouped(encoded, lean)
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    (rs,) = ExportTraceServiceRequest.FromString(data).resource_spans
+    assert rs.schema_url.endswith("1.21.0") and [s.name for s in rs.scope_spans[0].spans] == \
+        [f"GET /{i}" for i in range(5)]
+
+
 def _owned_app(url: str, **kwargs: object) -> tuple[FastAPI, object]:
     tel = configure("lean-test", endpoint=url, schedule_delay_ms=50, metric_reader=InMemoryMetricReader(),
                     set_global=False, **kwargs)  # type: ignore[arg-type]
