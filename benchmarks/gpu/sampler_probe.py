@@ -50,6 +50,8 @@ def _timed_fields(fields: list[Any], acc: dict[str, float]) -> list[Any]:
 
 
 def run_variant(name: str, fast_names: list[str] | None, listener: bool, seconds: float) -> dict[str, Any]:
+    """``fast_names`` None: the sampler's own tiers; else these fields every sweep (10 Hz) and
+    utilisation/memory taken out of their slower tiers (the design before the re-tiering)."""
     from infersight.instrument.gpu import _reader as R
     from infersight.instrument.gpu._attribution import Ledger
     from infersight.instrument.gpu._sampler import GpuSampler
@@ -57,10 +59,15 @@ def run_variant(name: str, fast_names: list[str] | None, listener: bool, seconds
     s = GpuSampler(interval_s=0.1)
     assert s.open(), "no GPU"
     acc: dict[str, float] = defaultdict(float)
-    by_name = {f.name: f for f in (*R.FAST, *R.SLOW)}
+    by_name = {f.name: f for f in (*R.FAST, *R.UTIL, *R.SLOW)}
     for dev in s._reader.devices:  # type: ignore[union-attr]
-        fields = dev.fast if fast_names is None else [by_name[k] for k in fast_names]
-        dev.fast = _timed_fields(list(fields), acc)
+        if fast_names is not None:
+            dev.fast = [by_name[k] for k in fast_names]
+            dev.util = [f for f in dev.util if f.name not in fast_names]
+            dev.slow = [f for f in dev.slow if f.name not in fast_names]
+        dev.fast = _timed_fields(list(dev.fast), acc)
+        dev.util = _timed_fields(list(dev.util), acc)
+        dev.slow = _timed_fields(list(dev.slow), acc)
     if listener:
         ledger = Ledger()
 
@@ -77,7 +84,7 @@ def run_variant(name: str, fast_names: list[str] | None, listener: bool, seconds
     sweeps, cpu = s.last.seq - seq0, s.cpu_s - cpu0
     s.stop()
     n = max(1, sweeps)
-    parts = {k: round(v / 1000.0 / n, 2) for k, v in acc.items()}  # includes the first sweep; small
+    parts = {k: round(v / 1000.0 / n, 2) for k, v in acc.items()}  # per sweep, averaged over all sweeps
     return {"variant": name, "fast_fields": [f.name for f in dev.fast], "listener": listener,
             "sweeps": sweeps, "wall_s": round(wall, 3), "cpu_per_sweep_us": round(1e6 * cpu / n, 1),
             "sampler_cpu_share_pct": round(100.0 * cpu / wall, 4), "parts_us_per_sweep": parts}
@@ -135,9 +142,9 @@ def main() -> int:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     variants: list[tuple[str, list[str] | None, bool]] = [
-        ("current_fast_with_ledger", None, True),
-        ("current_fast_no_listener", None, False),
-        ("fast_without_memory_with_ledger", ["utilization", "power", "sm_clock", "clock_event_reasons"], True),
+        ("tiers_with_ledger", None, True),
+        ("tiers_no_listener", None, False),
+        ("all_fast_at_10hz_with_ledger", ["utilization", "memory", "power", "sm_clock", "clock_event_reasons"], True),
         ("power_and_reasons_only_no_listener", ["power", "clock_event_reasons"], False),
     ]
     result: dict[str, Any] = {"command": " ".join(["python3", *sys.argv]), "python": platform.python_version(),

@@ -46,6 +46,10 @@ def _attrs(d: Any, extra: tuple[tuple[str, str], ...], name: str) -> dict[str, A
     return a
 
 
+# OTel hardware semconv instrument types: framebuffer memory in use / size are UpDownCounters
+# (non-monotonic sums), not gauges; they land in otel_metrics_sum with IsMonotonic = false.
+UP_DOWN_COUNTERS = frozenset({"hw.gpu.memory.usage", "hw.gpu.memory.limit"})
+
 class OtelExport:
     def __init__(self, sampler: GpuSampler, *, ledger: Ledger | None = None,
                  meter_provider: Any = None, metric_exporter: Any = None,
@@ -74,8 +78,12 @@ class OtelExport:
         for spec in METRICS:
             if spec.otel_name is None:
                 continue
-            create = (meter.create_observable_counter if spec.type == "counter"
-                      else meter.create_observable_gauge)
+            if spec.type == "counter":
+                create = meter.create_observable_counter
+            elif spec.otel_name in UP_DOWN_COUNTERS:
+                create = meter.create_observable_up_down_counter
+            else:
+                create = meter.create_observable_gauge
             create(spec.otel_name, callbacks=[self._callback(spec.name)], unit=spec.unit,
                    description=spec.help)
 

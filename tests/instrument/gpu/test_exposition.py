@@ -79,6 +79,14 @@ def test_otel_uses_hw_semconv_names_and_attributes(fake: FakeNvml, gpu: FakeGpu)
     util = metrics["hw.gpu.utilization"].data.data_points[0]
     assert util.attributes["hw.gpu.task"] == "general"
     assert metrics["hw.energy"].unit == "J"
+    # semconv instrument types: memory usage/limit are UpDownCounters (non-monotonic sums)
+    from opentelemetry.sdk.metrics.export import Gauge, Sum
+
+    for name in ("hw.gpu.memory.usage", "hw.gpu.memory.limit"):
+        assert isinstance(metrics[name].data, Sum) and not metrics[name].data.is_monotonic, name
+    assert metrics["hw.gpu.memory.usage"].data.data_points[0].value == gpu.mem_used
+    assert isinstance(metrics["hw.gpu.utilization"].data, Gauge)
+    assert isinstance(metrics["hw.energy"].data, Sum) and metrics["hw.energy"].data.is_monotonic
     s.stop()
     mp.shutdown()
 
