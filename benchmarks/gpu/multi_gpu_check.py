@@ -64,7 +64,7 @@ def main() -> int:
     mp = MeterProvider(metric_readers=[reader])
     OtelExport(s, meter_provider=mp)
     data = reader.get_metrics_data()
-    util_points = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+    util_points = [p for rm in (data.resource_metrics if data is not None else []) for sm in rm.scope_metrics for m in sm.metrics
                    if m.name == "hw.gpu.utilization" for p in m.data.data_points]
     only = GpuSampler(interval_s=0.1, devices=[busy])
     only.open()
@@ -88,7 +88,7 @@ def main() -> int:
             pid != burner.pid for d in others for pid, _ in (d.processes or ())),
         "prometheus_one_series_per_device": all(f'gpu="{i}"' in prom or f'gpu_index="{i}"' in prom
                                                 for i in range(n)),
-        "otlp_one_point_per_device": len({p.attributes.get("gpu.index") for p in util_points}) == n,
+        "otlp_one_point_per_device": len({(p.attributes or {}).get("gpu.index") for p in util_points}) == n,
         "devices_option_restricts": [d.label for d in only_sweep.devices] == [str(busy)],
     }
     out["prometheus_util_lines"] = [ln for ln in prom.splitlines() if ln.startswith("infersight_gpu_utilization")]
