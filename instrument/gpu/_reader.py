@@ -134,10 +134,11 @@ class Field:
 # - UTIL (every 0.2 s by default): utilisation. The driver itself refreshes it every 200 ms
 #   (nvmlDeviceGetSamples showed 5 utilisation samples/s on the H100), so reading it at 10 Hz
 #   returned every value twice.
-# - SLOW (1 Hz): framebuffer memory, memory clock, temperature, P-state, power limit, ECC,
+# - SLOW (1 Hz): framebuffer memory, memory clock, temperature, P-state, power limit,
 #   per-process memory, XID events (and PCIe throughput with pcie=True: ~20 ms a direction).
-# - ENERGY (every 10 s): the total-energy counter (~3 ms a read there); attribution integrates
-#   the power readings instead. STATIC: the max SM clock (~1.3 ms), read once at discovery.
+# - ENERGY (every 10 s): the total-energy counter (~3 ms a read there; attribution integrates
+#   the power readings instead) and the ECC counters (two reads, ~0.5 ms together at 1 Hz;
+#   XID events still arrive every second). STATIC: the max SM clock (~1.3 ms), read once.
 MEMORY_V1 = Field("memory", _memory_v1, ("mem_used", "mem_free", "mem_total"))
 POWER_AVERAGE = Field("power", _power, ("power_w",))
 MEMORY = Field("memory", _memory_v2, ("mem_used", "mem_free", "mem_reserved", "mem_total"), MEMORY_V1)
@@ -155,10 +156,10 @@ SLOW: tuple[Field, ...] = (
     Field("temperature", _temperature, ("temp_c",)),
     Field("pstate", _pstate, ("pstate",)),
     Field("power_limit", _power_limit, ("power_limit_w",)),
-    Field("ecc", _ecc, ("ecc_corrected", "ecc_uncorrected")),
     PROCESSES,
 )
-ENERGY: tuple[Field, ...] = (Field("energy", _energy, ("energy_j",)),)
+ENERGY: tuple[Field, ...] = (Field("energy", _energy, ("energy_j",)),
+                             Field("ecc", _ecc, ("ecc_corrected", "ecc_uncorrected")))
 STATIC: tuple[Field, ...] = (Field("sm_clock_max", _max_clock, ("sm_clock_max_hz",)),)
 PCIE = Field("pcie", _pcie, ("pcie_tx_bps", "pcie_rx_bps"))
 MIG_FAST: tuple[Field, ...] = ()
