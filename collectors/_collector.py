@@ -31,11 +31,13 @@ def sidecar_path(db_path: str | os.PathLike[str]) -> Path:
     return Path(str(db_path) + ".collector.json")
 
 
-def open_database(path: str, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def open_database(path: str, *, memory_limit: str | None = None, threads: int | None = None,
+                  checkpoint_threshold: str | None = None) -> duckdb.DuckDBPyConnection:
     """Open (create) the DuckDB file for writing and bring its schema up to date.
 
     ``memory_limit`` caps DuckDB's buffer pool (its default is 80% of RAM, which is not what a
-    sidecar telemetry receiver should take).
+    sidecar telemetry receiver should take). ``threads`` and ``checkpoint_threshold`` (WAL size
+    that triggers a checkpoint) are DuckDB's settings of the same names; None keeps its default.
     """
     if Path(path).is_dir():
         raise StorageError(f"cannot use {path} as the database: it is a directory")
@@ -47,8 +49,15 @@ def open_database(path: str, *, memory_limit: str | None = None) -> duckdb.DuckD
         if os.statvfs(parent).f_flag & os.ST_RDONLY:
             raise StorageError(f"cannot write {path}: the filesystem is mounted read-only")
         raise StorageError(f"cannot write {path}: permission denied")
+    config: dict[str, str | bool | int | float | list[str]] = {}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    if threads:
+        config["threads"] = threads
+    if checkpoint_threshold:
+        config["checkpoint_threshold"] = checkpoint_threshold
     try:
-        con = duckdb.connect(path, config={"memory_limit": memory_limit} if memory_limit else {})
+        con = duckdb.connect(path, config=config)
     except duckdb.IOException as exc:
         msg = str(exc)
         if "lock" in msg.lower():
@@ -86,13 +95,18 @@ class Collector:
     ``http_port=0`` / ``grpc_port=0`` pick free ports (see ``.http_port``/``.grpc_port`` after
     start); ``grpc_port=None`` disables gRPC. ``decode_workers=N`` decodes OTLP/HTTP bodies in N
     worker processes (the CLI's ``--workers``, default: one per CPU beyond the first).
+    ``db_threads=1``: DuckDB runs each insert on the writer thread alone (on a small box a second
+    DuckDB thread costs more CPU per span than it saves); ``checkpoint_threshold`` = WAL size
+    between checkpoints (a checkpoint recompresses the last, partly filled row group, so rarer
+    checkpoints cost less CPU per span; the WAL is replayed at start after a crash).
     """
 
     def __init__(self, db_path: str | os.PathLike[str], *, host: str = "127.0.0.1", http_port: int = 4318,
                  grpc_port: int | None = 4317, token: str | None = None, retention_s: float | None = None,
                  max_size: int | None = None, max_body: int = 64 << 20, max_queue_rows: int = 131_072,
                  max_inflight_bytes: int = 128 << 20, memory_limit: str | None = "128MB", tls_cert: str | None = None, tls_key: str | None = None,
-                 retention_interval_s: float = 30.0, decode_workers: int = 0) -> None:
+                 retention_interval_s: float = 30.0, decode_workers: int = 0, db_threads: int | None = 1,
+                 checkpoint_threshold: str | None = "64MB") -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key")
         if max_body <= 0:
@@ -112,6 +126,8 @@ class Collector:
         self.tls_key = tls_key
         self.retention_interval_s = retention_interval_s
         self.decode_workers = decode_workers
+        self.db_threads = db_threads
+        self.checkpoint_threshold = checkpoint_threshold
         self.pool: DecodePool | None = None
         self.con: duckdb.DuckDBPyConnection | None = None
         self.writer: Writer | None = None
@@ -134,7 +150,8 @@ class Collector:
         sock = self._sock = _bind(self.host, self.http_port)
         try:
             self.http_port = int(sock.getsockname()[1])
-            self.con = open_database(self.db_path, memory_limit=self.memory_limit)
+            self.con = open_database(self.db_path, memory_limit=self.memory_limit, threads=self.db_threads,
+                                     checkpoint_threshold=self.checkpoint_threshold)
         except BaseException:
             sock.close()
             raise

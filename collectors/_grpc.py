@@ -51,10 +51,17 @@ class _Handler:
             scheme, _, value = auth.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-        conv = self.sig.convert(request)
-        if conv.tables:
+        self.writer.incoming(1)
+        try:
+            conv = self.sig.convert(request)
+        except BaseException:
+            self.writer.incoming(-1)
+            raise
+        if not conv.tables:
+            self.writer.incoming(-1)
+        else:
             try:
-                fut = self.writer.submit(conv.tables)
+                fut = self.writer.submit(conv.tables, announced=True)
             except OverloadedError as exc:
                 _abort_retry(context, grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, str(exc), exc.retry_after)
                 raise AssertionError("unreachable") from None

@@ -115,6 +115,8 @@ class OTLPHttpApp:
                           extra=[(b"retry-after", b"1")])
             return
         self.inflight_bytes += reserve
+        self.writer.incoming(1)  # the writer may wait for this request to join its commit group
+        announced = True
         try:
             try:
                 body = await read_body(_chunks(receive), encoding, self.max_body)
@@ -146,8 +148,9 @@ class OTLPHttpApp:
                 return
             del body
             if conv.tables:
+                announced = False
                 try:
-                    fut = self.writer.submit(conv.tables)
+                    fut = self.writer.submit(conv.tables, announced=True)
                 except OverloadedError as exc:
                     self.counts["overloaded"] += 1
                     await _status(send, 503, code_pb2.UNAVAILABLE, str(exc), ctype,
@@ -165,6 +168,8 @@ class OTLPHttpApp:
             self.counts["rejected"] += conv.rejected
             await _respond(send, 200, sig.response_body(conv, ctype), ctype)
         finally:
+            if announced:
+                self.writer.incoming(-1)
             self.inflight_bytes -= reserve
 
 

@@ -9,6 +9,7 @@ A worker that dies is replaced; meanwhile requests are converted in-process.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -43,8 +44,15 @@ def _ping() -> int:
     return 1
 
 
-def _watch_parent(parent: int) -> None:
-    """Worker initializer: exit when the collector is gone (kill -9 leaves no orphan workers)."""
+def _init_worker(parent: int) -> None:
+    """Worker initializer: exit when the collector is gone (kill -9 leaves no orphan workers).
+
+    Also: the converters make many short-lived acyclic objects (a tuple per span), so the young
+    generation is collected every 50k allocations instead of 700 (~10% of a worker's CPU), and
+    the imported modules are moved out of the collector's sight (``gc.freeze``).
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
     def watch() -> None:
         while True:
@@ -57,7 +65,7 @@ def _watch_parent(parent: int) -> None:
 
 def _executor(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_watch_parent, initargs=(os.getpid(),))
+                               initializer=_init_worker, initargs=(os.getpid(),))
 
 
 class DecodePool:

@@ -17,6 +17,7 @@ from ._logs import convert_logs
 from ._metrics import convert_metrics
 from ._otlp_json import parse_json, to_json
 from ._traces import Converted, convert_traces
+from ._wire import parse_wire
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -29,11 +30,14 @@ class Signal:
     response: type[Message]
     convert: Callable[[Any], Converted]
     rejected_field: str            # rejected_spans | rejected_data_points | rejected_log_records
+    parse_protobuf: Callable[[bytes], Any] | None = None  # a faster parse that ``convert`` also takes
 
     def decode(self, body: bytes, content_type: str) -> Any:
         msg = self.request()
         if content_type == JSON:
             return parse_json(body, msg)
+        if self.parse_protobuf is not None:
+            return self.parse_protobuf(body)
         try:
             msg.ParseFromString(body)
         except (ProtoDecodeError, RuntimeError, ValueError) as exc:
@@ -51,7 +55,7 @@ class Signal:
 
 SIGNALS: dict[str, Signal] = {
     "traces": Signal("traces", trace_pb.ExportTraceServiceRequest, trace_pb.ExportTraceServiceResponse,
-                     convert_traces, "rejected_spans"),
+                     convert_traces, "rejected_spans", parse_wire),
     "metrics": Signal("metrics", metrics_pb.ExportMetricsServiceRequest, metrics_pb.ExportMetricsServiceResponse,
                       convert_metrics, "rejected_data_points"),
     "logs": Signal("logs", logs_pb.ExportLogsServiceRequest, logs_pb.ExportLogsServiceResponse,

@@ -74,11 +74,10 @@ def trace_requests(draw: st.DrawFn) -> ExportTraceServiceRequest:
 def test_random_bytes_never_crash(data: bytes) -> None:
     for sig in SIGNALS.values():
         for ctype in ("application/x-protobuf", "application/json"):
-            try:
-                msg = sig.decode(data, ctype)
+            try:  # traces parse attributes lazily (_wire.py): convert may be what finds them invalid
+                sig.convert(sig.decode(data, ctype))
             except DecodeError:
                 continue
-            sig.convert(msg)
 
 
 @given(st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8)),
@@ -89,10 +88,9 @@ def test_random_bytes_never_crash(data: bytes) -> None:
                                                kids, max_size=4)), max_leaves=20))
 def test_random_json_never_crash(doc: object) -> None:
     try:
-        msg = SIGNALS["traces"].decode(json.dumps(doc).encode(), "application/json")
+        SIGNALS["traces"].convert(SIGNALS["traces"].decode(json.dumps(doc).encode(), "application/json"))
     except DecodeError:
         return
-    SIGNALS["traces"].convert(msg)
 
 
 @given(trace_requests())
