@@ -48,13 +48,21 @@ elif VARIANT in ("infersight", "infersight-contrib"):
     from infersight.instrument import instrument_app
 
     instrument_app(app, "bench", endpoint=SINK, mode="contrib" if VARIANT == "infersight-contrib" else "lean")
-elif VARIANT.startswith("infersight-"):  # ablations: infersight-nogc, -noloop, -notrace (not in the default set)
+elif VARIANT.startswith("infersight-"):
+    # ablations (not in the default set): -nogc, -noloop, -notrace (no spans at all), -nosend (spans
+    # made, encoded and batched, the POST skipped), -nometrics (no periodic OTLP metrics export)
     from infersight.instrument import instrument_app
 
     state = instrument_app(app, "bench", endpoint=SINK, gc=VARIANT != "infersight-nogc",
-                           loop_lag=VARIANT != "infersight-noloop")
+                           loop_lag=VARIANT != "infersight-noloop",
+                           export_interval_s=3600.0 if VARIANT == "infersight-nometrics" else 5.0)
     if VARIANT == "infersight-notrace":
         state.tracer = state.lean = None
+    elif VARIANT == "infersight-nosend":
+        from opentelemetry.exporter.otlp.common.http import _ExportResult
+
+        _client = state.owned_telemetry.span_processor.span_exporter._client
+        _client.export = lambda data: _ExportResult(True, 200, "OK", None)
 elif VARIANT != "bare":
     raise SystemExit(f"unknown variant {VARIANT!r}")
 

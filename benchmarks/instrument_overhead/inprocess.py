@@ -24,7 +24,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import VARIANTS, free_port, start_uvicorn, stop, wait_up  # noqa: E402
+from run import VARIANTS, free_port, start_sink, stop, wait_up  # noqa: E402
 
 CHILD = r"""
 import asyncio, json, sys, time
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     sink_port = free_port()
-    sink = start_uvicorn("sink:app", sink_port, "0", dict(os.environ))
+    sink = start_sink(sink_port, "0")
     sink_url = f"http://127.0.0.1:{sink_port}"
     runs: list[dict[str, Any]] = []
     load_before = os.getloadavg()

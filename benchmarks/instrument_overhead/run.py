@@ -64,6 +64,12 @@ def start_uvicorn(app: str, port: int, cpu: str, env: dict[str, str]) -> subproc
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def start_sink(port: int, cpu: str) -> subprocess.Popen[bytes]:
+    """The OTLP sink (sink.py, a raw asyncio server) pinned to ``cpu``."""
+    return subprocess.Popen(["taskset", "-c", cpu, sys.executable, str(HERE / "sink.py"), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -106,14 +112,16 @@ def one_run(variant: str, args: argparse.Namespace, sink: str) -> dict[str, Any]
     try:
         wait_up(url)
         wrk(url, args.load_cpu, args.warmup, args.connections)
-        c0 = cpu_seconds(proc.pid)
+        c0, s0 = cpu_seconds(proc.pid), cpu_seconds(args.sink_pid)
         out = wrk(url, args.load_cpu, args.duration, args.connections)
-        c1 = cpu_seconds(proc.pid)
+        c1, s1 = cpu_seconds(proc.pid), cpu_seconds(args.sink_pid)
     finally:
         stop(proc)
     res = parse_wrk(out)
     res["cpu_s"] = c1 - c0
     res["cpu_us_per_req"] = (c1 - c0) / res["requests"] * 1e6 if res["requests"] else float("nan")
+    # the sink shares the load generator's core: its CPU can delay wrk (and so the measured latency)
+    res["sink_cpu_us_per_req"] = (s1 - s0) / res["requests"] * 1e6 if res["requests"] else float("nan")
     res["variant"] = variant
     return res
 
@@ -150,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     sink_port = free_port()
-    sink = start_uvicorn("sink:app", sink_port, args.load_cpu, dict(os.environ))
+    sink = start_sink(sink_port, args.load_cpu)
     sink_url = f"http://127.0.0.1:{sink_port}"
+    args.sink_pid = sink.pid
     runs: list[dict[str, Any]] = []
     load_before = os.getloadavg()
     try:
@@ -163,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 r["rep"] = rep
                 runs.append(r)
                 sys.stderr.write(f"rep {rep} {v:18s} cpu {r['cpu_us_per_req']:7.1f} us/req  "
+                                 f"sink {r['sink_cpu_us_per_req']:5.1f}  "
                                  f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  {r['rps']:.0f} rps\n")
         with urllib.request.urlopen(f"{sink_url}/count", timeout=5) as resp:
             sink_counts = resp.read().decode()
