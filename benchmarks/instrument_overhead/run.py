@@ -99,6 +99,14 @@ def wrk(url: str, cpu: str, duration: float, connections: int) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
 
+def open_loop_run(port: int, args: argparse.Namespace) -> dict[str, Any]:
+    """openloop.py at the fixed rate ``args.open_rate`` (same core as wrk), after the wrk run."""
+    cmd = ["taskset", "-c", args.load_cpu, sys.executable, str(HERE / "openloop.py"), "127.0.0.1", str(port),
+           "/predict/m1", str(args.open_rate), str(args.duration)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=args.duration + 60).stdout
+    return dict(json.loads(out))
+
+
 def one_run(variant: str, args: argparse.Namespace, sink: str) -> dict[str, Any]:
     port = free_port()
     env = {**os.environ, "INFERSIGHT_BENCH_VARIANT": variant, "INFERSIGHT_BENCH_SINK": sink,
@@ -115,9 +123,12 @@ def one_run(variant: str, args: argparse.Namespace, sink: str) -> dict[str, Any]
         c0, s0 = cpu_seconds(proc.pid), cpu_seconds(args.sink_pid)
         out = wrk(url, args.load_cpu, args.duration, args.connections)
         c1, s1 = cpu_seconds(proc.pid), cpu_seconds(args.sink_pid)
+        open_loop = open_loop_run(port, args) if getattr(args, "open_rate", 0) else None
     finally:
         stop(proc)
     res = parse_wrk(out)
+    if open_loop is not None:
+        res.update({f"open_{k}": v for k, v in open_loop.items()})
     res["cpu_s"] = c1 - c0
     res["cpu_us_per_req"] = (c1 - c0) / res["requests"] * 1e6 if res["requests"] else float("nan")
     # the sink shares the load generator's core: its CPU can delay wrk (and so the measured latency)
@@ -130,7 +141,10 @@ def summarize(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]
     out: dict[str, Any] = {}
     for v in variants:
         rs = [r for r in runs if r["variant"] == v]
-        out[v] = {k: statistics.median(r[k] for r in rs) for k in ("cpu_us_per_req", "p50_ms", "p99_ms", "rps")}
+        keys = ["cpu_us_per_req", "p50_ms", "p99_ms", "rps"]
+        if all("open_p99_ms" in r for r in rs):
+            keys += ["open_p50_ms", "open_p99_ms", "open_p999_ms"]
+        out[v] = {k: statistics.median(r[k] for r in rs) for k in keys}
         out[v]["runs"] = len(rs)
     if "bare" in out:
         bare = out["bare"]
@@ -140,6 +154,8 @@ def summarize(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]
             s["p50_ratio_vs_bare"] = s["p50_ms"] / bare["p50_ms"]
             s["p99_ratio_vs_bare"] = s["p99_ms"] / bare["p99_ms"]
             s["rps_ratio_vs_bare"] = s["rps"] / bare["rps"]
+            if "open_p99_ms" in s and "open_p99_ms" in bare:
+                s["open_p99_ratio_vs_bare"] = s["open_p99_ms"] / bare["open_p99_ms"]
     return out
 
 
@@ -152,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server-cpu", default="1")
     p.add_argument("--load-cpu", default="0")
     p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--open-loop", type=float, default=0.7, metavar="FRACTION",
+                   help="after each wrk run, open-loop load (openloop.py) at FRACTION x bare's wrk rps "
+                        "(measured once at the start); 0 turns it off (so does --probe-dir)")
     p.add_argument("--output", type=Path, default=RESULTS)
     p.add_argument("--probe-dir", type=Path, default=None,
                    help="record request-start gaps and export/GC intervals per run (probe.py, stalls.py)")
@@ -165,15 +184,22 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     try:
         wait_up(f"{sink_url}/count")
+        args.open_rate = 0.0
+        if args.open_loop > 0 and args.probe_dir is None:  # the probe analyses the wrk run alone  # calibration: bare's saturated throughput sets the open-loop rate
+            calib = one_run("bare", args, sink_url)
+            args.open_rate = round(args.open_loop * calib["rps"])
+            sys.stderr.write(f"open loop at {args.open_rate} req/s ({args.open_loop} x bare {calib['rps']:.0f})\n")
         for rep in range(args.reps):
             order = variants[rep % len(variants):] + variants[:rep % len(variants)]
             for v in order:
                 r = one_run(v, args, sink_url)
                 r["rep"] = rep
                 runs.append(r)
+                open_loop = (f"  open p50 {r['open_p50_ms']:.2f} p99 {r['open_p99_ms']:.2f} "
+                             f"p99.9 {r['open_p999_ms']:.2f} ms" if "open_p99_ms" in r else "")
                 sys.stderr.write(f"rep {rep} {v:18s} cpu {r['cpu_us_per_req']:7.1f} us/req  "
                                  f"sink {r['sink_cpu_us_per_req']:5.1f}  "
-                                 f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  {r['rps']:.0f} rps\n")
+                                 f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  {r['rps']:.0f} rps{open_loop}\n")
         with urllib.request.urlopen(f"{sink_url}/count", timeout=5) as resp:
             sink_counts = resp.read().decode()
     finally:
@@ -193,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     "note": "shared 2-core VM; other jobs ran at the same time",
                     "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
         "params": {"reps": args.reps, "duration_s": args.duration, "warmup_s": args.warmup,
+                   "open_loop_fraction": args.open_loop, "open_loop_rps": args.open_rate,
                    "connections": args.connections, "server_cpu": args.server_cpu, "load_cpu": args.load_cpu},
         "versions": versions,
         "sink_received": sink_counts,
@@ -206,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         s = summary[v]
         sys.stderr.write(f"{v:18s} cpu {s['cpu_us_per_req']:7.1f} us/req (+{s.get('added_cpu_us_per_req', 0):6.1f})  "
                          f"p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms (x{s.get('p99_ratio_vs_bare', 1):.2f})  "
-                         f"{s['rps']:.0f} rps\n")
+                         f"{s['rps']:.0f} rps"
+                         + (f"  open p99 {s['open_p99_ms']:.2f} ms (x{s.get('open_p99_ratio_vs_bare', 1):.2f})"
+                            if "open_p99_ms" in s else "") + "\n")
     return 0
 
 
