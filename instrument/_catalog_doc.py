@@ -54,6 +54,25 @@ value is the Unix start time (s) of the last pause >= the threshold, per generat
 """
 
 _NOTES = """\
+## How spans and metrics leave the process (OTLP/HTTP)
+
+With providers built by `configure()` (what `instrument_app` does when the application has none),
+request spans are `LeanSpan`s encoded to OTLP protobuf bytes once, at `end()`; the bytes go into
+the bounded queue of `BoundedBatchSpanProcessor` (2048 spans; a full queue overwrites the oldest
+and counts it in `infersight_exporter_dropped_spans`). The SDK's batch worker thread takes up to
+512 at a time (every second, or as soon as 512 are queued), joins them into one
+`ExportTraceServiceRequest` and POSTs it with the SDK's OTLP/HTTP client (its retries with backoff,
+`Retry-After`, compression, headers and timeouts, all from the `OTEL_EXPORTER_OTLP_*` variables)
+over one kept-alive `http.client` connection: no `requests` on that path, because its
+per-call work (~0.4 ms of GIL-holding CPU) stalled the event loop at every export. The
+`requests` transport is kept where something depends on it: a `session=` or credential-provider
+session, or an endpoint behind an `HTTP(S)_PROXY`. A batch that fails (collector down,
+black-holed, error status, timeout) is counted as dropped; requests never wait for the export.
+OTLP metrics go the same way every `export_interval_s` (default 5 s). Other spans on the same
+provider (child spans, jobs, caches) are SDK spans in the same queue, encoded by the same
+hand-written encoder at export; when the providers are the application's own, its processors
+and exporters apply unchanged.
+
 ## Multiple workers (`PROMETHEUS_MULTIPROC_DIR`)
 
 With `PROMETHEUS_MULTIPROC_DIR` set, `/metrics` renders every worker's files

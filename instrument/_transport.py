@@ -55,7 +55,14 @@ class LeanHTTPTransport(BaseHTTPTransport):
         self._port = parts.port
         self._context: ssl.SSLContext | None = None
         if self._https:
-            ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            if verify is True:  # what requests verifies against: its CA-bundle variables, else certifi
+                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _certifi() or True
+            if isinstance(verify, str) and os.path.isdir(verify):
+                ctx = ssl.create_default_context(capath=verify)
+            elif isinstance(verify, str):
+                ctx = ssl.create_default_context(cafile=verify)
+            else:
+                ctx = ssl.create_default_context()
             if verify is False:
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
@@ -121,6 +128,14 @@ class LeanHTTPTransport(BaseHTTPTransport):
                 self._drop()
             finally:
                 self._lock.release()
+
+
+def _certifi() -> str | None:
+    try:
+        import certifi  # requests' own CA bundle (a dependency of requests)
+    except ImportError:
+        return None
+    return str(certifi.where())
 
 
 def _tls_settings(signal: str, certificate_file: str | None, client_key_file: str | None,

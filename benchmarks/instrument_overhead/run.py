@@ -168,9 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server-cpu", default="1")
     p.add_argument("--load-cpu", default="0")
     p.add_argument("--variants", default=",".join(VARIANTS))
-    p.add_argument("--open-loop", type=float, default=0.7, metavar="FRACTION",
+    p.add_argument("--open-loop", type=float, default=0.5, metavar="FRACTION",
                    help="after each wrk run, open-loop load (openloop.py) at FRACTION x bare's wrk rps "
-                        "(measured once at the start); 0 turns it off (so does --probe-dir)")
+                        "(measured once at the start; 0.5 keeps the instrumented variants below ~70%% "
+                        "of their own capacity, contrib excepted); 0 turns it off (so does --probe-dir)")
     p.add_argument("--output", type=Path, default=RESULTS)
     p.add_argument("--probe-dir", type=Path, default=None,
                    help="record request-start gaps and export/GC intervals per run (probe.py, stalls.py)")
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(r)
                 open_loop = (f"  open p50 {r['open_p50_ms']:.2f} p99 {r['open_p99_ms']:.2f} "
                              f"p99.9 {r['open_p999_ms']:.2f} ms" if "open_p99_ms" in r else "")
+                if "open_p99_ms" in r and r["open_achieved_rps"] < 0.95 * r["open_rate"]:
+                    open_loop += " (OVERLOADED: the server could not keep up with the rate)"
                 sys.stderr.write(f"rep {rep} {v:18s} cpu {r['cpu_us_per_req']:7.1f} us/req  "
                                  f"sink {r['sink_cpu_us_per_req']:5.1f}  "
                                  f"p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  {r['rps']:.0f} rps{open_loop}\n")

@@ -99,8 +99,9 @@ class OtlpReceiver:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run an ASGI app under a real uvicorn server on a free 127.0.0.1 port."""
+def serve(app: Any, **config: Any) -> Iterator[str]:
+    """Run an ASGI app under a real uvicorn server on a free 127.0.0.1 port (``config``: more
+    ``uvicorn.Config`` arguments, e.g. ``ssl_certfile``/``ssl_keyfile`` for an https URL)."""
     import threading
     import time
 
@@ -110,7 +111,7 @@ def serve(app: Any) -> Iterator[str]:
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="auto"))
+                                           lifespan="auto", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -119,7 +120,7 @@ def serve(app: Any) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if config.get('ssl_certfile') else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(20)

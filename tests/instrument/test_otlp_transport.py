@@ -4,8 +4,11 @@ and the SDK's ``requests`` transport wherever something depends on it."""
 from __future__ import annotations
 
 import gzip
+import shutil
 import socket
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,7 +21,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tests.conftest import free_port
-from tests.instrument.conftest import OtlpReceiver
+from tests.instrument.conftest import OtlpReceiver, serve
 
 
 def _transport(exporter: object) -> object:
@@ -157,3 +160,31 @@ def test_a_refused_batch_fails_and_is_counted() -> None:
             tel.shutdown(timeout_s=1.0)
     finally:
         server.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI for a test certificate")
+def test_https_collector_is_verified_against_otel_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+                    "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    receiver = OtlpReceiver()
+    with serve(receiver, ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
+        assert url.startswith("https://")
+        # not trusted: the export fails (a TLS error is not retried for long) and is counted
+        tel = configure("t", endpoint=url, metric_reader=InMemoryMetricReader(), export_timeout_s=2.0,
+                        set_global=False)
+        try:
+            assert isinstance(_transport(tel.span_processor.span_exporter), LeanHTTPTransport)
+            _span_batch(tel)
+            assert tel.span_processor.dropped == 3 and not receiver.bodies
+        finally:
+            tel.shutdown(timeout_s=1.0)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", str(cert))
+        tel = configure("t", endpoint=url, metric_reader=InMemoryMetricReader(), set_global=False)
+        try:
+            _span_batch(tel)
+            assert tel.span_processor.dropped == 0
+        finally:
+            tel.shutdown(timeout_s=2.0)
+    assert len(receiver.spans()) == 3
