@@ -83,6 +83,24 @@ def arrived_during(ctx: Context, starts: np.ndarray, ends: np.ndarray) -> np.nda
     return out
 
 
+def _tail_contrast(ctx: Context, active: np.ndarray, slow: np.ndarray) -> tuple[float, float] | None:
+    """A job whose runs stall only some requests (a stop-the-world GC pause hits those in flight)
+    leaves the typical request unchanged, so the rank test sees nothing, while the slow requests
+    crowd into its runs. One-sided binomial test: are more of the slow requests inside runs than
+    the share of requests inside runs predicts, and is P99 inside runs higher? Returns (p value,
+    effect = the excess concentration of slow requests, 0..1) or None."""
+    from scipy.stats import binomtest
+
+    n_slow, k, p0 = int(slow.sum()), int(slow[active].sum()), float(active.mean())
+    if n_slow < 5 or not 0.0 < p0 < 1.0 or ctx.p99(active) <= ctx.p99(~active):
+        return None
+    p_tail = float(binomtest(k, n_slow, p0, alternative="greater").pvalue)
+    effect = (k / n_slow - p0) / (1.0 - p0)
+    if p_tail >= 0.01 or effect <= 0:
+        return None
+    return p_tail, effect
+
+
 def detect(ctx: Context) -> list[Finding]:
     jobs = _sql.run(ctx.tel.con, "detectors/periodic_jobs")
     out: list[Finding] = []
@@ -97,8 +115,13 @@ def detect(ctx: Context) -> list[Finding]:
             continue
         p_value, effect = ctx.contrast(active)
         share = ctx.excess_share(active)
-        if effect <= 0 or share <= 0:
+        if share <= 0:
             continue
+        if effect <= 0:  # no shift of typical requests: is the damage in the tail only?
+            tail = _tail_contrast(ctx, active, slow)
+            if tail is None:
+                continue
+            p_value, effect = tail
         active_time = float(np.minimum(ends + GRACE_NS - starts, np.inf).sum())
         span_ns = max(1, ctx.tel.until_ns - ctx.tel.since_ns)
         duty = min(1.0, active_time / span_ns)
