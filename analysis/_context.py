@@ -142,18 +142,22 @@ class Context:
     def slow_mask(self) -> np.ndarray:
         return (self.requests["excess_ms"] > 0).to_numpy()
 
-    def overlapping(self, starts: np.ndarray, ends: np.ndarray, *, grace_ns: int = 0) -> np.ndarray:
-        """Requests whose [start, end) overlaps any interval [starts[i], ends[i] + grace)."""
+    def overlapping(self, starts: np.ndarray, ends: np.ndarray, *, grace_ns: int = 0,
+                    at_arrival: bool = False) -> np.ndarray:
+        """Requests whose [start, end) overlaps any interval [starts[i], ends[i] + grace);
+        ``at_arrival``: requests whose start falls in one (start <= arrival < end + grace)."""
         if len(starts) == 0:
             return np.zeros(len(self.requests), dtype=bool)
         order = np.argsort(starts)
         s = np.asarray(starts, dtype=np.int64)[order]
         e = np.maximum.accumulate(np.asarray(ends, dtype=np.int64)[order] + grace_ns)
         rs = self.requests["start_ns"].to_numpy()
-        re = self.requests["end_ns"].to_numpy()
-        # last interval starting before the request ends; it (or an earlier one) overlaps if the
-        # running max of ends is past the request's start
-        idx = np.searchsorted(s, re, side="left") - 1
+        # last interval starting before the request ends (at or before its arrival); it (or an
+        # earlier one) overlaps if the running max of ends is past the request's start
+        if at_arrival:
+            idx = np.searchsorted(s, rs, side="right") - 1
+        else:
+            idx = np.searchsorted(s, self.requests["end_ns"].to_numpy(), side="left") - 1
         ok = idx >= 0
         out = np.zeros(len(rs), dtype=bool)
         out[ok] = e[idx[ok]] > rs[ok]

@@ -166,7 +166,7 @@ def _saturation_context(g: pd.DataFrame, busy: pd.Series, load_capped: pd.Series
         if new:
             extra += f"; {len(new)} other process(es) on the GPU only then: pid {', '.join(new[:5])}"
             evidence.append(Evidence("gpu_processes_when_busy", len(during), len(before)))
-    capped = float(load_capped[busy].mean()) if busy.any() else 0.0
+    capped = float(load_capped[busy].mean())  # called with at least one busy step
     if capped > 0:
         extra += f"; clocks at the power cap {capped:.0%} of that time"
         evidence.append(Evidence("power_capped_share_when_busy", round(capped, 3), None))

@@ -72,15 +72,7 @@ def arrived_during(ctx: Context, starts: np.ndarray, ends: np.ndarray) -> np.nda
     Arrival, not overlap: a long request overlaps more windows by its length alone, so
     "overlapped a run" is biased toward slow requests and would implicate any frequent job.
     """
-    order = np.argsort(starts)
-    s = np.asarray(starts, dtype=np.int64)[order]
-    e = np.maximum.accumulate(np.asarray(ends, dtype=np.int64)[order] + GRACE_NS)
-    rs = ctx.requests["start_ns"].to_numpy()
-    idx = np.searchsorted(s, rs, side="right") - 1
-    ok = idx >= 0
-    out = np.zeros(len(rs), dtype=bool)
-    out[ok] = e[idx[ok]] > rs[ok]
-    return out
+    return ctx.overlapping(starts, ends, grace_ns=GRACE_NS, at_arrival=True)
 
 
 def _tail_contrast(ctx: Context, active: np.ndarray, slow: np.ndarray) -> tuple[float, float] | None:
