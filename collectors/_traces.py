@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._attrs import ListColumn, ListOfMapColumn, MapColumn
-from ._wire import add_maps, attrs_dict, to_wire
+from ._wire import add_maps, to_wire, wire_attrs_dict
 
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
@@ -68,7 +68,7 @@ def _slices(req: Any) -> Iterator[list[tuple[dict[str, str], Any, list[Any]]]]:
     batch: list[tuple[dict[str, str], Any, list[Any]]] = []
     n = 0
     for rs in req.resource_spans:
-        rattrs = attrs_dict(rs.resource.attributes)
+        rattrs = wire_attrs_dict(rs.resource.attributes)
         for ss in rs.scope_spans:
             spans = ss.spans
             for lo in range(0, len(spans), CHUNK_SPANS):

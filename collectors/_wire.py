@@ -113,5 +113,6 @@ def add_maps(col: MapColumn, attr_lists: Iterable[Any], memo: AttrMemo = MEMO) -
         offsets.append(len(keys))
 
 
-def attrs_dict(attrs: Iterable[bytes], memo: AttrMemo = MEMO) -> dict[str, str]:
+def wire_attrs_dict(attrs: Iterable[bytes], memo: AttrMemo = MEMO) -> dict[str, str]:
+    """``_attrs.attrs_dict`` for encoded KeyValues (through the memo)."""
     return dict(map(memo.__getitem__, attrs))
