@@ -41,8 +41,8 @@ class GpuSampler:
     ``nvml`` is the pynvml module (default: ``import pynvml``; tests inject a fake).
     ``util_interval_s`` paces utilisation (the driver refreshes it every 200 ms: reading it faster
     returns the same value); ``slow_interval_s`` the slow-moving reads (framebuffer memory, memory clock, temperature, P-state,
-    power limit, ECC, per-process memory, XID events; PCIe throughput too with ``pcie=True``);
-    ``energy_interval_s`` the total-energy counter (~3 ms a read on an H100). ``clock`` stamps sweeps (default ``time.time_ns``,
+    power limit, per-process memory, XID events; PCIe throughput too with ``pcie=True``);
+    ``energy_interval_s`` the total-energy counter (~3 ms a read on an H100) and the ECC counters. ``clock`` stamps sweeps (default ``time.time_ns``,
     the span clock).
     """
 
