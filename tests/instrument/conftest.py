@@ -64,6 +64,16 @@ def providers() -> Iterator[Providers]:
     mp.shutdown()
 
 
+async def read_body(receive: Any) -> bytes:
+    """The whole request body of an ASGI http request."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
 class OtlpReceiver:
     """A real OTLP/HTTP endpoint (uvicorn on a free port) that keeps every request body."""
 
@@ -74,11 +84,7 @@ class OtlpReceiver:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         self.bodies.setdefault(scope["path"], []).append(body)
         self.headers.setdefault(scope["path"], []).append(
             {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})

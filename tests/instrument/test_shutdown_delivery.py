@@ -29,7 +29,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
 from tests.conftest import free_port
-from tests.instrument.conftest import make_app, serve
+from tests.instrument.conftest import make_app, read_body, serve
 
 pytestmark = pytest.mark.integration
 
@@ -82,11 +82,7 @@ class FailingCollector:
             return
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         self.requests += 1
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
