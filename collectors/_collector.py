@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,14 @@ import duckdb
 import uvicorn
 
 from ._errors import ConfigError, PortInUseError, StorageError
-from ._http import OTLPHttpApp
+from ._http import ASGIApp, OTLPHttpApp
+from ._jaeger_api import JaegerAPI
 from ._live import LiveReads
 from ._pool import DecodePool
+from ._reads import Reads
 from ._retention import Retention
 from ._schema import ensure_schema
+from ._selfmetrics import CollectorMetrics
 from ._writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -99,6 +103,11 @@ class Collector:
     DuckDB thread costs more CPU per span than it saves); ``checkpoint_threshold`` = WAL size
     between checkpoints (a checkpoint recompresses the last, partly filled row group, so rarer
     checkpoints cost less CPU per span; the WAL is replayed at start after a crash).
+
+    Besides OTLP, the HTTP port serves ``/metrics`` (the collector's own Prometheus metrics),
+    the Jaeger query API at ``/api`` and, for each ``mounts`` entry ``{"/ui": factory}``, the
+    ASGI app ``factory(reads)`` under that prefix (``reads``: read-only access to the database,
+    see ``_reads.Reads``); all of them behind the same token.
     """
 
     def __init__(self, db_path: str | os.PathLike[str], *, host: str = "127.0.0.1", http_port: int = 4318,
@@ -106,7 +115,8 @@ class Collector:
                  max_size: int | None = None, max_body: int = 64 << 20, max_queue_rows: int = 131_072,
                  max_inflight_bytes: int = 128 << 20, memory_limit: str | None = "128MB", tls_cert: str | None = None, tls_key: str | None = None,
                  retention_interval_s: float = 30.0, decode_workers: int = 0, db_threads: int | None = 1,
-                 checkpoint_threshold: str | None = "64MB") -> None:
+                 checkpoint_threshold: str | None = "64MB",
+                 mounts: Mapping[str, Callable[[Reads], ASGIApp]] | None = None) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key")
         if max_body <= 0:
@@ -128,6 +138,9 @@ class Collector:
         self.decode_workers = decode_workers
         self.db_threads = db_threads
         self.checkpoint_threshold = checkpoint_threshold
+        self.mounts = dict(mounts or {})
+        self.metrics = CollectorMetrics()
+        self.reads: Reads | None = None
         self.pool: DecodePool | None = None
         self.con: duckdb.DuckDBPyConnection | None = None
         self.writer: Writer | None = None
@@ -156,20 +169,24 @@ class Collector:
             sock.close()
             raise
         try:
-            self.writer = Writer(self.con, max_queue_rows=self.max_queue_rows)
+            self.writer = Writer(self.con, max_queue_rows=self.max_queue_rows,
+                                 on_commit=self.metrics.commit_seconds.observe)
             self.writer.start()
             if self.grpc_port is not None:
                 tls = None
                 if self.tls_cert and self.tls_key:
                     tls = (Path(self.tls_cert).read_bytes(), Path(self.tls_key).read_bytes())
                 self._grpc, self.grpc_port = _start_grpc(self.writer, self.host, self.grpc_port, self.token,
-                                                         self.max_body, tls)
+                                                         self.max_body, tls, self.metrics)
             if self.decode_workers > 0:
                 self.pool = DecodePool(self.decode_workers)
                 self.pool.start()
+            self.reads = Reads(self.con, self.db_path)
+            routes: list[tuple[str, ASGIApp]] = [("/api", JaegerAPI(self.reads))]
+            routes += [(prefix, factory(self.reads)) for prefix, factory in self.mounts.items()]
             self.app = OTLPHttpApp(self.writer, token=self.token, max_body=self.max_body,
                                    max_inflight_bytes=self.max_inflight_bytes, live=LiveReads(self.con),
-                                   pool=self.pool)
+                                   pool=self.pool, metrics=self.metrics, routes=routes)
             config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                     ssl_certfile=self.tls_cert, ssl_keyfile=self.tls_key,
                                     timeout_keep_alive=30, h11_max_incomplete_event_size=1 << 20)
@@ -184,6 +201,9 @@ class Collector:
             self.retention = Retention(self.writer, self.db_path, retention_s=self.retention_s,
                                        max_size=self.max_size, interval_s=self.retention_interval_s)
             self.retention.start()
+            app, writer, retention = self.app, self.writer, self.retention
+            self.metrics.watch(queue_rows=lambda: writer.queued_rows, inflight_bytes=lambda: app.inflight_bytes,
+                               db_path=self.db_path, retention_deleted=lambda: retention.deleted)
             self.app.ready = True
             self._started = True
             self._write_sidecar()
@@ -262,7 +282,7 @@ class Collector:
 
 
 def _start_grpc(writer: Writer, host: str, port: int, token: str | None, max_body: int,
-                tls: tuple[bytes, bytes] | None) -> tuple[Any, int]:
+                tls: tuple[bytes, bytes] | None, metrics: CollectorMetrics) -> tuple[Any, int]:
     from ._grpc import start_grpc_server
 
-    return start_grpc_server(writer, host, port, token=token, max_body=max_body, tls=tls)
+    return start_grpc_server(writer, host, port, token=token, max_body=max_body, tls=tls, metrics=metrics)

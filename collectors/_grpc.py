@@ -21,6 +21,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from ._errors import OverloadedError, PortInUseError, StorageError
+from ._selfmetrics import CollectorMetrics
 from ._signals import SIGNALS, Signal
 from ._writer import Writer
 
@@ -38,11 +39,13 @@ def _abort_retry(context: grpc.ServicerContext, code: grpc.StatusCode, rpc_code:
 
 
 class _Handler:
-    def __init__(self, sig: Signal, writer: Writer, token: str | None, timeout: float) -> None:
+    def __init__(self, sig: Signal, writer: Writer, token: str | None, timeout: float,
+                 metrics: CollectorMetrics) -> None:
         self.sig = sig
         self.writer = writer
         self.token = token
         self.timeout = timeout
+        self.metrics = metrics
 
     def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 - gRPC name
         if self.token:
@@ -50,6 +53,7 @@ class _Handler:
             auth = str(md.get("authorization", ""))
             scheme, _, value = auth.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
+                self.metrics.rejected(self.sig.name, "unauthorized")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         self.writer.incoming(1)
         try:
@@ -63,6 +67,7 @@ class _Handler:
             try:
                 fut = self.writer.submit(conv.tables, announced=True)
             except OverloadedError as exc:
+                self.metrics.rejected(self.sig.name, "overloaded")
                 _abort_retry(context, grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, str(exc), exc.retry_after)
                 raise AssertionError("unreachable") from None
             conv.tables = {}
@@ -70,8 +75,10 @@ class _Handler:
                 fut.result(timeout=self.timeout)
             except (StorageError, futures.TimeoutError) as exc:
                 logger.error("write failed: %s", exc)
+                self.metrics.rejected(self.sig.name, "storage_error")
                 _abort_retry(context, grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE,
                              "storage write failed; retry later", 5.0)
+        self.metrics.accepted(self.sig.name, conv.accepted, conv.rejected)
         resp = self.sig.response()
         if conv.rejected:
             ps = resp.partial_success  # type: ignore[attr-defined]
@@ -82,19 +89,21 @@ class _Handler:
 
 def start_grpc_server(writer: Writer, host: str, port: int, *, token: str | None = None,
                       max_body: int = 64 << 20, workers: int = 8,
-                      tls: tuple[bytes, bytes] | None = None) -> tuple[grpc.Server, int]:
+                      tls: tuple[bytes, bytes] | None = None,
+                      metrics: CollectorMetrics | None = None) -> tuple[grpc.Server, int]:
     """Start the gRPC server; return it and the bound port. PortInUseError when taken."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="infersight-grpc"),
         options=[("grpc.max_receive_message_length", max_body), ("grpc.so_reuseport", 0)],
         maximum_concurrent_rpcs=workers * 4,
     )
+    metrics = metrics if metrics is not None else CollectorMetrics()
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-        _Handler(SIGNALS["traces"], writer, token, 60.0), server)  # type: ignore[arg-type]
+        _Handler(SIGNALS["traces"], writer, token, 60.0, metrics), server)  # type: ignore[arg-type]
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
-        _Handler(SIGNALS["metrics"], writer, token, 60.0), server)  # type: ignore[arg-type]
+        _Handler(SIGNALS["metrics"], writer, token, 60.0, metrics), server)  # type: ignore[arg-type]
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(
-        _Handler(SIGNALS["logs"], writer, token, 60.0), server)  # type: ignore[arg-type]
+        _Handler(SIGNALS["logs"], writer, token, 60.0, metrics), server)  # type: ignore[arg-type]
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     try:
         if tls is not None:

@@ -4,7 +4,10 @@ Status codes follow the OTLP/HTTP spec: 200 (+ partial_success), 400 with a goog
 body for undecodable payloads, 401 without the bearer token, 405 for other methods, 413 past
 the body limit (checked while reading, after decompression), 415 for other content types or
 encodings, 503 + Retry-After when the write queue or the in-flight byte budget is full.
-Payloads are never logged. Also serves GET /healthz and the live-read endpoint (see _live.py).
+Payloads are never logged. Also serves GET /healthz, GET /metrics (the collector's own metrics,
+_selfmetrics.py), the live-read endpoint (_live.py) and read-only apps mounted under a path
+prefix (the Jaeger query API at /api, the web UI at /ui); those need the same bearer token,
+or, for a browser, the cookie that ``/ui/login`` sets (_login.py).
 """
 
 from __future__ import annotations
@@ -12,15 +15,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from google.rpc import code_pb2, status_pb2
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ._body import ENCODINGS, read_body
 from ._errors import DecodeError, OverloadedError, PayloadTooLargeError, StorageError
+from ._login import cookie_token, login
 from ._otlp_json import to_json
 from ._pool import DecodePool
+from ._selfmetrics import CollectorMetrics
 from ._signals import JSON, PROTOBUF, SIGNALS, Signal
 from ._writer import Writer
 
@@ -29,6 +35,7 @@ logger = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _PATHS = {f"/v1/{name}": sig for name, sig in SIGNALS.items()}
 _OFFLOAD_BYTES = 256 * 1024  # decode bigger bodies in a worker thread, off the event loop
 _POOL_BYTES = 16 * 1024  # with decode workers, bodies above this go to a worker process
@@ -38,7 +45,8 @@ class OTLPHttpApp:
     def __init__(self, writer: Writer, *, token: str | None = None, max_body: int = 64 << 20,
                  max_inflight_bytes: int = 256 << 20,
                  live: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
-                 pool: DecodePool | None = None) -> None:
+                 pool: DecodePool | None = None, metrics: CollectorMetrics | None = None,
+                 routes: Sequence[tuple[str, ASGIApp]] = ()) -> None:
         self.writer = writer
         self.token = token
         self.max_body = max_body
@@ -47,6 +55,8 @@ class OTLPHttpApp:
         self.ready = False
         self.live = live
         self.pool = pool
+        self.metrics = metrics if metrics is not None else CollectorMetrics()
+        self.routes = [(prefix.rstrip("/"), app) for prefix, app in routes]
         self.counts = {"accepted": 0, "rejected": 0, "overloaded": 0, "bad_request": 0}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,54 +73,94 @@ class OTLPHttpApp:
             return
         sig = _PATHS.get(path)
         if sig is None:
-            if self.live is not None and path.startswith("/v1/live/"):
-                if not self._authorized(scope):
-                    await _status(send, 401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token", PROTOBUF)
-                    return
-                await self.live(scope, receive, send)
-                return
-            await _respond(send, 404, b"not found\n", "text/plain")
+            await self._read(path, scope, receive, send)
             return
         headers = _headers(scope)
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         reply_type = JSON if ctype == JSON else PROTOBUF
         if method != "POST":
+            self.metrics.rejected(sig.name, "unsupported")
             await _status(send, 405, code_pb2.UNIMPLEMENTED, f"{method} not allowed; use POST", reply_type,
                           extra=[(b"allow", b"POST")])
             return
         if not self._authorized(scope, headers):
+            self.metrics.rejected(sig.name, "unauthorized")
             await _status(send, 401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token", reply_type,
                           extra=[(b"www-authenticate", b"Bearer")])
             return
         if ctype not in (PROTOBUF, JSON):
+            self.metrics.rejected(sig.name, "unsupported")
             await _status(send, 415, code_pb2.INVALID_ARGUMENT,
                           f"unsupported content type {ctype!r}; use {PROTOBUF} or {JSON}", PROTOBUF)
             return
         encoding = headers.get("content-encoding", "").strip().lower()
         if encoding not in ENCODINGS:
+            self.metrics.rejected(sig.name, "unsupported")
             await _status(send, 415, code_pb2.INVALID_ARGUMENT,
                           f"unsupported content encoding {encoding!r}; use gzip or deflate", reply_type)
             return
         await self._export(sig, scope, receive, send, headers, ctype, encoding)
 
-    def _authorized(self, scope: Scope, headers: dict[str, str] | None = None) -> bool:
+    async def _read(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """The read side: /metrics, /v1/live/*, /ui/login and the mounted apps (same token)."""
+        if path == "/ui/login":
+            await login(self.token, scope, receive, send)
+            return
+        app: ASGIApp | None = None
+        if path == "/metrics":
+            app = self._metrics
+        elif self.live is not None and path.startswith("/v1/live/"):
+            app = self.live
+        else:
+            app = next((a for prefix, a in self.routes if path == prefix or path.startswith(prefix + "/")), None)
+        if app is None:
+            await _respond(send, 404, b"not found\n", "text/plain")
+            return
+        if not self._authorized(scope, cookie=scope["method"] in ("GET", "HEAD")):
+            if path.startswith("/ui") and "text/html" in _headers(scope).get("accept", ""):
+                await _respond(send, 303, b"", "text/plain", [(b"location", b"/ui/login")])
+                return
+            if path.startswith("/v1/live/"):
+                await _status(send, 401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token", PROTOBUF,
+                              extra=[(b"www-authenticate", b"Bearer")])
+            else:
+                await _respond(send, 401, b"missing or wrong bearer token\n", "text/plain",
+                               [(b"www-authenticate", b"Bearer")])
+            return
+        await app(scope, receive, send)
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await _respond(send, 405, b"use GET\n", "text/plain", [(b"allow", b"GET")])
+            return
+        await _respond(send, 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
+
+    def _authorized(self, scope: Scope, headers: dict[str, str] | None = None, *, cookie: bool = False) -> bool:
+        """The bearer token; for read-only GETs also the browser cookie set by ``/ui/login``."""
         if not self.token:
             return True
-        auth = (headers or _headers(scope)).get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
+        headers = headers or _headers(scope)
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode()):
+            return True
+        if cookie:
+            got = cookie_token(headers.get("cookie", ""))
+            return got is not None and hmac.compare_digest(got.encode(), self.token.encode())
+        return False
 
     async def _export(self, sig: Signal, scope: Scope, receive: Receive, send: Send,
                       headers: dict[str, str], ctype: str, encoding: str) -> None:
         declared = headers.get("content-length", "")
         length = int(declared) if declared.isdigit() else 0
         if encoding in ("", "identity") and length > self.max_body:
+            self.metrics.rejected(sig.name, "too_large")
             await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED,
                           f"body of {length} bytes is over the {self.max_body}-byte limit", ctype)
             return
         reserve = min(length, self.max_body) if length else 0
         if self.inflight_bytes + reserve > self.max_inflight_bytes:
             self.counts["overloaded"] += 1
+            self.metrics.rejected(sig.name, "overloaded")
             await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
                           extra=[(b"retry-after", b"1")])
             return
@@ -121,10 +171,12 @@ class OTLPHttpApp:
             try:
                 body = await read_body(_chunks(receive), encoding, self.max_body)
             except PayloadTooLargeError as exc:
+                self.metrics.rejected(sig.name, "too_large")
                 await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED, str(exc), ctype)
                 return
             except DecodeError as exc:
                 self.counts["bad_request"] += 1
+                self.metrics.rejected(sig.name, "bad_request")
                 await _status(send, 400, code_pb2.INVALID_ARGUMENT, str(exc), ctype)
                 return
             extra = max(0, len(body) - reserve)
@@ -132,6 +184,7 @@ class OTLPHttpApp:
             reserve += extra
             if self.inflight_bytes > self.max_inflight_bytes:
                 self.counts["overloaded"] += 1
+                self.metrics.rejected(sig.name, "overloaded")
                 await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
                               extra=[(b"retry-after", b"1")])
                 return
@@ -144,6 +197,7 @@ class OTLPHttpApp:
                     conv = _decode_convert(sig, body, ctype)
             except DecodeError as exc:
                 self.counts["bad_request"] += 1
+                self.metrics.rejected(sig.name, "bad_request")
                 await _status(send, 400, code_pb2.INVALID_ARGUMENT, str(exc), ctype)
                 return
             del body
@@ -153,6 +207,7 @@ class OTLPHttpApp:
                     fut = self.writer.submit(conv.tables, announced=True)
                 except OverloadedError as exc:
                     self.counts["overloaded"] += 1
+                    self.metrics.rejected(sig.name, "overloaded")
                     await _status(send, 503, code_pb2.UNAVAILABLE, str(exc), ctype,
                                   extra=[(b"retry-after", str(max(1, round(exc.retry_after))).encode())])
                     return
@@ -161,11 +216,13 @@ class OTLPHttpApp:
                     await asyncio.wrap_future(fut)
                 except StorageError as exc:
                     logger.error("write failed: %s", exc)
+                    self.metrics.rejected(sig.name, "storage_error")
                     await _status(send, 503, code_pb2.UNAVAILABLE, "storage write failed; retry later", ctype,
                                   extra=[(b"retry-after", b"5")])
                     return
             self.counts["accepted"] += conv.accepted
             self.counts["rejected"] += conv.rejected
+            self.metrics.accepted(sig.name, conv.accepted, conv.rejected)
             await _respond(send, 200, sig.response_body(conv, ctype), ctype)
         finally:
             if announced:
