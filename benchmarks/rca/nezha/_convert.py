@@ -17,6 +17,7 @@ Metric CSV: one row per pod and minute (cAdvisor + Istio); a few columns become 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import re
 from collections import defaultdict
@@ -29,7 +30,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    Gauge,
+    Metric,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+)
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
@@ -40,6 +47,7 @@ BATCH = 4000  # spans / log records per request (well under the collector's 64 M
 _JDBC = re.compile(r"^(SELECT|INSERT|UPDATE|DELETE) (\w+)\.(\w+)$")
 _HTTP = re.compile(r"^HTTP ([A-Z]+)$")
 _LEVEL = re.compile(r"^\S+\s+(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\b")
+_ISO = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z?$")
 _SEVERITY = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "WARNING": 13, "ERROR": 17, "FATAL": 21}
 # metric CSV column -> (OTLP name, unit, scale)
 METRICS: dict[str, tuple[str, str, float]] = {
@@ -167,6 +175,22 @@ def parse_log_line(raw: str) -> tuple[str, str]:
     return body, (m.group(1) if m else "")
 
 
+def log_time_ns(row: dict[str, str]) -> int:
+    """A log row's time: ``TimeUnixNano``, or its ISO ``Timestamp`` (UTC) where that column overflowed
+    (some 09:20 rows hold -6795364578871345152)."""
+    try:
+        ns = int(row["TimeUnixNano"])
+    except (KeyError, ValueError):
+        ns = -1
+    if ns > 0:
+        return ns
+    m = _ISO.match(row.get("Timestamp", ""))
+    if not m:
+        raise ValueError(f"log row without a usable time: {row.get('Timestamp')!r}")
+    base = dt.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc)
+    return int(base.timestamp()) * NS + int((m.group(2) or "0").ljust(9, "0")[:9])
+
+
 def log_requests(rows: list[dict[str, str]], batch: int = BATCH) -> Iterator[ExportLogsServiceRequest]:
     by_pod: dict[str, list[LogRecord]] = defaultdict(list)
     nodes: dict[str, str] = {}
@@ -174,8 +198,9 @@ def log_requests(rows: list[dict[str, str]], batch: int = BATCH) -> Iterator[Exp
         body, level = parse_log_line(r["Log"])
         nodes.setdefault(r["PodName"], r.get("Node", ""))
         trace_id, span_id = r.get("TraceID", ""), r.get("SpanID", "")
+        ts = log_time_ns(r)
         by_pod[r["PodName"]].append(LogRecord(
-            time_unix_nano=int(r["TimeUnixNano"]), observed_time_unix_nano=int(r["TimeUnixNano"]),
+            time_unix_nano=ts, observed_time_unix_nano=ts,
             severity_number=_SEVERITY.get(level, 0), severity_text=level,  # type: ignore[arg-type]
             body=AnyValue(string_value=body), attributes=[_kv("k8s.container.name", r.get("Container", ""))],
             trace_id=bytes.fromhex(trace_id) if len(trace_id) == 32 else b"",
@@ -206,5 +231,5 @@ def metric_request(metric_dir: Path, start_ns: int, end_ns: int) -> ExportMetric
     return out
 
 
-__all__ = ["METRICS", "log_requests", "metric_request", "parse_log_line", "read_rows", "resource_for",
+__all__ = ["METRICS", "log_requests", "log_time_ns", "metric_request", "parse_log_line", "read_rows", "resource_for",
            "span_kind", "trace_requests"]

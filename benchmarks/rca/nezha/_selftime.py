@@ -13,7 +13,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import duckdb
-
 from infersight.analysis import Span, critical_path
 
 _SQL = (Path(__file__).parent / "sql" / "selftime_spans.sql").read_text()

@@ -49,7 +49,7 @@ def _cached(case: Case, cache: Path, *, rebuild: bool, score_only: bool) -> dict
     if db.is_file() and meta_path.is_file() and not rebuild:
         meta: dict[str, Any] = json.loads(meta_path.read_text())
         if meta.get("converter") == CONVERTER_VERSION:
-            return meta
+            return {**meta, "db": str(db)}  # the cache folder may have moved
     if score_only:
         raise SystemExit(f"--score-only: no cached {db} (run once without --score-only)")
     got = ingest_case(case, db)
@@ -84,7 +84,7 @@ def _score_case(method: str, case: Case, meta: dict[str, Any], wins: dict[str, t
         entry["pre_window"] = {**alarm_counts(pre.get("findings", [])), "error": pre.get("error"),
                                "top": ranked_services(pre.get("findings", []), services)[:3]}
     entry["top5"] = ranking[:5]
-    entry["rank"] = rank_of(case.service, [r["service"] for r in ranking])
+    entry["rank"] = rank_of(case.service, [str(r["service"]) for r in ranking])
     return entry
 
 
