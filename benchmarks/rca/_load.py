@@ -75,7 +75,7 @@ def _request(route: dict[str, Any], values: dict[str, int]) -> tuple[str, Any]:
     path = _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), 1)), route["path"])
     body = route.get("json")
     if isinstance(body, dict):
-        body = {k: values.get(k, v) for k, v in body.items()}
+        body = {k: (str(values[k]) if isinstance(v, str) else values[k]) if k in values else v for k, v in body.items()}
     return path, body
 
 

@@ -27,7 +27,7 @@ class TTLMap(MutableMapping[Any, Any]):
         if now - written >= self.ttl_s:
             return True
         align = self.align_s
-        return bool(align) and math.floor(written / align) < math.floor(now / align)
+        return align is not None and align > 0 and math.floor(written / align) < math.floor(now / align)
 
     def __getitem__(self, key: Any) -> Any:
         with self._lock:

@@ -39,7 +39,7 @@ FAULTS = {
                        "expected": _exp(["cache_stampede", "cache_miss_storm"], "features")},
     "cold_cache": {"targets": [_API], "params": {"ttl_s": [0.5, 2.0]},
                    "expected": _exp(["cache_miss_storm", "cache_stampede"], "features")},
-    "pool_starvation": {"targets": [_API], "params": {"held": [3, 4], "hold_s": [0.5, 3.0]},
+    "pool_starvation": {"targets": [_API], "params": {"held": [4, 4], "hold_s": [0.4, 2.5]},
                         "expected": _exp(["pool_saturation"], "payments-db")},
     "slow_http": {"targets": [_RISK], "params": {"extra_ms": [40, 250]},
                   "expected": _exp(["slow_downstream"], _RISK, _RISK)},
