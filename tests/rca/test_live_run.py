@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+
 from benchmarks.rca._plan import plan
 from benchmarks.rca._runner import execute
 from benchmarks.rca._score import score_run

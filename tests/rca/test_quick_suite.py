@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from benchmarks.rca import run
 from benchmarks.rca._plan import SUITES, suite
 from benchmarks.rca._procs import ROOT
