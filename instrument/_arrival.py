@@ -22,12 +22,13 @@ caller's start time; the analysis can join the stored CLIENT span to its SERVER 
 
 from __future__ import annotations
 
-import math
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 HEADERS = (b"x-request-start", b"x-queue-start")
 _FUTURE_NS = 1_000_000_000          # clock skew tolerated before a value is distrusted
 _OLDEST_NS = 3600 * 1_000_000_000   # an arrival over an hour before the span start is not one
+_E11, _E14, _E17 = Decimal(10) ** 11, Decimal(10) ** 14, Decimal(10) ** 17
 
 QUEUED_MS = "infersight.loop.queued_ms"
 ARRIVAL_SOURCE = "infersight.request.arrival_source"
@@ -38,23 +39,17 @@ def parse_request_start(value: str, now_ns: int) -> int | None:
     text = value.split(",", 1)[0].strip()
     if text[:2] in ("t=", "T="):
         text = text[2:].strip()
-    if not text:
+    if not text or len(text) > 40:
         return None
     try:
-        number: float = int(text) if text.isdigit() else float(text)
-    except ValueError:
+        number = Decimal(text)  # exact: "1700000000.250" is 250 ms, not 249.999872
+    except InvalidOperation:
         return None
-    if not math.isfinite(number) or number <= 0:
+    if not number.is_finite() or number <= 0 or number.adjusted() > 19:  # (no 1e999999 bignum)
         return None
     # seconds < 1e11 (year 5138) <= milliseconds < 1e14 <= microseconds < 1e17 <= nanoseconds
-    if number < 1e11:
-        ns = int(number * 1e9)
-    elif number < 1e14:
-        ns = int(number * 1e6) if isinstance(number, float) else number * 1_000_000
-    elif number < 1e17:
-        ns = int(number * 1e3) if isinstance(number, float) else number * 1_000
-    else:
-        ns = int(number)
+    scale = 10**9 if number < _E11 else 10**6 if number < _E14 else 10**3 if number < _E17 else 1
+    ns = int(number * scale)
     if ns - now_ns > _FUTURE_NS or now_ns - ns > _OLDEST_NS:
         return None
     return ns

@@ -171,10 +171,11 @@ class LoopLagMonitor:
         stack, job, attribution = "", None, ""
         sample = self._sample
         if sample is not None and prev_tick_ns is not None and sample[0] == prev_tick_ns:
+            # the watchdog saw the loop thread's stack during this block: it is authoritative
             stack, job = sample[1], sample[2]
             attribution = "stack" if job is not None else ""
             self._sample = None
-        if job is None:
+        else:
             job = self.jobs.overlapping(start_perf, end_perf)
             attribution = "overlap" if job is not None else ""
         self._episodes[self.blocked_count % _RING] = (end_ns - lag_ns, end_ns, lag, stack)
@@ -243,7 +244,8 @@ class LoopLagMonitor:
         tick = self.last_tick_ns
         stale = time.perf_counter_ns() - tick - self.interval_ns
         sample = self._sample
-        if stale >= self.threshold_ns and (sample is None or sample[0] != tick):
+        # sampled from half the threshold on: a busy machine may not run this thread again in time
+        if stale >= self.threshold_ns // 2 and (sample is None or sample[0] != tick):
             frame = sys._current_frames().get(self._loop_thread_id or -1)
             if frame is not None:
                 text = "".join(traceback.format_stack(frame, limit=self._stack_limit))

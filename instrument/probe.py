@@ -107,6 +107,7 @@ class Prober:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.results: list[ProbeResult] = []
+        self._conns: list[http.client.HTTPConnection] = []  # every worker's, closed at the end
         self.clock = spans.clock if spans is not None else Clock()
 
     def stop(self) -> None:
@@ -117,6 +118,8 @@ class Prober:
         if conn is None:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             conn = self._local.conn = cls(self._host, self._port, timeout=self.cfg.timeout)
+            with self._lock:
+                self._conns.append(conn)
         return conn
 
     def _get(self, headers: dict[str, str]) -> http.client.HTTPResponse:
@@ -187,6 +190,9 @@ class Prober:
                 if report is not None and elapsed >= next_report:
                     next_report += report_every_s
                     report(elapsed)
+        for conn in self._conns:
+            conn.close()
+        self._conns.clear()
         return sorted(self.results, key=lambda r: r.scheduled)
 
 
