@@ -65,6 +65,7 @@ class LoopLagMonitor:
         # ring of blocks for span events: (lag_start_ns, end_ns, lag_s, stack) in wall-clock ns
         self._episodes: list[tuple[int, int, float, str]] = [(0, 0, 0.0, "")] * _RING
         self.last_tick_ns = time.perf_counter_ns()  # perf ns of the last timer run
+        self._anchor = (time.time_ns(), self.last_tick_ns)  # (wall ns, perf ns) read together
         self.due_ns = _NEVER                         # perf ns the next timer run is due
         self.alive_ns = 0                            # last sign of life of the loop (perf ns)
         self.window: tuple[int, int] | None = None  # (block start, block end) perf ns, just after a block
@@ -133,6 +134,10 @@ class LoopLagMonitor:
     # -- the timer (on the loop) -----------------------------------------------------------
     def _tick(self) -> None:
         now = time.perf_counter_ns()
+        wall = time.time_ns()
+        after = time.perf_counter_ns()
+        if after - now < 200_000:  # not preempted between the two reads: a good pair
+            self._anchor = (wall, (now + after) // 2)
         prev, due = self.last_tick_ns, self.due_ns
         self.last_tick_ns = now
         self.due_ns = now + self.interval_ns
@@ -146,6 +151,12 @@ class LoopLagMonitor:
             logger.warning("loop-lag monitor: recording failed", exc_info=True)
             if self._on_error is not None:
                 self._on_error("event_loop")
+
+    def wall_ns(self, perf_ns: int) -> int:
+        """Unix ns of a ``perf_counter_ns`` reading (one clock pair per tick: every conversion
+        between two ticks agrees, so a block and the requests behind it line up exactly)."""
+        wall, perf = self._anchor
+        return wall + (perf_ns - perf)
 
     def saw_alive(self, now_ns: int) -> None:
         self.alive_ns = now_ns
@@ -167,7 +178,7 @@ class LoopLagMonitor:
         lag_ns = int(lag * 1e9)
         due = end_perf - lag_ns
         start_perf = self.block_start(prev_tick_ns if prev_tick_ns is not None else due - self.interval_ns, due)
-        end_ns = time.time_ns()
+        end_ns = self.wall_ns(end_perf)
         stack, job, attribution = "", None, ""
         sample = self._sample
         if sample is not None and prev_tick_ns is not None and sample[0] == prev_tick_ns:
@@ -186,7 +197,7 @@ class LoopLagMonitor:
         if self._otel is not None:
             self._otel.loop_blocked.add(1)
         if self.blocks is not None:
-            self.blocks.push((end_ns - (end_perf - start_perf), end_ns, (end_perf - start_perf) / 1e6,
+            self.blocks.push((self.wall_ns(start_perf), end_ns, (end_perf - start_perf) / 1e6,
                               lag_ns / 1e6, stack, job, attribution))
             self._wake.set()
 

@@ -97,7 +97,7 @@ class InfersightMiddleware:
             else:  # right after a block: this request may have waited in the socket for it
                 queued_from = loop_mon.queued_since(start_perf)
                 if queued_from is not None:
-                    queued_from = time.time_ns() - (time.perf_counter_ns() - queued_from)
+                    queued_from = loop_mon.wall_ns(queued_from)
         else:
             lag_count0 = 0
         root0 = scope.get("root_path", "") or ""
