@@ -2,11 +2,8 @@
 
 The sources live in top-level folders (instrument/, collectors/, analysis/, demo/, ui/) but are
 imported as ``infersight.<folder>``; setuptools' ``packages.find`` cannot remap folders, so
-this walks them and maps every sub-folder, data-only ones (sql/, templates/, static/,
-migrations/) included: each is listed as a package, so its files ship as package data and
-setuptools has nothing to warn about. The generated Grafana boards (dashboards/grafana/*.json)
-ship as ``infersight.dashboards``, for ``infersight dashboards preview`` after a pip install.
-Everything else is in pyproject.toml.
+this walks them and maps every sub-package. Everything else is in pyproject.toml.
+tests/foundation/test_packaging.py checks that every data file the code opens is in the wheel.
 """
 
 from __future__ import annotations
@@ -19,30 +16,24 @@ ROOT = Path(__file__).parent
 PARTS = {"infersight": "infersight", "instrument": "infersight.instrument",
          "collectors": "infersight.collectors", "analysis": "infersight.analysis",
          "demo": "infersight.demo", "ui": "infersight.ui"}
-DATA_ONLY = {"dashboards/grafana": "infersight.dashboards"}
-
-
-def _folders(top: Path) -> list[Path]:
-    """``top`` and every folder below it that holds files, skipping caches and hidden ones."""
-    out = [top]
-    for path in sorted(top.rglob("*")):
-        rel = path.relative_to(top).parts
-        if path.is_dir() and not any(p.startswith((".", "__pycache__")) or p.endswith(".egg-info") for p in rel) \
-                and any(f.is_file() for f in path.iterdir()):
-            out.append(path)
-    return out
-
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}
 for folder, name in PARTS.items():
-    for path in _folders(ROOT / folder):
-        rel = path.relative_to(ROOT / folder)
+    # every folder holding code or data (analysis/sql/<layer>/ holds only .sql files): listed as
+    # a package, so setuptools ships its package-data instead of warning that it will stop doing so
+    dirs = {p.parent for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    for d in sorted(dirs):
+        rel = d.relative_to(ROOT / folder)
         pkg = ".".join([name, *rel.parts]) if rel.parts else name
         packages.append(pkg)
-        package_dir[pkg] = path.relative_to(ROOT).as_posix()
-for folder, name in DATA_ONLY.items():
-    packages.append(name)
-    package_dir[name] = folder
+        package_dir[pkg] = d.relative_to(ROOT).as_posix()
+
+# Data-only folders that installed code reads (``infersight dashboards preview`` renders the
+# generated Grafana boards): shipped at the same place relative to the code as in the checkout.
+DATA = {"infersight.dashboards.grafana": "dashboards/grafana"}
+for pkg, folder in DATA.items():
+    packages.append(pkg)
+    package_dir[pkg] = folder
 
 setup(packages=packages, package_dir=package_dir)

@@ -21,21 +21,7 @@ from infersight.analysis._errors import NoDataError, SourceError, UsageError
 
 logger = logging.getLogger(__name__)
 
-def _packaged_boards() -> Path:
-    """The boards shipped in the wheel (``infersight.dashboards``); a checkout's
-    dashboards/grafana when the package is not installed (running from the source tree)."""
-    try:
-        import importlib.resources
-
-        folder = Path(str(importlib.resources.files("infersight.dashboards")))
-        if folder.is_dir():
-            return folder
-    except (ImportError, TypeError):
-        pass
-    return Path(__file__).resolve().parents[1] / "dashboards" / "grafana"
-
-
-DEFAULT_BOARDS_DIR = _packaged_boards()
+DEFAULT_BOARDS_DIR = Path(__file__).resolve().parents[1] / "dashboards" / "grafana"
 RANGE_PANELS = {"timeseries", "heatmap", "state-timeline"}
 INSTANT_PANELS = {"stat", "table"}
 
@@ -86,7 +72,7 @@ class AnnotationData:
 
 
 def load_boards(directory: Path | None = None) -> list[dict[str, Any]]:
-    """Every ``*.json`` dashboard in ``directory`` (default: the boards shipped with infersight)."""
+    """Every ``*.json`` dashboard in ``directory`` (default: the repository's dashboards/grafana)."""
     directory = directory or DEFAULT_BOARDS_DIR
     if not directory.is_dir():
         raise UsageError(f"no dashboards folder at {directory} (pass --dashboards DIR)")

@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import json
+import urllib.parse
 from typing import Any
 
 import matplotlib
@@ -16,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from infersight.analysis._diagnose import Diagnosis  # noqa: E402
 from infersight.analysis._finding import Evidence, Finding  # noqa: E402
+from infersight.analysis._term import PLAIN_TEXT_RC, clean  # noqa: E402
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
@@ -28,7 +30,9 @@ def _e(value: Any) -> str:
         value = round(value, 4)
     if isinstance(value, (dict, list)):
         value = json.dumps(value, default=str)
-    return html.escape("" if value is None else str(value), quote=True)
+    # control/bidi characters from telemetry are shown as escapes (invalid in HTML, and the
+    # report may end up in a terminal: ``cat report.html``)
+    return html.escape(clean(value, newlines=True), quote=True)
 
 
 def _png(fig: Any) -> str:
@@ -119,7 +123,9 @@ def _latency_histogram(d: Diagnosis) -> str | None:
 
 def _trace_ref(trace_id: str, trace_url: str | None) -> str:
     code = f"<code>{_e(trace_id)}</code>"
-    return f"<a href='{_e(trace_url.format(trace_id=trace_id))}'>{code}</a>" if trace_url else code
+    if not trace_url:
+        return code
+    return f"<a href='{_e(trace_url.format(trace_id=urllib.parse.quote(trace_id, safe='')))}'>{code}</a>"
 
 
 def _counterfactual(cf: Any, unit: str) -> str:
@@ -152,6 +158,11 @@ def render(d: Diagnosis, *, trace_url: str | None = None) -> str:
     ``trace_url``: where an exemplar trace id links to, with ``{trace_id}`` in it (the
     collector's UI passes ``/ui/trace/{trace_id}``); without it ids are plain text.
     """
+    with matplotlib.rc_context(PLAIN_TEXT_RC):  # telemetry text in plots is never mathtext
+        return _render(d, trace_url)
+
+
+def _render(d: Diagnosis, trace_url: str | None) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>infersight diagnosis</title>"
              f"<style>{_CSS}</style></head><body><h1>infersight diagnosis</h1>",
              f"<p>Source <code>{_e(d.source)}</code>, window {_e(d.window)}, scope "

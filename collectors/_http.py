@@ -7,7 +7,7 @@ encodings, 503 + Retry-After when the write queue or the in-flight byte budget i
 Payloads are never logged. Also serves GET /healthz, GET /metrics (the collector's own metrics,
 _selfmetrics.py), the live-read endpoint (_live.py) and read-only apps mounted under a path
 prefix (the Jaeger query API at /api, the web UI at /ui); those need the same bearer token,
-or, for a browser, the cookie that ``/ui/login`` sets (_login.py).
+or, for a browser, the cookie that ``/ui/login`` sets (_login.py), and pass the same Host check.
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, MutableMapping, Sequence
 from typing import Any
 
 from google.rpc import code_pb2, status_pb2
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ._body import ENCODINGS, read_body
+from ._budget import InflightBudget
 from ._errors import DecodeError, OverloadedError, PayloadTooLargeError, StorageError
+from ._hosts import host_allowed
 from ._login import cookie_token, login
 from ._otlp_json import to_json
 from ._pool import DecodePool
@@ -45,19 +47,27 @@ class OTLPHttpApp:
     def __init__(self, writer: Writer, *, token: str | None = None, max_body: int = 64 << 20,
                  max_inflight_bytes: int = 256 << 20,
                  live: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
-                 pool: DecodePool | None = None, metrics: CollectorMetrics | None = None,
-                 routes: Sequence[tuple[str, ASGIApp]] = ()) -> None:
+                 pool: DecodePool | None = None, budget: InflightBudget | None = None,
+                 allowed_hosts: Collection[str] | None = None, body_timeout_s: float = 30.0,
+                 metrics: CollectorMetrics | None = None, routes: Sequence[tuple[str, ASGIApp]] = ()) -> None:
+        """``allowed_hosts``: Host header names accepted besides IP literals (None: any Host; see
+        ``_hosts``). ``body_timeout_s``: a request whose body stalls this long gets 408.
+        ``metrics``: where outcomes are counted (/metrics); ``routes``: (path prefix, ASGI app)
+        pairs served behind the token (the Jaeger API, the UI)."""
         self.writer = writer
         self.token = token
+        self.allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
+        self.body_timeout_s = body_timeout_s
         self.max_body = max_body
         self.max_inflight_bytes = max(max_inflight_bytes, max_body)
-        self.inflight_bytes = 0
+        self.budget = budget if budget is not None else InflightBudget(self.max_inflight_bytes)
         self.ready = False
         self.live = live
         self.pool = pool
         self.metrics = metrics if metrics is not None else CollectorMetrics()
         self.routes = [(prefix.rstrip("/"), app) for prefix, app in routes]
-        self.counts = {"accepted": 0, "rejected": 0, "overloaded": 0, "bad_request": 0}
+        self.counts = {"accepted": 0, "rejected": 0, "overloaded": 0, "bad_request": 0, "bad_host": 0,
+                       "timeout": 0}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -67,6 +77,17 @@ class OTLPHttpApp:
             return
         path: str = scope["path"]
         method: str = scope["method"]
+        if self.allowed_hosts is not None:
+            host = _headers(scope).get("host")
+            if host is not None and not host_allowed(host, self.allowed_hosts):
+                # DNS rebinding: a web page on attacker.example resolving to 127.0.0.1 sends its own name
+                self.counts["bad_host"] += 1
+                if path in _PATHS:
+                    self.metrics.rejected(_PATHS[path].name, "forbidden_host")
+                msg = (f"Host {host[:100]!r} is not allowed; start the collector with --allow-host NAME "
+                       f"to accept it\n")
+                await _respond(send, 403, msg.encode("utf-8", "replace"), "text/plain")
+                return
         if path == "/healthz":
             ok = self.ready
             await _respond(send, 200 if ok else 503, b"ok\n" if ok else b"starting\n", "text/plain")
@@ -119,10 +140,8 @@ class OTLPHttpApp:
         if not self._authorized(scope, cookie=scope["method"] in ("GET", "HEAD")):
             if path.startswith("/ui") and "text/html" in _headers(scope).get("accept", ""):
                 await _respond(send, 303, b"", "text/plain", [(b"location", b"/ui/login")])
-                return
-            if path.startswith("/v1/live/"):
-                await _status(send, 401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token", PROTOBUF,
-                              extra=[(b"www-authenticate", b"Bearer")])
+            elif path.startswith("/v1/live/"):
+                await _status(send, 401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token", PROTOBUF)
             else:
                 await _respond(send, 401, b"missing or wrong bearer token\n", "text/plain",
                                [(b"www-authenticate", b"Bearer")])
@@ -148,6 +167,11 @@ class OTLPHttpApp:
             return got is not None and hmac.compare_digest(got.encode(), self.token.encode())
         return False
 
+    @property
+    def inflight_bytes(self) -> int:
+        """Decompressed request bytes held right now, over every connection."""
+        return self.budget.used
+
     async def _export(self, sig: Signal, scope: Scope, receive: Receive, send: Send,
                       headers: dict[str, str], ctype: str, encoding: str) -> None:
         declared = headers.get("content-length", "")
@@ -157,36 +181,32 @@ class OTLPHttpApp:
             await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED,
                           f"body of {length} bytes is over the {self.max_body}-byte limit", ctype)
             return
-        reserve = min(length, self.max_body) if length else 0
-        if self.inflight_bytes + reserve > self.max_inflight_bytes:
-            self.counts["overloaded"] += 1
-            self.metrics.rejected(sig.name, "overloaded")
-            await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
-                          extra=[(b"retry-after", b"1")])
+        if not self.budget.fits(min(length, self.max_body)):  # refuse before reading a byte
+            await self._overloaded(send, ctype, sig)
             return
-        self.inflight_bytes += reserve
+        hold = self.budget.hold()  # every decompressed byte is counted as it streams in
         self.writer.incoming(1)  # the writer may wait for this request to join its commit group
         announced = True
         try:
             try:
-                body = await read_body(_chunks(receive), encoding, self.max_body)
+                body = await read_body(_chunks(receive, self.body_timeout_s), encoding, self.max_body, hold.take)
+            except asyncio.TimeoutError:
+                self.counts["timeout"] += 1
+                self.metrics.rejected(sig.name, "timeout")
+                await _status(send, 408, code_pb2.DEADLINE_EXCEEDED,
+                              f"no body data for {self.body_timeout_s:g} s", ctype, extra=[(b"connection", b"close")])
+                return
             except PayloadTooLargeError as exc:
                 self.metrics.rejected(sig.name, "too_large")
                 await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED, str(exc), ctype)
+                return
+            except OverloadedError:
+                await self._overloaded(send, ctype, sig)
                 return
             except DecodeError as exc:
                 self.counts["bad_request"] += 1
                 self.metrics.rejected(sig.name, "bad_request")
                 await _status(send, 400, code_pb2.INVALID_ARGUMENT, str(exc), ctype)
-                return
-            extra = max(0, len(body) - reserve)
-            self.inflight_bytes += extra
-            reserve += extra
-            if self.inflight_bytes > self.max_inflight_bytes:
-                self.counts["overloaded"] += 1
-                self.metrics.rejected(sig.name, "overloaded")
-                await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
-                              extra=[(b"retry-after", b"1")])
                 return
             try:
                 if self.pool is not None and len(body) > _POOL_BYTES:
@@ -227,16 +247,22 @@ class OTLPHttpApp:
         finally:
             if announced:
                 self.writer.incoming(-1)
-            self.inflight_bytes -= reserve
+            hold.release()
+
+    async def _overloaded(self, send: Send, ctype: str, sig: Signal) -> None:
+        self.counts["overloaded"] += 1
+        self.metrics.rejected(sig.name, "overloaded")
+        await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
+                      extra=[(b"retry-after", b"1")])
 
 
 def _decode_convert(sig: Signal, body: bytes, ctype: str) -> Any:
     return sig.convert(sig.decode(body, ctype))
 
 
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+async def _chunks(receive: Receive, timeout_s: float | None = None) -> AsyncIterator[bytes]:
     while True:
-        msg = await receive()
+        msg = await asyncio.wait_for(receive(), timeout_s)
         if msg["type"] == "http.disconnect":
             raise DecodeError("client disconnected")
         yield msg.get("body", b"")

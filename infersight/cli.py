@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Reference model server with switchable faults, load generator, scenarios."),
     "dashboards": ("infersight.analysis.dashboards_cli:dashboards_app", "dashboards",
                    "Preview Grafana dashboards as PNGs from a live Prometheus."),
+    "probe": ("infersight._probe_cli:probe_command", "",
+              "Probe a server's /healthz at 10 Hz; client-side latency as OTLP CLIENT spans."),
 }
 
 
@@ -98,8 +100,8 @@ class _Missing(click.Command):
 
 
 def _install_hint(extra: str) -> str:
-    return (f"pip install 'infersight[{extra}]' (from a checkout: pip install -e '.[{extra}]', "
-            "or 'make install')")
+    wheel, local = (f"infersight[{extra}]", f".[{extra}]") if extra else ("infersight", ".")
+    return f"pip install '{wheel}' (from a checkout: pip install -e '{local}', or 'make install')"
 
 
 def _load(name: str, target: str, extra: str, help_text: str) -> click.Command:
@@ -112,7 +114,8 @@ def _load(name: str, target: str, extra: str, help_text: str) -> click.Command:
     except ImportError as exc:
         if (exc.name or "").startswith("infersight"):
             return _Missing(name, help_text, f"'infersight {name}' is not available in this build ({exc})")
-        return _Missing(name, help_text, f"'infersight {name}' needs the [{extra}] extra "
+        what = f"the [{extra}] extra" if extra else "the base install"
+        return _Missing(name, help_text, f"'infersight {name}' needs {what} "
                                          f"({exc.name or exc} is missing): {_install_hint(extra)}")
     except AttributeError:
         raise click.UsageError(f"'infersight {name}' is not available in this build") from None
