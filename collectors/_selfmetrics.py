@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector as PromCollector
 
 SIGNALS = ("traces", "metrics", "logs")
-REASONS = ("unauthorized", "forbidden_host", "bad_request", "too_large", "unsupported", "overloaded",
+REASONS = ("unauthorized", "forbidden_host", "bad_request", "too_large", "unsupported", "timeout", "overloaded",
            "storage_error")
 
 

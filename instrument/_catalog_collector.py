@@ -28,8 +28,9 @@ METRICS: tuple[MetricSpec, ...] = (
                "Invalid items dropped from otherwise accepted requests (reported in partial_success).",
                labels=SIGNAL, source="collector"),
     MetricSpec("infersight_collector_rejected_requests", "counter",
-               "OTLP requests refused, by reason: unauthorized, forbidden_host, bad_request, too_large, "
-               "unsupported, overloaded (503/UNAVAILABLE, the sender retries), storage_error.",
+               "OTLP requests refused, by reason: unauthorized, forbidden_host (Host header not allowed), "
+               "bad_request, too_large, unsupported, timeout (body stalled), overloaded (503/UNAVAILABLE, "
+               "the sender retries), storage_error.",
                labels=(*SIGNAL, "reason"), source="collector"),
     MetricSpec("infersight_collector_inflight_bytes", "gauge",
                "Request bytes being read or decoded now (bounded by --max-inflight; 503 above it).",

@@ -147,3 +147,13 @@ def test_retention_deletions_are_counted(tmp_path: Path) -> None:
         assert col.retention.run_once() == 40
         assert value(scrape(col), "infersight_collector_retention_deleted_rows_total") == 40
         assert count(col) == 0
+
+
+def test_forbidden_host_is_counted(collector: Collector) -> None:
+    # DNS rebinding guard (loopback bind): a foreign Host name is refused before anything else
+    r = httpx.post(collector.url + "/v1/traces", content=b"", headers={**PB, "host": "attacker.example"})
+    assert r.status_code == 403
+    assert httpx.get(collector.url + "/ui", headers={"host": "attacker.example"}).status_code == 403
+    assert httpx.get(collector.url + "/api/services", headers={"host": "attacker.example"}).status_code == 403
+    s = scrape(collector)
+    assert value(s, "infersight_collector_rejected_requests_total", signal="traces", reason="forbidden_host") == 1
