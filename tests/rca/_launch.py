@@ -16,6 +16,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -38,6 +39,7 @@ class Launch:
         self.t0 = 0.0
         self.startup_s = startup_s
         self.statuses: list[int] = []
+        self.errors: list[str] = []  # why a request got no answer (status 0)
 
     def __enter__(self) -> Launch:
         try:
@@ -80,13 +82,16 @@ class Launch:
     def entry(self) -> str:
         return self.urls[getattr(self.spec, "ENTRY", self.spec.SERVICES[0]["name"])]
 
-    def load(self, seconds: float, rps: float, concurrency: int = 32) -> list[int]:
-        """Open-loop-ish load over the spec's ROUTES (weighted); returns the status codes (0 = failed)."""
-        statuses = asyncio.run(self._load(seconds, rps, concurrency))
+    def load(self, seconds: float, rps: float, concurrency: int = 128,
+             bursts: Sequence[tuple[float, dict[str, Any], int]] = ()) -> list[int]:
+        """Open-loop-ish load over the spec's ROUTES (weighted), plus ``bursts`` of (offset s, route,
+        n concurrent copies); returns the status codes (0 = no answer, see ``errors``)."""
+        statuses = asyncio.run(self._load(seconds, rps, concurrency, list(bursts)))
         self.statuses += statuses
         return statuses
 
-    async def _load(self, seconds: float, rps: float, concurrency: int) -> list[int]:
+    async def _load(self, seconds: float, rps: float, concurrency: int,
+                    bursts: list[tuple[float, dict[str, Any], int]]) -> list[int]:
         rng = random.Random(self.seed)
         routes = self.spec.ROUTES
         weights = [r["weight"] for r in routes]
@@ -105,17 +110,19 @@ class Launch:
                         else:
                             r = await client.request(route["method"], route["path"], json=route.get("json"))
                             out.append(r.status_code)
-                    except httpx.HTTPError:
+                    except httpx.HTTPError as exc:
                         out.append(0)
+                        self.errors.append(f"{route['path']}: {type(exc).__name__}: {exc}")
 
             tasks = []
             start = time.monotonic()
-            n = int(seconds * rps)
-            for i in range(n):
-                delay = start + i / rps - time.monotonic()
+            schedule = [(i / rps, [rng.choices(routes, weights)[0]]) for i in range(int(seconds * rps))]
+            schedule += [(at, [route] * n) for at, route, n in bursts]
+            for at, batch in sorted(schedule, key=lambda x: x[0]):
+                delay = start + at - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one(rng.choices(routes, weights)[0])))
+                tasks += [asyncio.create_task(one(route)) for route in batch]
             await asyncio.gather(*tasks)
         return out
 
