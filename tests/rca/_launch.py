@@ -101,14 +101,15 @@ class Launch:
 
             async def one(route: dict[str, Any]) -> None:
                 async with gate:
+                    path, body = _fill(route, rng)
                     try:
                         if route.get("stream"):
-                            async with client.stream(route["method"], route["path"], json=route.get("json")) as r:
+                            async with client.stream(route["method"], path, json=body) as r:
                                 async for _ in r.aiter_bytes():
                                     pass
                                 out.append(r.status_code)
                         else:
-                            r = await client.request(route["method"], route["path"], json=route.get("json"))
+                            r = await client.request(route["method"], path, json=body)
                             out.append(r.status_code)
                     except httpx.HTTPError as exc:
                         out.append(0)
@@ -129,6 +130,20 @@ class Launch:
     def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with duckdb.connect(str(self.db), read_only=True) as con:
             return con.execute(query, params or []).fetchall()
+
+
+def _fill(route: dict[str, Any], rng: random.Random) -> tuple[str, Any]:
+    """The route's ``vary`` keys, log-uniform over [lo, hi] (a few hot keys, a long tail, as the corpus
+    load does): ``{key}`` in the path, top-level keys of the body."""
+    values = {k: min(int(hi), int(lo) + int((int(hi) - int(lo) + 1) ** rng.random()) - 1)
+              for k, (lo, hi) in sorted(route.get("vary", {}).items())}
+    path = route["path"]
+    for k, v in values.items():
+        path = path.replace("{" + k + "}", str(v))
+    body = route.get("json")
+    if isinstance(body, dict) and values:
+        body = {k: (type(v)(values[k]) if k in values else v) for k, v in body.items()}
+    return path, body
 
 
 __all__ = ["Launch"]

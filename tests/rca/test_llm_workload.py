@@ -21,9 +21,9 @@ pytestmark = pytest.mark.integration
 
 W1, W2, W3, W4, W5 = (0.0, 4.0), (4.0, 7.0), (7.0, 12.0), (12.0, 16.0), (16.0, 60.0)
 END, RPS = 20.0, 6.0
-BLOCK_MS, FIXED_MS, EXTRA_MS, TOKENS = 1200.0, 1500.0, 6.0, 24
-HOT_CHAT = spec.ROUTES[0]
-assert HOT_CHAT["json"]["tenant"] == "support"  # type: ignore[index]
+BLOCK_MS, FIXED_MS, EXTRA_MS, TOKENS = 1200.0, 1500.0, 6.0, 24  # TOKENS: the fewest a chat asks for
+HOT_CHAT = {k: v for k, v in spec.ROUTES[0].items() if k != "vary"}  # the hot tenant in every copy
+assert HOT_CHAT["json"]["tenant"] == "1"  # type: ignore[index]
 
 
 def _f(family: str, window: tuple[float, float], **params: float) -> dict[str, Any]:
@@ -34,11 +34,11 @@ def _f(family: str, window: tuple[float, float], **params: float) -> dict[str, A
 FAULTS = [  # one mechanism per window, so a slow busy machine cannot make them pile up
     _f("loop_block_job", W1, block_ms=BLOCK_MS, period_s=3.5),  # once: the next run would be after W1
     _f("code_defect", W1, error_rate=1.0),
-    _f("cache_stampede", W2, period_s=100, prefix_tokens=2048),  # one roll-out, met by a burst
+    _f("cache_stampede", W2, period_s=100, prefix_tokens=6144),  # one roll-out (a long load), met by a burst
     _f("engine_slowdown", W3, extra_ms=EXTRA_MS),
     _f("cold_cache", W4, ttl_s=0.5),
-    _f("gc_job", W4, objects=1_000_000, period_s=100),
     _f("loop_block_fixed", W5, block_ms=FIXED_MS, period_s=100),
+    _f("gc_job", W5, objects=1_000_000, period_s=100),
 ]
 SPANS = """
     SELECT SpanName AS name, SpanKind AS kind, Duration / 1e6 AS ms, StatusCode AS status,
@@ -50,7 +50,7 @@ SPANS = """
 def run(tmp_path_factory: pytest.TempPathFactory) -> Launch:
     tmp: Path = tmp_path_factory.mktemp("llm")
     with Launch(spec, tmp, faults=FAULTS, healthy={"job_period_s": 3, "job_ms": 2}, startup_s=20) as launch:
-        launch.load(seconds=END, rps=RPS, bursts=[(W2[0] + 0.1, HOT_CHAT, 6)])
+        launch.load(seconds=END, rps=RPS, bursts=[(W2[0] + 0.02, HOT_CHAT, 6)])
     return launch
 
 
@@ -67,7 +67,8 @@ def test_streams_generations_and_jobs_are_recorded(run: Launch) -> None:
     assert all("ReadError" in e or "RemoteProtocolError" in e for e in run.errors), run.errors[:5]
     assert len(run.errors) <= 0.05 * len(run.statuses), run.errors[:5]
     chats = spans(run, "name = 'POST /v1/chat/completions' AND status <> 'Error'")
-    assert chats and all(c["attrs"]["gen_ai.usage.output_tokens"] == str(TOKENS) for c in chats)
+    asked = {str(r["json"]["max_tokens"]) for r in spec.ROUTES if r["path"] == "/v1/chat/completions"}  # type: ignore[index]
+    assert chats and {c["attrs"]["gen_ai.usage.output_tokens"] for c in chats} <= asked
     ttft = run.sql("SELECT max(Count) FROM otel_metrics_histogram WHERE MetricName = "
                    "'gen_ai.server.time_to_first_token'")[0][0]
     generated = spans(run, "name IN ('POST /v1/chat/completions', 'POST /v1/completions')")
@@ -87,7 +88,7 @@ def test_blocking_job_holds_the_loop_and_its_fix_does_not(run: Launch) -> None:
     assert spans(run, during, b["t"] + 0.01, b["t"] + b["ms"] / 1e3 - 0.01) == []  # the loop was held
     assert len(spans(run, during, f["t"], f["t"] + f["ms"] / 1e3)) >= 3  # the loop kept serving
     lag = run.sql("SELECT max(Max) FROM otel_metrics_histogram WHERE MetricName = 'infersight.event_loop.lag'")
-    assert lag[0][0] >= BLOCK_MS * 0.85 / 1e3
+    assert lag[0][0] >= b["ms"] / 1e3 - 0.25  # the lag monitor ticks every 0.1 s
 
 
 def test_code_defect_fails_only_its_route(run: Launch) -> None:
@@ -112,15 +113,23 @@ def test_engine_slowdown_adds_cpu_to_every_decode_step(run: Launch) -> None:
     assert chats and min(c["ms"] for c in chats) >= TOKENS * EXTRA_MS * 0.9
 
 
-def test_cold_cache_misses_every_tenant(run: Launch) -> None:
-    misses = spans(run, "name = 'cache.lookup prefix_cache' AND attrs['cache.hit'] = 'false' AND t >= ? AND t < ?",
-                   *W4)
-    assert len({m["attrs"]["cache.key_hash"] for m in misses}) >= 2 and len(misses) >= 5
+def _reloaded(run: Launch, window: tuple[float, float]) -> set[str]:
+    """Keys whose prefix had been loaded before ``window`` and that miss again inside it."""
+    misses = spans(run, "name = 'cache.lookup prefix_cache' AND attrs['cache.hit'] = 'false'")
+    loaded = {m["attrs"]["cache.key_hash"] for m in misses if m["t"] + m["ms"] / 1e3 < window[0]}
+    return {m["attrs"]["cache.key_hash"] for m in misses
+            if window[0] <= m["t"] < window[1] and m["attrs"]["cache.key_hash"] in loaded}
+
+
+def test_cold_cache_makes_loaded_keys_miss_again(run: Launch) -> None:
+    # TTL 900 s otherwise: a loaded prefix stays; under cold_cache (TTL 0.5 s) it expires
+    assert _reloaded(run, W3) == set()
+    assert len(_reloaded(run, W4)) >= 2
 
 
 def test_allocating_job_is_followed_by_full_collections(run: Launch) -> None:
     job = spans(run, "name = 'refresh_adapter_index'")
     assert len(job) == 1 and job[0]["attrs"]["infersight.job.rows"] == "500000"
     full = spans(run, "name = 'gc.pause' AND attrs['cpython.gc.generation'] = '2' AND t >= ? AND t < ?",
-                 job[0]["t"], W4[1])
+                 job[0]["t"], END)
     assert full, "no gen-2 collection after the job"

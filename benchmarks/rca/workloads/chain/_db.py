@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -37,7 +38,10 @@ class Database:
         self.service, self.plan, self.size = service, plan, size
         self.pool_name = f"{service}-db"
         self.acquire_timeout_s = acquire_timeout_s
-        self._dir = Path(tempfile.mkdtemp(prefix=f"rca-{service}-"))
+        workdir = os.environ.get("RCA_WORKDIR")  # the runner's scratch folder, else a temporary one
+        if workdir:
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+        self._dir = Path(tempfile.mkdtemp(prefix=f"rca-{service}-", dir=workdir or None))
         self.path = self._dir / "db.sqlite"
         self._init = init
         self._free: asyncio.Queue[Any] = asyncio.Queue()

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 NAME = "chain"
 ENTRY = "gateway"  # the service the load generator talks to
+RATE = 10.0  # base requests/s of the open-loop load
+CPU_TARGETS = ["catalog", "pricing", "orders"]  # where the runner's noisy neighbour may be pinned
 
 _PKG = "benchmarks.rca.workloads.chain"
 SERVICES = [  # the gateway first: it finds its peers per request, so order does not matter to it
@@ -25,12 +27,14 @@ SERVICES = [  # the gateway first: it finds its peers per request, so order does
 ]
 
 ROUTES = [
-    {"method": "GET", "path": "/catalog/items/4242", "weight": 0.25, "stream": False},
+    {"method": "GET", "path": "/catalog/items/{item_id}", "weight": 0.25, "stream": False,
+     "vary": {"item_id": [0, 99_999]}},
     {"method": "GET", "path": "/catalog/search?q=lamp", "weight": 0.2, "stream": False},
-    {"method": "GET", "path": "/inventory/stock/17", "weight": 0.15, "stream": False},
+    {"method": "GET", "path": "/inventory/stock/{item_id}", "weight": 0.15, "stream": False,
+     "vary": {"item_id": [0, 4999]}},
     {"method": "GET", "path": "/orders/recent", "weight": 0.2, "stream": False},
     {"method": "POST", "path": "/orders/checkout", "weight": 0.2, "stream": False,
-     "json": {"items": [3, 17, 29, 4242], "user": "u7"}},
+     "json": {"items": [3, 17, 29, 4242], "user": "u7"}, "vary": {"user": [1, 500]}},
 ]
 
 

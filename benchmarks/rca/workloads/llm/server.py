@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -34,9 +35,15 @@ logger = logging.getLogger(__name__)
 
 SERVICE = os.environ.get("OTEL_SERVICE_NAME") or "llm-server"
 MODEL = "tiny-lm"
-HOT_TENANT = "support"
-_LEN = {"support": 768, "code": 512, "legal": 1024, "travel": 384, "retail": 640}
-SYSTEM = {t: [(zlib.crc32(t.encode()) + 31 * i) % 4096 for i in range(n)] for t, n in _LEN.items()}
+HOT_TENANT = "1"  # tenant ids are skewed in the load: "1" is the busiest
+
+
+@functools.lru_cache(maxsize=4096)
+def system_prompt(tenant: str) -> list[int]:
+    """A tenant's system prompt (384-1024 tokens): what the prefix cache saves the engine."""
+    h = zlib.crc32(tenant.encode())
+    return [(h + 31 * i) % 4096 for i in range(384 + (h % 5) * 160)]
+
 
 plan = FaultPlan.from_env()
 rng = seeded_rng(SERVICE)
@@ -131,7 +138,7 @@ def _prefix(tenant: str) -> tuple[tuple[str, int], list[int]]:
     ``cache_stampede``: every ``period_s`` the hot tenant's prompt template is rolled out again as
     a new version of ``prefix_tokens`` tokens (few-shot examples added), so all its requests miss
     together and, with no single-flight, each one prefills the long prompt again."""
-    system = SYSTEM.get(tenant, SYSTEM[HOT_TENANT])
+    system = system_prompt(tenant)
     stampede = plan.active("cache_stampede")
     if stampede is None or tenant != HOT_TENANT:
         return (tenant, 0), system

@@ -2,7 +2,7 @@
 
 One service, ``llm-server``: an OpenAI-style API over a continuous-batching NumPy engine thread
 (CPU only), SSE token streaming, a per-tenant prefix cache (``traced_cache``) and periodic jobs.
-Five tenants with system prompts of 384-1024 tokens; "support" is the hot one.
+Tenants' system prompts are 384-1024 tokens; tenant "1" is the hot one.
 A family whose ``expected.category`` is empty is a healthy run (``loop_block_fixed``: the
 blocking job's fix, ``asyncio.to_thread``): nothing should be reported above low.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 NAME = "llm"
 ENTRY = "llm-server"
+RATE = 8.0  # base requests/s of the open-loop load
+CPU_TARGETS = ["llm-server"]
 
 SERVICES = [
     {"name": "llm-server", "app": "benchmarks.rca.workloads.llm.server:app",
@@ -18,20 +20,15 @@ SERVICES = [
 ]
 
 
-def _chat(tenant: str, weight: float, words: int) -> dict[str, object]:
-    prompt = " ".join(f"w{i % 50}" for i in range(words))
-    return {"method": "POST", "path": "/v1/chat/completions", "weight": weight, "stream": True,
-            "json": {"tenant": tenant, "prompt": prompt, "max_tokens": 24}}
-
-
-ROUTES = [
-    _chat("support", 0.3, 40),
-    _chat("code", 0.1, 80),
-    _chat("legal", 0.06, 60),
-    _chat("travel", 0.06, 20),
-    _chat("retail", 0.06, 30),
-    {"method": "POST", "path": "/v1/completions", "weight": 0.12, "stream": False,
-     "json": {"tenant": "support", "prompt": "summarise my last order", "max_tokens": 16}},
+ROUTES = [  # tenants "1".."60", log-uniform: a few hot tenants (prefixes), a long tail
+    {"method": "POST", "path": "/v1/chat/completions", "weight": 0.45, "stream": True,
+     "json": {"tenant": "1", "prompt": " ".join(f"w{i}" for i in range(40)), "max_tokens": 24},
+     "vary": {"tenant": [1, 60]}},
+    {"method": "POST", "path": "/v1/chat/completions", "weight": 0.13, "stream": True,
+     "json": {"tenant": "1", "prompt": " ".join(f"w{i % 20}" for i in range(120)), "max_tokens": 48},
+     "vary": {"tenant": [1, 60]}},
+    {"method": "POST", "path": "/v1/completions", "weight": 0.12, "stream": False,  # platform summaries: tenant 1
+     "json": {"tenant": "1", "prompt": "summarise my last order", "max_tokens": 16}},
     {"method": "POST", "path": "/v1/embeddings", "weight": 0.25, "stream": False,
      "json": {"input": "where is my parcel it was due yesterday"}},
     {"method": "GET", "path": "/v1/models", "weight": 0.05, "stream": False},
