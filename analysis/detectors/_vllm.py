@@ -19,10 +19,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from infersight.analysis import _sql
-from infersight.analysis._context import Context, confidence
+from infersight.analysis._category import Category
+from infersight.analysis._context import Context
 from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
-from infersight.analysis.detectors._jobs import GRACE_NS
+from infersight.analysis.detectors._base import confidence
+from infersight.analysis.detectors._jobs import T as JOB_THRESHOLDS
 from scipy import stats
+
+GRACE_NS = JOB_THRESHOLDS.grace_ns
 
 MIN_REQUESTS = 10
 SLOW_Q = 0.9          # slow requests: e2e at or above the window's P90 ...
@@ -40,13 +44,27 @@ MIN_USUAL_HIT = 0.1
 TTFT_SLOWER = 1.2
 
 
+class VllmDetector:
+    name = "vllm"
+    categories = (Category.GPU_SATURATION, Category.GPU_THROTTLING, Category.CACHE_MISS_STORM)
+
+    def detect(self, ctx: Context) -> list[Finding]:
+        found = detect(ctx)
+        inc = ctx.incident
+        for f in found:
+            f.onset = iso(inc.onset_ns)
+            f.baseline_window = f"{iso(inc.baseline_ns[0])}/{iso(inc.baseline_ns[1])}" if inc.baseline_ns else None
+        return found
+
+
 def detect(ctx: Context) -> list[Finding]:
-    req = _sql.run(ctx.tel.con, "detectors/vllm_requests", **ctx.tel.params)
-    # the requests the other detectors see (a fresh instance's warm-up is set aside, _context)
-    req = req[req["start_ns"].isin(ctx.requests["start_ns"])].reset_index(drop=True)
+    req = _sql.run(ctx.tel.con, "detectors/vllm_requests", **ctx.tel.range_params)
+    # the requests the gate looked at: the incident and its baseline (no warm-up)
+    keep = ctx.requests["start_ns"][(ctx.inc | ctx.base)]
+    req = req[req["start_ns"].isin(keep)].reset_index(drop=True)
     if len(req) < MIN_REQUESTS:
         return []
-    steps = _sql.run(ctx.tel.con, "detectors/vllm_steps", step_ns=ctx.step_ns, **ctx.tel.params)
+    steps = _sql.run(ctx.tel.con, "detectors/vllm_steps", step_ns=ctx.step_ns, **ctx.tel.range_params)
     storm = _prefix_cache(ctx, req, steps)
     split = _saturation_or_compute(ctx, req, steps)
     if storm is not None and split is not None and split.root_cause.state_change.startswith("prefill"):
@@ -117,7 +135,7 @@ def _base(ctx: Context, req: pd.DataFrame, mask: np.ndarray, *, category: str, t
         symptom=Symptom(sli=sli, scope="vLLM llm_request", baseline=None if base is None else round(base, 1),
                         observed=round(float(np.nanquantile(values, 0.99)), 1)),
         impact=Impact(share_of_requests=float(mask.mean()), window=ctx.window),
-        effect_size=round(effect, 3), confidence=confidence(p_value, share, effect),
+        effect_size=round(effect, 3), confidence=confidence(ctx, p_value, share, effect),
         evidence=[*evidence, Evidence("mann_whitney_p_value", p_value, None)],
         counterfactual={"sli_if_fixed": base and round(base, 1), "p99_excess_removed_share": round(share, 3)},
         remediation=remediation, chain=[entity, change, sli], excess_share=share,
@@ -258,3 +276,6 @@ def _prefix_cache(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame) -> Findi
                      "Give the KV cache more memory (--gpu-memory-utilization) so cached prefixes are not "
                      "evicted under load; check that --enable-prefix-caching is on after a deploy."])
 
+
+
+DETECTOR = VllmDetector()
