@@ -90,24 +90,99 @@ def runtime_covers(cause_kind: str, effect_kind: str) -> Callable[[Context, Find
     return link
 
 
+#: steps over the baseline + incident for step correlations, and the correlation that links
+CORR_STEPS = 30
+CORR_MIN = 0.5
+
+
+def _activity(ctx: Context, root: Finding, edges: np.ndarray) -> np.ndarray | None:
+    """Per step, how active the cause was: a cache's misses, GC pause time, a job's running share."""
+    cat = Category(root.category)
+    if cat in (C.CACHE_STAMPEDE, C.CACHE_MISS_STORM):
+        calls = ctx.tel.con.table("f_cache_calls").df()
+        t = calls.loc[(calls["cache"] == root.root_cause.entity) & ~calls["hit"], "start_ns"].to_numpy()
+        return np.histogram(t, bins=edges)[0].astype(float)
+    if cat is C.GC_PAUSE:
+        s, e = _events(ctx, "gc")
+        return np.array([_intervals.overlap_ns((s, e), edges[i:i + 1], edges[i + 1:i + 2])[0]
+                         for i in range(len(edges) - 1)], dtype=float)
+    if cat in (C.GPU_SATURATION, C.GPU_THROTTLING):
+        from infersight.analysis import _sql
+
+        steps = _sql.run(ctx.tel.con, "detectors/gpu_steps", step_ns=int(edges[1] - edges[0]), **ctx.tel.range_params)
+        if steps.empty:
+            return None
+        g = steps[steps["gpu"].astype(str) == root.root_cause.entity.removeprefix("gpu ")]
+        util = np.zeros(len(edges) - 1)
+        idx = np.searchsorted(edges, g["ts_ns"].to_numpy(), side="right") - 1
+        ok = (idx >= 0) & (idx < len(util))
+        np.add.at(util, idx[ok], g["util"].fillna(0).to_numpy()[ok])
+        return util
+    if cat is C.PERIODIC_JOB_INTERFERENCE:
+        iv = _job_time(root)
+        return _intervals.overlap_ns(iv, edges[:-1], edges[1:]).astype(float)
+    return None
+
+
+def moves_with(ctx: Context, root: Finding, other: Finding) -> float:
+    """Work a cause adds (loads after misses, GC, a job's runs) slows every request that shares the
+    CPU, not only those that missed or arrived during a run: the mechanism's per-step rise moves
+    with the cause's per-step activity (Spearman rho over the baseline and the incident)."""
+    from scipy import stats
+
+    inc = ctx.incident
+    if inc.onset_ns is None or inc.baseline_ns is None:
+        return 0.0
+    lo = min(inc.baseline_ns[0], inc.onset_ns)
+    hi = max(inc.end_ns or ctx.tel.until_ns, inc.baseline_ns[1])
+    edges = np.linspace(lo, hi, CORR_STEPS + 1).astype(np.int64)
+    act = _activity(ctx, root, edges)
+    dec = ctx.parts()
+    n = len(ctx.requests)
+    if act is None or other.mechanism not in dec.parts or np.ptp(act) == 0:
+        return 0.0
+    col = dec.column(other.mechanism, n)
+    sampled = dec.sampled(n)
+    t = ctx.requests["start_ns"].to_numpy()
+    step = np.searchsorted(edges, t, side="right") - 1
+    ok = sampled & (step >= 0) & (step < CORR_STEPS)
+    sums = np.bincount(step[ok], weights=col[ok], minlength=CORR_STEPS)
+    counts = np.bincount(step[ok], minlength=CORR_STEPS)
+    have = counts >= 3
+    if have.sum() < 8:
+        return 0.0
+    rho = float(stats.spearmanr(act[have], sums[have] / counts[have]).statistic)
+    return rho if rho >= CORR_MIN else 0.0
+
+
+def either(*links: Callable[[Context, Finding, Finding], float]) -> Callable[[Context, Finding, Finding], float]:
+    def link(ctx: Context, root: Finding, other: Finding) -> float:
+        return max(f(ctx, root, other) for f in links)
+
+    return link
+
+
 #: (cause, mechanism) -> link strength (0 = no measured link)
 FOLD_RULES: dict[tuple[Category, Category], Callable[[Context, Finding, Finding], float]] = {
     (C.PERIODIC_JOB_INTERFERENCE, C.GC_PAUSE): job_runtime("gc"),
     (C.PERIODIC_JOB_INTERFERENCE, C.EVENT_LOOP_BLOCK): job_runtime("loop"),
     (C.PERIODIC_JOB_INTERFERENCE, C.POOL_SATURATION): rise_inside,
-    (C.PERIODIC_JOB_INTERFERENCE, C.CPU_CONTENTION): rise_inside,
+    (C.PERIODIC_JOB_INTERFERENCE, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.PERIODIC_JOB_INTERFERENCE, C.SLOW_DOWNSTREAM): rise_inside,
     (C.COLD_START, C.CACHE_MISS_STORM): rise_inside,
     (C.COLD_START, C.CPU_CONTENTION): rise_inside,
     (C.CACHE_STAMPEDE, C.SLOW_DOWNSTREAM): rise_inside,
-    (C.CACHE_STAMPEDE, C.CPU_CONTENTION): rise_inside,
+    (C.CACHE_STAMPEDE, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.CACHE_STAMPEDE, C.POOL_SATURATION): rise_inside,
     (C.CACHE_MISS_STORM, C.SLOW_DOWNSTREAM): rise_inside,
-    (C.CACHE_MISS_STORM, C.CPU_CONTENTION): rise_inside,
+    (C.CACHE_MISS_STORM, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.CACHE_MISS_STORM, C.POOL_SATURATION): rise_inside,
     (C.SLOW_DOWNSTREAM, C.POOL_SATURATION): rise_inside,
+    (C.GPU_SATURATION, C.CPU_CONTENTION): moves_with,
+    (C.GPU_THROTTLING, C.CPU_CONTENTION): moves_with,
     (C.GC_PAUSE, C.EVENT_LOOP_BLOCK): runtime_covers("gc", "loop"),
-    (C.GC_PAUSE, C.POOL_SATURATION): rise_inside,
+    (C.GC_PAUSE, C.POOL_SATURATION): either(rise_inside, moves_with),
+    (C.GC_PAUSE, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.EVENT_LOOP_BLOCK, C.POOL_SATURATION): rise_inside,
 }
 
