@@ -28,6 +28,30 @@ log = logging.getLogger(__name__)
 WARMUP_NS = 10_000_000_000
 
 
+def _settle_warmup(req: pd.DataFrame, *, follow_ns: int = 30_000_000_000) -> None:
+    """A process's first seconds are its warm-up only if they are slower than what follows (cold
+    caches, lazy loading, JIT): per instance, its flagged first requests against its next 30 s
+    (normalised per request type); when they are not significantly slower they are ordinary traffic
+    and stay in the baselines."""
+    warm = req["warmup"].to_numpy(dtype=bool)
+    if not warm.any():
+        return
+    lat = req["latency_ms"].to_numpy(dtype=float)
+    routes = req["route"].astype(str).to_numpy()
+    med = pd.Series(lat).groupby(routes).transform("median").to_numpy(dtype=float)
+    norm = lat / np.maximum(med, 1e-6)
+    inst = req["instance"].astype(str).to_numpy()
+    start = req["start_ns"].to_numpy()
+    for name in np.unique(inst[warm]):
+        w = warm & (inst == name)
+        last = int(start[w].max())
+        after = (inst == name) & ~warm & (start > last) & (start <= last + follow_ns)
+        test = mann_whitney(norm[w], norm[after])
+        if test is None or test.p_value > 0.01 or test.effect < 0.1:
+            warm[w] = False
+    req["warmup"] = warm
+
+
 @dataclass
 class Context:
     tel: Telemetry
@@ -42,6 +66,7 @@ class Context:
         req = tel.con.sql(_sql.load("features/requests_for_detectors")).to_arrow_table().to_pandas(
             strings_to_categorical=True)
         req["route"] = req["route"].astype("category")
+        _settle_warmup(req)
         inc = detect_incident(req, window_ns=tel.since_ns, until_ns=tel.until_ns, explicit_since=tel.explicit_since,
                               baseline=tel.baseline_ns)
         ctx = cls(tel=tel, requests=req, incident=inc)

@@ -9,6 +9,8 @@ is read span by span (``features/decompose_spans``). Each span's own time goes t
 - ``dep:<peer>``       a call to an untraced peer (a database, an external API)
 - ``pool:<pool>``      waiting for a pooled connection
 - ``cache:<cache>``    a cache miss's own time (an untraced loader)
+- ``engine_queue:<s>`` / ``engine_compute:<s>``  an inference engine's queue and GPU compute, from
+                       its own split of the request (vLLM's gen_ai.latency.* attributes)
 - ``gc`` / ``loop``    GC pauses and event-loop blocks carved out of the spans they stalled
                        (a client span stretched by the app's own blocked loop is the loop's, not
                        the dependency's), plus the time queued before the span started because
@@ -154,6 +156,38 @@ def _front(ctx: Context, pos: np.ndarray, events: pd.DataFrame) -> list[pd.DataF
             pd.DataFrame({"pos": pos, "part": svc_parts, "ms": rest})]
 
 
+def _cap_by_recorded(ctx: Context, spans: pd.DataFrame, carved_ns: np.ndarray, col: str) -> np.ndarray:
+    """A request that recorded how long it was stalled (infersight.gc.pause_ms ...) is carved no
+    more than that: event intervals seen on many requests can overlap into more than one pause."""
+    recorded = ctx.requests[col].to_numpy(dtype=float)[spans["pos"].to_numpy()] * 1e6
+    total = pd.Series(carved_ns).groupby(spans["pos"].to_numpy()).transform("sum").to_numpy()
+    scale = np.where((recorded > 0) & (total > recorded), recorded / np.maximum(total, 1.0), 1.0)
+    return np.asarray(carved_ns * scale)
+
+
+def _recorded_stalls(ctx: Context, pos: np.ndarray, parts: pd.DataFrame) -> None:
+    """GC pause / loop-blocked time the request span recorded itself (infersight.gc.pause_ms,
+    event-loop attributes) beyond what the event intervals carved: taken from the entry service's
+    own time (the stall stopped its code), as far as that time goes."""
+    r = ctx.requests.iloc[pos]
+    entry = np.char.add("self:", r["service"].astype(str).to_numpy().astype(str))
+    for part, col in (("gc", "gc_pause_ms"), ("loop", "loop_blocked_ms")):
+        recorded = r[col].to_numpy(dtype=float)
+        have = parts[part].to_numpy() if part in parts else np.zeros(len(pos))
+        extra = np.clip(recorded - have, 0.0, None)
+        if not extra.any():
+            continue
+        if part not in parts:
+            parts[part] = 0.0
+        for name in np.unique(entry[extra > 0]):
+            rows = (entry == name) & (extra > 0)
+            own = parts[name].to_numpy() if name in parts else np.zeros(len(pos))
+            moved = np.where(rows, np.minimum(extra, own), 0.0)
+            if name in parts:
+                parts[name] = own - moved
+            parts[part] = parts[part].to_numpy() + moved
+
+
 def decompose(ctx: Context) -> Decomposition:
     n = len(ctx.requests)
     pos = _sample(ctx)
@@ -173,19 +207,30 @@ def decompose(ctx: Context) -> Decomposition:
     spans["pos"] = spans["pos"].astype(np.int64)
     events = ctx.table("runtime_events")
     gc_ns, loop_ns = _carve(spans, events)
+    gc_ns = _cap_by_recorded(ctx, spans, gc_ns, "gc_pause_ms")
+    loop_ns = _cap_by_recorded(ctx, spans, loop_ns, "loop_blocked_ms")
     own = spans["self_ns"].to_numpy(dtype=float) - gc_ns - loop_ns
     role = spans["role"].to_numpy()
     hit = spans["hit"].fillna(False).to_numpy(dtype=bool)
     prefix = np.where(role == "cache", np.where(hit, "self:", "cache:"), np.char.add(role.astype(str), ":"))
     ent = np.where((role == "cache") & hit, spans["service"].astype(str).to_numpy(), spans["entity"].astype(str).to_numpy())
     spans["part"] = np.char.add(prefix.astype(str), ent.astype(str))
-    rows = [pd.DataFrame({"pos": spans["pos"], "part": spans["part"], "ms": own / 1e6}),
+    own_ms = own / 1e6
+    eq = np.clip(np.nan_to_num(spans["engine_queue_ms"].to_numpy(dtype=float)), 0, None)
+    eq = np.minimum(eq, np.clip(own_ms, 0, None))
+    ec = np.minimum(np.clip(np.nan_to_num(spans["engine_compute_ms"].to_numpy(dtype=float)), 0, None),
+                    np.clip(own_ms - eq, 0, None))
+    svc = spans["service"].astype(str).to_numpy().astype(str)
+    rows = [pd.DataFrame({"pos": spans["pos"], "part": spans["part"], "ms": own_ms - eq - ec}),
+            pd.DataFrame({"pos": spans["pos"], "part": np.char.add("engine_queue:", svc), "ms": eq}),
+            pd.DataFrame({"pos": spans["pos"], "part": np.char.add("engine_compute:", svc), "ms": ec}),
             pd.DataFrame({"pos": spans["pos"], "part": "gc", "ms": gc_ns / 1e6}),
             pd.DataFrame({"pos": spans["pos"], "part": "loop", "ms": loop_ns / 1e6})]
     rows.extend(_front(ctx, pos, events))
     long = pd.concat(rows, ignore_index=True)
     parts = long.pivot_table(index="pos", columns="part", values="ms", aggfunc="sum", fill_value=0.0)
     parts = parts.reindex(pos, fill_value=0.0)
+    _recorded_stalls(ctx, pos, parts)
     callish = spans[spans["role"].isin(["net", "dep", "pool", "cache"])]
     calls = (callish.groupby(["pos", "part"]).size().unstack(fill_value=0).reindex(pos, fill_value=0)
              if not callish.empty else pd.DataFrame(index=pos))

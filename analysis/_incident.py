@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from infersight.analysis._finding import iso
-from infersight.analysis._stats import Segment, mann_whitney, scan
+from infersight.analysis._stats import Segment, extend, mann_whitney, scan
 
 
 @dataclass(frozen=True)
@@ -190,24 +190,33 @@ def detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: 
     if base_use is not None:
         seg_use &= ~base_use & (start >= window_ns)
 
-    best: tuple[str, Segment] | None = None
     series: list[tuple[str, np.ndarray, np.ndarray]] = []
     for q in g.tail_quantiles:
         series.append((f"latency_q{int(q * 100)}", _tail_flags(norm, ok, q), ok))
     if is_err[usable].sum() >= g.min_errors:
         series.append(("errors", is_err & usable, usable))
+    found: list[tuple[str, Segment, np.ndarray, np.ndarray]] = []
     for name, flags, use in series:
         k, nn = _counts(bucket, flags, use & seg_use, t)
         outside = None
         if base_use is not None:
             outside = (int((flags & use & base_use).sum()), int((use & base_use).sum()))
         seg = scan(k, nn, min_steps=g.min_steps, min_n=g.min_requests, lo_min=min(lo_min, t - 1), outside=outside)
-        if seg is not None and (best is None or seg.p_value < best[1].p_value):
-            best = (name, seg)
-    if best is None:
+        if seg is not None:
+            found.append((name, seg, k, nn))
+    if not found:
         return Incident(False, "no stretch of time differs from the rest", step_ns=step, baseline_source=source,
                         incident_mask=empty, baseline_mask=empty)
-    name, seg = best
+    # the P99 is the symptom: the tail series places the incident when it is significant (a broad
+    # shift raises it too); the 75th-percentile series catches what the tail alone misses; errors
+    # when they are what changed most
+    significant = [f for f in found if f[1].p_value <= g.max_p_value]
+    order = {"errors": 0, f"latency_q{int(g.tail_quantiles[-1] * 100)}": 1}
+    best = min(significant, key=lambda f: (order.get(f[0], 2), f[1].p_value)) if significant \
+        else min(found, key=lambda f: f[1].p_value)
+    name, seg, k_best, n_best = best
+    if base_use is None:
+        seg = extend(k_best, n_best, seg, lo_min=lo_min)
     onset, end = t0 + seg.lo * step, min(until_ns, t0 + seg.hi * step)
     inc = seg_use & (start >= onset) & (start < end)
     if base_use is None:
@@ -236,17 +245,21 @@ def detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: 
 
 def _auto_baseline(start: np.ndarray, usable: np.ndarray, onset: int, end: int, t0: int, step: int,
                    g: GateThresholds) -> tuple[np.ndarray, int, int]:
-    """The same length of time just before the onset (at least min_steps), else after the end."""
+    """The same length of time just before the onset (at least min_steps), else after the end.
+    A guard of a few steps is left out next to the onset: the onset is known to a step or two, and
+    a baseline that already holds the change's first seconds would hide it."""
     length = max(end - onset, g.min_steps * step)
-    before = usable & (start < onset) & (start >= onset - length)
+    guard = int(min(max(2 * step, 0.1 * length), 0.25 * max(onset - t0, 0)))
+    stop = onset - guard
+    before = usable & (start < stop) & (start >= stop - length)
     if before.sum() >= g.min_requests:
-        return before, max(int(t0), onset - length), onset
-    before_all = usable & (start < onset)
+        return before, max(int(t0), stop - length), stop
+    before_all = usable & (start < stop)
     if before_all.sum() >= g.min_requests:
-        return before_all, int(start[before_all].min()), onset
-    after = usable & (start >= end) & (start < end + length)
+        return before_all, int(start[before_all].min()), stop
+    after = usable & (start >= end + guard) & (start < end + guard + length)
     if after.sum() >= g.min_requests:
-        return after, end, end + length
+        return after, end + guard, end + guard + length
     return before_all | after, onset, onset
 
 

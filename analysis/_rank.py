@@ -44,7 +44,16 @@ def rise_inside(ctx: Context, root: Finding, other: Finding) -> float:
         return 0.0
     active = np.asarray(root.active, dtype=bool)
     inside = float(rise[active].sum() / rise.sum())
-    frac = float(active[sel].mean()) if sel.any() else 0.0
+    # the cause's share of the incident's requests (the sample over-represents affected ones:
+    # each sampled request stands for its group)
+    inc = dec.sampled(n) & ctx.inc
+    aff = ctx.affected()
+    w = np.zeros(n)
+    for group in (ctx.inc & aff, ctx.inc & ~aff):
+        k = int((inc & group).sum())
+        if k:
+            w[inc & group] = group.sum() / k
+    frac = float((w * active).sum() / w.sum()) if w.sum() > 0 else 0.0
     if inside < FOLD_SHARE or frac <= 0 or inside / frac < FOLD_LIFT:
         return 0.0
     return inside
@@ -113,10 +122,11 @@ def _activity(ctx: Context, root: Finding, edges: np.ndarray) -> np.ndarray | No
         if steps.empty:
             return None
         g = steps[steps["gpu"].astype(str) == root.root_cause.entity.removeprefix("gpu ")]
+        col = "throttled" if cat is C.GPU_THROTTLING else "util"
         util = np.zeros(len(edges) - 1)
         idx = np.searchsorted(edges, g["ts_ns"].to_numpy(), side="right") - 1
         ok = (idx >= 0) & (idx < len(util))
-        np.add.at(util, idx[ok], g["util"].fillna(0).to_numpy()[ok])
+        np.add.at(util, idx[ok], g[col].fillna(0).to_numpy(dtype=float)[ok])
         return util
     if cat is C.PERIODIC_JOB_INTERFERENCE:
         iv = _job_time(root)
@@ -178,8 +188,9 @@ FOLD_RULES: dict[tuple[Category, Category], Callable[[Context, Finding, Finding]
     (C.CACHE_MISS_STORM, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.CACHE_MISS_STORM, C.POOL_SATURATION): rise_inside,
     (C.SLOW_DOWNSTREAM, C.POOL_SATURATION): rise_inside,
-    (C.GPU_SATURATION, C.CPU_CONTENTION): moves_with,
-    (C.GPU_THROTTLING, C.CPU_CONTENTION): moves_with,
+    (C.GPU_SATURATION, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.GPU_THROTTLING, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.CACHE_MISS_STORM, C.GPU_THROTTLING): rise_inside,
     (C.GC_PAUSE, C.EVENT_LOOP_BLOCK): runtime_covers("gc", "loop"),
     (C.GC_PAUSE, C.POOL_SATURATION): either(rise_inside, moves_with),
     (C.GC_PAUSE, C.CPU_CONTENTION): either(rise_inside, moves_with),

@@ -135,6 +135,35 @@ def scan(k: np.ndarray, n: np.ndarray, *, min_steps: int = 3, min_n: int = 20,
     return Segment(int(L[i, j]), int(H[i, j]), best, p, float(rin[i, j]), float(rout[i, j]))
 
 
+def extend(k: np.ndarray, n: np.ndarray, seg: Segment, *, lo_min: int = 0, p_max: float = 0.01) -> Segment:
+    """Place a found change: a burst whose aftermath is still raised (periodic damage: a job every
+    10 s, GC storms) runs to the end of the series; then the onset is moved to where a segment
+    ending there is most anomalous (the first burst, not the worst one)."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    t = len(k)
+    lo, hi = seg.lo, seg.hi
+    if hi < t and lo > lo_min:
+        ka, na = k[hi:].sum(), n[hi:].sum()
+        kb, nb = k[lo_min:lo].sum(), n[lo_min:lo].sum()
+        if na >= 5 and nb >= 5:
+            res = stats.fisher_exact([[ka, na - ka], [kb, nb - kb]], alternative="greater")
+            if float(res.pvalue) <= p_max:
+                hi = t
+    best, best_lo = -np.inf, lo
+    total_k, total_n = k.sum(), n.sum()
+    for cand in range(lo_min, lo + 1):
+        kin, nin = k[cand:hi].sum(), n[cand:hi].sum()
+        kout, nout = total_k - kin, total_n - nin
+        if nin <= 0 or nout <= 0 or kin / nin <= kout / nout:
+            continue
+        llr = float((_bernoulli_ll(np.array([kin]), np.array([nin])) + _bernoulli_ll(np.array([kout]), np.array([nout]))
+                     - _bernoulli_ll(np.array([total_k]), np.array([total_n])))[0])
+        if llr > best:
+            best, best_lo = llr, cand
+    return Segment(best_lo, hi, seg.llr, seg.p_value, seg.rate_in, seg.rate_out)
+
+
 def saturate(x: float, full: float) -> float:
     """x / full clipped to [0, 1]."""
     if full <= 0:
@@ -147,5 +176,5 @@ def significance(p_value: float, full_at: float = 1e-6) -> float:
     return saturate(-np.log10(max(p_value, 1e-300)), -np.log10(full_at))
 
 
-__all__ = ["Segment", "Test", "binomial_excess", "mann_whitney", "rate_increase", "saturate", "scan",
+__all__ = ["Segment", "Test", "binomial_excess", "extend", "mann_whitney", "rate_increase", "saturate", "scan",
            "significance"]

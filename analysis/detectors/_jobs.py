@@ -39,7 +39,15 @@ class Thresholds:
 
 T = Thresholds()
 
-_PATH_TEXT = {"gc": "allocations -> gen-2 GC pauses", "loop": "event loop blocked -> requests queued"}
+_PATH_TEXT = {"gc": "allocations -> gen-2 GC pauses", "loop": "event loop blocked -> requests queued",
+              "self": "CPU taken from requests", "pool": "connection pool waits", "dep": "a shared dependency slowed",
+              "net": "a shared dependency slowed", "queue": "requests queue before the server reads them"}
+
+
+def path_text(part: str) -> str:
+    role, _, entity = part.partition(":")
+    text = _PATH_TEXT.get(role, part.replace(":", " "))
+    return f"{text} ({entity})" if entity and role in ("pool", "dep", "net") else text
 
 
 def _net_ms(runs: pd.DataFrame, gc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -49,21 +57,23 @@ def _net_ms(runs: pd.DataFrame, gc: tuple[np.ndarray, np.ndarray]) -> np.ndarray
     return np.asarray((e - s - _intervals.overlap_ns(gc, s, e)) / 1e6, dtype=float)
 
 
-def _pathway(ctx: Context, during: np.ndarray) -> tuple[str, float, float]:
-    """The decomposition part that rose most in the affected requests that arrived during runs."""
+def _pathway(ctx: Context, during: np.ndarray) -> list[tuple[str, float, float]]:
+    """The decomposition parts that rose in the affected requests that arrived during runs, most
+    first: (part, mean ms then, mean ms in the baseline), those within a third of the largest rise."""
     dec = ctx.parts()
     n = len(ctx.requests)
     sel = dec.sampled(n) & during & ctx.affected()
     base = dec.sampled(n) & ctx.base
-    best = ("", 0.0, 0.0)
     if not sel.any() or not base.any():
-        return best
+        return []
+    rises = []
     for part in dec.parts.columns:
         col = dec.column(str(part), n)
         a, b = float(col[sel].mean()), float(col[base].mean())
-        if a - b > best[1] - best[2]:
-            best = (str(part), a, b)
-    return best
+        if a - b > 1.0:
+            rises.append((str(part), a, b))
+    rises.sort(key=lambda x: -(x[1] - x[2]))
+    return [r for r in rises if r[1] - r[2] >= (rises[0][1] - rises[0][2]) / 3] if rises else []
 
 
 class JobDetector:
@@ -115,8 +125,9 @@ class JobDetector:
         if p_value > t.max_p_value or effect <= 0 or share < t.min_share:
             return None
         test = Test("binomial_slow_requests_in_runs", p_value, effect, n_aff, int(ctx.inc.sum()))
-        part, in_ms, base_ms = _pathway(ctx, during)
-        path = _PATH_TEXT.get(part, f"{part.replace(':', ' ')} slowed" if part else "requests slowed")
+        parts = _pathway(ctx, during)
+        part = parts[0][0] if parts else ""
+        path = " + ".join(path_text(p) for p, _, _ in parts) if parts else "requests slowed"
         gaps = np.diff(runs["start_ns"].to_numpy(dtype=np.int64)) / 1e9
         periodic = len(gaps) >= 2 and float(np.std(gaps) / max(np.mean(gaps), 1e-9)) < t.periodic_cv
         period = f"every {float(np.median(gaps)):.0f} s" if periodic else f"{len(in_inc)} run(s)"
@@ -132,8 +143,8 @@ class JobDetector:
             Evidence("job_net_run_ms", round(net_inc, 1),
                      round(float(_net_ms(in_base, gc_iv).mean()), 1) if len(in_base) else None),
         ]
-        if part:
-            evidence.append(Evidence(f"{part}_ms_per_request_while_job_runs", round(in_ms, 2), round(base_ms, 2)))
+        for p, in_ms, base_ms in parts:
+            evidence.append(Evidence(f"{p}_ms_per_request_while_job_runs", round(in_ms, 2), round(base_ms, 2)))
         if periodic:
             evidence.append(Evidence("job_period_s", round(float(np.median(gaps)), 2), None))
         cause = Cause(Category.PERIODIC_JOB_INTERFERENCE, job, "job",

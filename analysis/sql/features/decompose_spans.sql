@@ -13,6 +13,9 @@
 --   'pool'  a connection-pool acquire (spans carrying a pool-name attribute; entity: the pool)
 --   'cache' a cache lookup (spans carrying cache.name; entity: the cache; hit says hit or miss)
 --   'self'  anything else: the service's own work (entity: the service)
+-- engine_queue_ms / engine_compute_ms: an inference engine's own split of a request span (vLLM
+--   writes gen_ai.latency.time_in_queue / time_in_model_prefill / _decode): carved out of the
+--   span's own time as the engine's queue and its GPU compute.
 WITH s AS (
     SELECT st.* FROM stg_spans st SEMI JOIN f_sample k ON st.tkey = k.tkey
     WHERE st.start_ns >= $since_ns - 600000000000 AND st.start_ns < $until_ns + 600000000000
@@ -61,7 +64,11 @@ SELECT
         lower(coalesce(s.attrs['cache.hit'], s.attrs['infersight.cache.hit'],
                        CASE WHEN s.attrs['cache.result'] = 'hit' THEN 'true' END, '')) IN ('true', '1', 'hit', 'yes')
     END                                                                       AS hit,
-    (s.status_code = 'Error')                                                 AS failed
+    (s.status_code = 'Error')                                                 AS failed,
+    -- an inference engine's own split of its request (vLLM's gen_ai.latency.*, seconds)
+    TRY_CAST(s.attrs['gen_ai.latency.time_in_queue'] AS DOUBLE) * 1e3          AS engine_queue_ms,
+    coalesce(TRY_CAST(s.attrs['gen_ai.latency.time_in_model_prefill'] AS DOUBLE), 0) * 1e3
+        + coalesce(TRY_CAST(s.attrs['gen_ai.latency.time_in_model_decode'] AS DOUBLE), 0) * 1e3 AS engine_compute_ms
 FROM s
 LEFT JOIN kids kd ON kd.tkey = s.tkey AND kd.span_id = s.span_id
 LEFT JOIN callee ce ON ce.tkey = s.tkey AND ce.span_id = s.span_id;
