@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from infersight.analysis._finding import iso
-from infersight.analysis._stats import Segment, extend, mann_whitney, scan
+from infersight.analysis._stats import Segment, cluster, extend, mann_whitney, scan
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class GateThresholds:
     min_error_ratio: float = 2.0
     min_error_delta: float = 0.01
     min_errors: int = 5
+    #: bursts this close together are one incident (periodic damage: a job, a TTL)
+    burst_gap_ns: int = 20_000_000_000
     #: a slow stretch that starts with a process and lasts less than this is its warm-up
     warmup_regime_ns: int = 60_000_000_000
 
@@ -217,6 +219,7 @@ def detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: 
     name, seg, k_best, n_best = best
     if base_use is None:
         seg = extend(k_best, n_best, seg, lo_min=lo_min)
+    seg = cluster(k_best, n_best, seg, gap=max(g.min_steps, int(g.burst_gap_ns // step)), lo_min=lo_min)
     onset, end = t0 + seg.lo * step, min(until_ns, t0 + seg.hi * step)
     inc = seg_use & (start >= onset) & (start < end)
     if base_use is None:

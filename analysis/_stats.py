@@ -164,6 +164,37 @@ def extend(k: np.ndarray, n: np.ndarray, seg: Segment, *, lo_min: int = 0, p_max
     return Segment(best_lo, hi, seg.llr, seg.p_value, seg.rate_in, seg.rate_out)
 
 
+def cluster(k: np.ndarray, n: np.ndarray, seg: Segment, *, gap: int, lo_min: int = 0, p_step: float = 0.01,
+            min_events: int = 2) -> Segment:
+    """Grow a found segment over the steps that are anomalous on their own (binomial p <= p_step
+    against the rate outside it, at least ``min_events`` events) and lie within ``gap`` steps of it
+    or of each other: periodic bursts (a job every 10 s, a TTL expiring every 30 s) are one incident
+    from the first burst to the last, not their single worst burst."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    t = len(k)
+    r0 = max(seg.rate_out, 1e-6)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pv = stats.binom.sf(k - 1, n.astype(int), r0)
+    hot = (k >= min_events) & (pv <= p_step)
+    hot[: max(0, lo_min)] = False
+    lo, hi = seg.lo, seg.hi
+    changed = True
+    while changed:
+        changed = False
+        before = np.flatnonzero(hot[max(lo_min, lo - gap):lo])
+        if len(before):
+            lo = max(lo_min, lo - gap) + int(before[0])
+            changed = True
+        after = np.flatnonzero(hot[hi:min(t, hi + gap)])
+        if len(after):
+            hi = hi + int(after[-1]) + 1
+            changed = True
+    if t - hi <= gap // 2 and hot[seg.lo:].any():
+        hi = t  # still going at the end of the data
+    return Segment(lo, hi, seg.llr, seg.p_value, seg.rate_in, seg.rate_out)
+
+
 def saturate(x: float, full: float) -> float:
     """x / full clipped to [0, 1]."""
     if full <= 0:
@@ -176,5 +207,5 @@ def significance(p_value: float, full_at: float = 1e-6) -> float:
     return saturate(-np.log10(max(p_value, 1e-300)), -np.log10(full_at))
 
 
-__all__ = ["Segment", "Test", "binomial_excess", "extend", "mann_whitney", "rate_increase", "saturate", "scan",
+__all__ = ["Segment", "Test", "binomial_excess", "cluster", "extend", "mann_whitney", "rate_increase", "saturate", "scan",
            "significance"]
