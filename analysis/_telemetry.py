@@ -239,12 +239,16 @@ def _with_times(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def connect(source: str | Path, *, since: str | None = None, until: str | None = None,
-            route: str | None = None, baseline: str | None = None) -> Telemetry:
+            route: str | None = None, baseline: str | None = None, token: str | None = None) -> Telemetry:
     """Open a telemetry DuckDB file, a Parquet directory or a running collector's URL read-only.
 
     ``since``/``until`` select the window to diagnose; ``baseline`` (``START..END``) the stretch of
-    time it is compared with (default: found automatically, see ``_incident``)."""
-    con, version = open_checked(source)
+    time it is compared with (default: found automatically, see ``_incident``); ``token``: a
+    running collector's bearer token (default ``$INFERSIGHT_TOKEN``).
+    """
+    # a running collector sends only rows from before --since on (the window and the same length
+    # of time before it, the baseline); an explicit --baseline may lie anywhere: read it all
+    con, version = open_checked(source, token=token, since=None if baseline else since)
     try:
         return Telemetry(con, source=str(source), schema_version=version, since=since, until=until,
                          route=route, baseline=baseline)
