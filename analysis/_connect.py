@@ -75,8 +75,9 @@ LIVE_LOOKBACK_NS = 30 * 60 * 10**9
 def _live_since_ns(source: str, since: str | None, token: str | None) -> int | None:
     """For a running collector and a ``--since``: the lower time bound to ask it for, so it sends
     only recent rows instead of whole tables. The analysis still applies ``since`` itself; the
-    bound is ``LIVE_LOOKBACK_NS`` earlier (what the features read before the window) and there is
-    no upper bound, so "newest span" means the same thing in both places."""
+    bound is the window's length earlier again (the baseline the incident gate compares with) plus
+    ``LIVE_LOOKBACK_NS`` (jobs and parents that began earlier), and there is no upper bound, so
+    "newest span" means the same thing in both places."""
     if not since:
         return None
     from infersight.collectors.reader import collector_url, live_newest_ns
@@ -87,7 +88,8 @@ def _live_since_ns(source: str, since: str | None, token: str | None) -> int | N
     newest = live_newest_ns(url, token=token)
     if newest is None:
         return None
-    return max(0, parse_instant_ns(since, latest_ns=newest) - LIVE_LOOKBACK_NS)
+    since_ns = parse_instant_ns(since, latest_ns=newest)
+    return max(0, since_ns - max(0, newest - since_ns) - LIVE_LOOKBACK_NS)
 
 
 def open_source(source: str | Path, *, token: str | None = None, since: str | None = None) -> duckdb.DuckDBPyConnection:
