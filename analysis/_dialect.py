@@ -114,6 +114,11 @@ def _rewrite(node: exp.Expression) -> exp.Expression:  # noqa: C901 - one dispat
         return _fn("intDiv", node.this, node.expression)
     if isinstance(node, exp.Bracket):
         return _bracket(node)
+    if isinstance(node, (exp.Cast, exp.TryCast)) and node.args["to"].is_type(*exp.DataType.INTEGER_TYPES) \
+            and isinstance(node.this, (exp.Binary, exp.Cast, exp.TryCast, exp.Anonymous)) \
+            and not isinstance(node.this, exp.DPipe):
+        # DuckDB rounds a DOUBLE cast to an integer, ClickHouse truncates
+        node.set("this", exp.Round(this=node.this))
     if isinstance(node, exp.TryCast):
         return _fn("accurateCastOrNull", node.this, exp.Literal.string(_ch_type(node.args["to"])))
     if isinstance(node, exp.PercentileCont):
@@ -126,6 +131,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:  # noqa: C901 - one dispat
         return exp.Bracket(this=exp.ParameterizedAgg(this=exp.to_identifier("topK"),
                                                      expressions=[exp.Literal.number(1)], params=[node.this]),
                            expressions=[exp.Literal.number(0)])
+    if isinstance(node, (exp.StddevSamp, exp.Stddev)):
+        return _fn("stddevSampStable", node.this)  # Welford, as DuckDB: no cancellation on ns gaps
     if isinstance(node, exp.LogicalOr):
         return exp.Max(this=node.this)
     if isinstance(node, exp.LogicalAnd):
@@ -163,6 +170,7 @@ def _rewrite(node: exp.Expression) -> exp.Expression:  # noqa: C901 - one dispat
         _zip_unnests(node)
         _name_qualified(node)
         _bool_projections(node)
+        _order_by_aliases(node)
     if isinstance(node, exp.Union) and node.args.get("by_name"):
         return _union_by_name(node)
     return node
@@ -181,6 +189,22 @@ def _zip_unnests(select: exp.Select) -> None:
     for k, (i, e) in enumerate(found):
         item = _fn("tupleElement", joined if k == 0 else exp.column(z.copy()), exp.Literal.number(k + 1))
         select.expressions[i] = exp.Alias(this=item, alias=e.args["alias"].copy())
+
+
+def _order_by_aliases(select: exp.Select) -> None:
+    """DuckDB's ORDER BY names a SELECT alias before a column of the same name
+    (``coalesce(generation, -1) AS generation ... ORDER BY generation``); ClickHouse, under
+    ``prefer_column_name_to_alias``, would take the column: order by the expression itself."""
+    order = select.args.get("order")
+    if order is None:
+        return
+    by_alias = {e.alias: e.unalias() for e in select.expressions if isinstance(e, exp.Alias)}
+    for o in order.expressions:
+        col = o.this
+        if isinstance(col, exp.Column) and not col.table and col.name in by_alias:
+            target = by_alias[col.name]
+            if not (isinstance(target, exp.Column) and target.name == col.name):
+                o.set("this", target.copy())
 
 
 def _bool_projections(select: exp.Select) -> None:

@@ -60,7 +60,8 @@ class DuckDBEngine:
         return self._exec(sql, params).df()
 
     def arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        tbl: pa.Table = self._exec(sql, params).to_arrow_table()
+        # a relation, not a DB-API result: DuckDB builds the Arrow table without an extra copy
+        tbl: pa.Table = self.raw.sql(sql, params=dict(params) if params else None).to_arrow_table()
         return tbl
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:

@@ -277,7 +277,7 @@ def _batches(source: str, table: str, columns: list[str]) -> Iterator[pa.Table]:
             "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]).fetchall()}
         if not have:  # a Parquet folder's views
             try:
-                empty: pa.Table = con.execute(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table()
+                empty: pa.Table = con.sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table()
                 have = set(empty.schema.names)
             except Exception:
                 return
@@ -285,7 +285,7 @@ def _batches(source: str, table: str, columns: list[str]) -> Iterator[pa.Table]:
         if not keep:
             return
         sel = ", ".join(f'"{c}"' for c in keep)
-        reader: pa.RecordBatchReader = con.execute(f'SELECT {sel} FROM "{table}"').to_arrow_reader(_INSERT_BATCH_ROWS)
+        reader: pa.RecordBatchReader = con.sql(f'SELECT {sel} FROM "{table}"').to_arrow_reader(_INSERT_BATCH_ROWS)
         for batch in reader:
             yield pa.Table.from_batches([batch])
     finally:
