@@ -147,6 +147,8 @@ def instrument_app(
         _instrument_contrib(app, state, tp, mp, contrib_options or {})
     if gpu:
         _install_gpu(state, tp, mp, reg, nvml, gpu_options)
+    if owned is not None:
+        state.flushers.append(owned.flush)
     if instrument_clients:
         _instrument_clients(state, tp)
     try:
@@ -222,6 +224,7 @@ def _install_gpu(state: Instrumentation, tp: Any, mp: Any, reg: CollectorRegistr
                                   nvml=nvml, **dict(options or {}))
         state.hooks.append(plane.hook)
         state.closers.append(plane.shutdown)
+        state.flushers.append(plane.flush)
     except Exception as exc:  # no GPU, no pynvml, a broken plane: never fail the server
         logger.warning("infersight: GPU telemetry unavailable, continuing without it (%s: %s)",
                        type(exc).__name__, exc)

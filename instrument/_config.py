@@ -55,6 +55,17 @@ class Telemetry:
     span_processor: BoundedBatchSpanProcessor
     _closed: bool = field(default=False, repr=False)
 
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Export what is queued now (spans, then metrics); providers keep running."""
+        if self._closed:
+            return
+        for step in (lambda: self.tracer_provider.force_flush(int(timeout_s * 1000)),
+                     lambda: self.meter_provider.force_flush(int(timeout_s * 1000))):
+            try:
+                step()
+            except Exception:  # telemetry must never fail the caller
+                logger.warning("infersight: telemetry flush step failed", exc_info=True)
+
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Flush and stop, spending at most about ``timeout_s`` per signal (idempotent)."""
         if self._closed:

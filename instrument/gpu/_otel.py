@@ -168,6 +168,16 @@ class OtelExport:
         while not self._stop.wait(self.export_interval_s):
             self._reader.flush()
 
+    def flush(self) -> None:
+        """Export now what the plane's own provider holds (no-op on an injected provider)."""
+        if self._provider is None:
+            return
+        if self._reader is not None:
+            self._reader.collect()
+            self._reader.flush()
+        else:
+            self._provider.force_flush(5_000)
+
     @property
     def dropped_batches(self) -> int:
         return 0 if self._reader is None else self._reader.dropped

@@ -161,6 +161,11 @@ class GpuPlane:
         if a.xid_errors:
             span.add_event("infersight.gpu.xid_error", {"infersight.gpu.xid_errors": a.xid_errors})
 
+    def flush(self) -> None:
+        """Export the GPU series held by the plane's own OTLP reader now (lifespan shutdown)."""
+        if self.export is not None and not self.closed:
+            self.export.flush()
+
     def shutdown(self) -> None:
         """Stop the sampler and exporters and unregister the collector (idempotent)."""
         if self.closed:
