@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from infersight.analysis._diagnose import Diagnosis  # noqa: E402
 from infersight.analysis._finding import Evidence, Finding  # noqa: E402
+from infersight.analysis._term import PLAIN_TEXT_RC, clean  # noqa: E402
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
@@ -28,7 +29,9 @@ def _e(value: Any) -> str:
         value = round(value, 4)
     if isinstance(value, (dict, list)):
         value = json.dumps(value, default=str)
-    return html.escape("" if value is None else str(value), quote=True)
+    # control/bidi characters from telemetry are shown as escapes (invalid in HTML, and the
+    # report may end up in a terminal: ``cat report.html``)
+    return html.escape(clean(value, newlines=True), quote=True)
 
 
 def _png(fig: Any) -> str:
@@ -46,7 +49,15 @@ def _latency_plot(d: Diagnosis) -> str | None:
     t = pd.to_datetime(series["ts_ns"], unit="ns")
     fig, ax = plt.subplots(figsize=(11, 3.6))
     ax.plot(t, series["p99"], color="#1f77b4", label="P99 latency (ms)")
-    ax.axhline(ctx.baseline_p99, color="#2ca02c", ls="--", lw=1, label="baseline P99")
+    inc = ctx.incident
+    if inc.baseline_ns:
+        ax.axvspan(pd.Timestamp(inc.baseline_ns[0], unit="ns"), pd.Timestamp(inc.baseline_ns[1], unit="ns"),
+                   color="#2ca02c", alpha=0.08, label="baseline")
+    if inc.found and inc.onset_ns is not None:
+        ax.axvspan(pd.Timestamp(inc.onset_ns, unit="ns"), pd.Timestamp(inc.end_ns or ctx.tel.until_ns, unit="ns"),
+                   color="#d62728", alpha=0.06, label="incident")
+    if ctx.baseline_p99:
+        ax.axhline(ctx.baseline_p99, color="#2ca02c", ls="--", lw=1, label="baseline P99")
     labelled = False
     for f in d.findings:
         for s, e in f.plot.get("job_windows", []):
@@ -63,7 +74,7 @@ def _latency_plot(d: Diagnosis) -> str | None:
     if not loop.empty:
         ax.scatter(pd.to_datetime(loop["start_ns"], unit="ns"), loop["duration_ms"], s=10, marker="x",
                    color="#9467bd", label="event-loop block (ms)", zorder=3)
-    gpu = ctx.tel.query("detectors/gpu_steps", step_ns=ctx.step_ns)
+    gpu = ctx.tel.query("detectors/gpu_steps", step_ns=ctx.step_ns, **ctx.tel.range_params)
     if not gpu.empty and gpu["util"].notna().any():
         ax2 = ax.twinx()
         for name, g in gpu.groupby("gpu"):
@@ -104,16 +115,19 @@ def _latency_histogram(d: Diagnosis) -> str | None:
     ctx = d.context
     if ctx is None or ctx.requests.empty:
         return None
+    inc, base = ctx.inc, ctx.base
+    if not inc.any() or not base.any():
+        return None
     fig, ax = plt.subplots(figsize=(11, 2.8))
-    dur = ctx.requests["duration_ms"].to_numpy()
-    bins = np.logspace(np.log10(max(dur.min(), 0.01)), np.log10(max(dur.max(), 0.02)), 60)
-    slow = ctx.slow_mask()
-    ax.hist(dur[~slow], bins=list(bins), color="#2ca02c", alpha=0.7, label="at or under baseline P99")
-    ax.hist(dur[slow], bins=list(bins), color="#d62728", alpha=0.7, label="above baseline P99")
+    dur = ctx.requests["latency_ms"].to_numpy()
+    sel = dur[inc | base]
+    bins = np.logspace(np.log10(max(sel.min(), 0.01)), np.log10(max(sel.max(), 0.02)), 60)
+    ax.hist(dur[base], bins=list(bins), color="#2ca02c", alpha=0.6, density=True, label="baseline")
+    ax.hist(dur[inc], bins=list(bins), color="#d62728", alpha=0.6, density=True, label="incident")
     ax.set_xscale("log")
     ax.set_xlabel("request latency (ms)")
     ax.legend(fontsize=8)
-    ax.set_title("Latency distribution: normal vs excess requests")
+    ax.set_title("Latency distribution: baseline vs incident")
     return _png(fig)
 
 
@@ -126,21 +140,43 @@ def _evidence_rows(evidence: list[Evidence]) -> str:
     return "".join(rows)
 
 
+def _incident_html(d: Diagnosis) -> str:
+    inc = d.incident
+    if inc is None or not inc.found:
+        why = inc.reason if inc else "no requests"
+        return (f"<p><b>No incident found</b>: {_e(why)}. Nothing to explain: a finding is a change against a "
+                "baseline.</p>")
+    x = inc.to_dict()
+    client = ""
+    if d.client_p99_ms is not None and d.server_p99_ms is not None:
+        client = (f" Client-seen P99 {_e(round(d.client_p99_ms, 1))} ms, server-span P99 "
+                  f"{_e(round(d.server_p99_ms, 1))} ms.")
+    return (f"<p><b>Incident</b> from {_e(x['onset'])} to {_e(x['end'])}: {_e(inc.reason)}. Baseline "
+            f"{_e(x['baseline']['start'])} &ndash; {_e(x['baseline']['end'])} ({_e(inc.baseline_source)}); "
+            f"P99 {_e(x['baseline']['p99_ms'])} &rarr; {_e(x['observed']['p99_ms'])} ms, error ratio "
+            f"{_e(x['baseline']['error_ratio'])} &rarr; {_e(x['observed']['error_ratio'])}; scan p-value "
+            f"{_e(inc.scan_p_value)}.{client}</p>")
+
+
 def render(d: Diagnosis) -> str:
     """The whole report as one HTML string."""
+    with matplotlib.rc_context(PLAIN_TEXT_RC):  # telemetry text in plots is never mathtext
+        return _render(d)
+
+
+def _render(d: Diagnosis) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>infersight diagnosis</title>"
              f"<style>{_CSS}</style></head><body><h1>infersight diagnosis</h1>",
-             f"<p>Source <code>{_e(d.source)}</code>, window {_e(d.window)}, scope "
-             f"{_e(d.route or 'all routes')}, {_e(d.requests)} requests; P99 {_e(round(d.observed_p99_ms, 1))} ms "
-             f"(baseline {_e(round(d.baseline_p99_ms, 1))} ms).</p>"]
+             f"<p>Source <code>{_e(d.source)}</code>, scope {_e(d.route or 'all routes')}, {_e(d.requests)} "
+             f"requests; latency from {_e(d.latency_source)}.</p>", _incident_html(d)]
     img = _latency_plot(d)
     if img:
         parts.append(f"<img alt='latency over time' src='{img}'>")
     img = _latency_histogram(d)
     if img:
         parts.append(f"<img alt='latency distribution' src='{img}'>")
-    if not d.findings:
-        parts.append("<p>No findings: nothing explains a latency excess in this window.</p>")
+    if d.found and not d.findings:
+        parts.append("<p>No finding explains the change with enough evidence.</p>")
     parts.append("<table><tr><th>#</th><th>category</th><th>confidence</th><th>P99 excess explained</th>"
                  "<th>root cause</th><th>title</th></tr>")
     for i, f in enumerate(d.findings, 1):

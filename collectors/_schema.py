@@ -35,6 +35,8 @@ def migrations() -> dict[int, str]:
     """``{target_version: sql}`` for every file in collectors/migrations/."""
     out: dict[int, str] = {}
     folder = resources.files(__package__).joinpath("migrations")
+    if not folder.is_dir():  # an install without the folder can still open current-version files
+        return out
     for entry in folder.iterdir():
         m = _MIGRATION_RE.match(entry.name)
         if m:
@@ -69,7 +71,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, path: str = "<memory>") -> 
             con.execute("COMMIT")
             logger.info("created infersight schema v%d in %s", SCHEMA_VERSION, path)
             return SCHEMA_VERSION
-        steps = migrations()
+        steps = migrations() if version < SCHEMA_VERSION else {}
         while version < SCHEMA_VERSION:
             target = version + 1
             if target not in steps:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests._wheel import InstalledVenv
 
 
 def free_port() -> int:
@@ -33,3 +38,19 @@ def _no_leaked_client_instrumentation() -> Iterator[None]:
             continue
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of this checkout, built once per test session."""
+    from tests._wheel import build_wheel
+
+    return build_wheel(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def installed(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> InstalledVenv:
+    """The wheel installed non-editable (with [collector,analysis]) into a fresh venv."""
+    from tests._wheel import install_wheel, reused_venv
+
+    return reused_venv() or install_wheel(built_wheel, tmp_path_factory.mktemp("wheel") / "venv")

@@ -14,12 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
-                   check=True, capture_output=True, timeout=600)
-    (whl,) = out.glob("infersight-*.whl")
-    return whl
+def wheel(built_wheel: Path) -> Path:
+    return built_wheel
 
 
 def test_wheel_maps_top_level_folders_to_infersight_namespace(wheel: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,12 +102,14 @@ def _open_cleanly(db: Path) -> set[str]:
 
 
 def run_crash_cycles(workdir: Path, cycles: int, *, seed: int = 0, min_s: float = 0.3,
-                     max_s: float = 3.0, min_acked_per_cycle: int = 0) -> CrashReport:
+                     max_s: float = 3.0, min_acked_per_cycle: int = 0,
+                     cli: Sequence[str] | None = None) -> CrashReport:
     """``min_acked_per_cycle``: the kill waits (up to 60 s more) until this many spans of the
-    cycle were acknowledged, so a slow machine still tests something."""
+    cycle were acknowledged, so a slow machine still tests something. ``cli``: how to run
+    infersight (default: this checkout; tests/installed passes the installed wheel's executable)."""
     rng = random.Random(seed)
     db = workdir / "crash.duckdb"
-    col = CollectorProcess(db)
+    col = CollectorProcess(db, cli=cli)
     keep = _Keep()
     tp = TracerProvider(resource=Resource.create({"service.name": "reliability-crash"}))
     tp.add_span_processor(keep)

@@ -43,8 +43,12 @@ class CollectorProcess:
     """``infersight collect`` as a child process on free loopback ports (same ports across restarts)."""
 
     def __init__(self, db: Path, *, extra: Sequence[str] = (), grpc: bool = True,
-                 preexec_fn: Callable[[], None] | None = None, http_port: int | None = None) -> None:
+                 preexec_fn: Callable[[], None] | None = None, http_port: int | None = None,
+                 cli: Sequence[str] | None = None) -> None:
+        """``cli``: the command that runs infersight (default: this interpreter's ``-m infersight.cli``;
+        tests/installed passes the ``infersight`` executable of the installed wheel)."""
         self.db = db
+        self.cli = list(cli) if cli else [sys.executable, "-m", "infersight.cli"]
         self.extra = list(extra)
         self.http_port = http_port or free_port()
         self.grpc_port = free_port() if grpc else -1
@@ -57,13 +61,14 @@ class CollectorProcess:
         return f"http://127.0.0.1:{self.http_port}"
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "infersight.cli", "collect", "--db", str(self.db),
+        return [*self.cli, "collect", "--db", str(self.db),
                 "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port), *self.extra]
 
     def start(self, timeout_s: float = 60.0) -> None:
         with open(self.log_path, "ab") as log:
+            # cwd = the DB's folder, so nothing can import the checkout's folders by accident
             self.proc = subprocess.Popen(
-                self.argv(),
+                self.argv(), cwd=self.db.parent, env=_env(),
                 stdout=subprocess.DEVNULL, stderr=log, preexec_fn=self.preexec_fn)  # noqa: PLW1509
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -137,6 +142,12 @@ class EmbeddedCollectorProcess(CollectorProcess):
 
     def argv(self) -> list[str]:
         return [sys.executable, "-c", _EMBEDDED, str(self.db), str(self.http_port), str(self.max_inflight_bytes)]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env
 
 
 def _descendants(pid: int) -> list[int]:
