@@ -40,8 +40,10 @@ class Writer:
     def __init__(self, con: duckdb.DuckDBPyConnection, *, max_queue_rows: int = 131_072,
                  max_group_rows: int = 131_072, linger_s: float = 0.005, target_group_rows: int = 4096,
                  guard: DiskGuard | None = None,
-                 reopen: Callable[[duckdb.DuckDBPyConnection], duckdb.DuckDBPyConnection] | None = None) -> None:
+                 reopen: Callable[[duckdb.DuckDBPyConnection], duckdb.DuckDBPyConnection] | None = None,
+                 on_commit: Callable[[float], None] | None = None) -> None:
         self._con = con
+        self._on_commit = on_commit  # seconds one group's append + commit took (self-metrics)
         self._guard = guard
         self._reopen = reopen
         self._broken = False
@@ -199,8 +201,10 @@ class Writer:
             return
         self.rows_written += rows
         self.commits += 1
-        logger.debug("committed %d rows from %d requests in %.1f ms", rows, len(group),
-                     (time.perf_counter() - t0) * 1e3)
+        took = time.perf_counter() - t0
+        if self._on_commit is not None:
+            self._on_commit(took)
+        logger.debug("committed %d rows from %d requests in %.1f ms", rows, len(group), took * 1e3)
         for _, _, fut in group:
             fut.set_result(None)
 
