@@ -17,6 +17,7 @@ from infersight.analysis._category import Category
 from infersight.analysis._context import Context
 from infersight.analysis._decompose import PartChange
 from infersight.analysis._finding import Evidence, Finding
+from infersight.analysis._stats import Test
 from infersight.analysis.detectors._base import Cause, finding
 
 
@@ -29,6 +30,15 @@ class Thresholds:
 
 
 T = Thresholds()
+
+
+def _test(ch: PartChange, t: Thresholds = T) -> Test | None:
+    """The evidence that the part rose: per call when the part is made of calls (only the requests
+    that called it), else per request; None unless significant."""
+    for test in (ch.per_call_test, ch.test):
+        if test is not None and test.p_value <= t.max_p_value and test.effect > 0:
+            return test
+    return None
 
 
 class DependencyDetector:
@@ -52,8 +62,7 @@ class DependencyDetector:
 
     def _material(self, ch: PartChange) -> bool:
         return (ch.share >= self.t.min_share and ch.rose_share >= self.t.min_rose_share
-                and ch.incident_ms - ch.baseline_ms >= self.t.min_rise_ms
-                and ch.test is not None and ch.test.p_value <= self.t.max_p_value and ch.test.effect > 0)
+                and ch.incident_ms - ch.baseline_ms >= self.t.min_rise_ms and _test(ch) is not None)
 
     def _finding(self, ctx: Context, dec: object, ch: PartChange, *, own: bool) -> Finding | None:
         n = len(ctx.requests)
@@ -79,7 +88,7 @@ class DependencyDetector:
             what = "its own code" if ch.role == "self" else "queue before it reads them"
             cause = Cause(Category.CPU_CONTENTION, ch.entity, "service", f"{what}: {per_call}",
                           f"Service '{ch.entity}': requests spend more time in {what}: {per_call} "
-                          f"({ch.share:.0%} of the P99 excess)", ch.part, active, ch.share, ch.test,
+                          f"({ch.share:.0%} of the P99 excess)", ch.part, active, ch.share, _test(ch),
                           support=min(1.0, ch.rose_share / 0.5), service=ch.entity)
             return finding(ctx, cause, evidence=evidence, counterfactual_ms=rise, remediation=[
                 "Look for a CPU-hungry neighbour on the host (top, container CPU throttling) or a code path "
@@ -91,7 +100,7 @@ class DependencyDetector:
         what = "more calls to it (a cache or retry change upstream?)" if more_calls else where
         cause = Cause(Category.SLOW_DOWNSTREAM, ch.entity, "dependency", per_call,
                       f"Downstream '{ch.entity}' got slower ({what}): {per_call}, "
-                      f"{ch.share:.0%} of the P99 excess", ch.part, active, ch.share, ch.test,
+                      f"{ch.share:.0%} of the P99 excess", ch.part, active, ch.share, _test(ch),
                       support=min(1.0, ch.rose_share / 0.5),
                       service=ch.entity if ch.role in ("self", "net") else None)
         return finding(ctx, cause, evidence=evidence, counterfactual_ms=rise, remediation=[
