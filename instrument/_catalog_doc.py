@@ -33,10 +33,10 @@ Spans (table `otel_traces`):
 
 | what | span name / kind | attributes and events |
 |---|---|---|
-| request | `"{METHOD} {route template}"` (just `"{METHOD}"` when no route matched), SERVER, scope `infersight.instrument` | `http.request.method`, `http.route`, `http.response.status_code`, `url.path`, `url.scheme`, `url.query`, `server.address`, `server.port`, `client.address`, `user_agent.original`, `network.protocol.version`, `error.type` (5xx / exception); `infersight.gc.pause_ms` (double, total GC pause that overlapped the request, always set, 0.0 when none); `infersight.loop.queued_ms` (double, the wait before the span started: only on requests that queued behind an event-loop block or carry `X-Request-Start`) with `infersight.request.arrival_source` (`x-request-start` measured by a gateway, or `loop-block-estimate`) |
+| request | `"{METHOD} {route template}"` (just `"{METHOD}"` when no route matched), SERVER, scope `infersight.instrument` | `http.request.method`, `http.route`, `http.response.status_code`, `url.path` (`/{unmatched}` when no route matched), `url.scheme`, `url.query` (values `REDACTED`), `server.address`, `server.port`, `client.address`, `user_agent.original`, `network.protocol.version`, `error.type` (5xx / exception); `infersight.gc.pause_ms` (double, total GC pause that overlapped the request, always set, 0.0 when none); `infersight.loop.queued_ms` (double, the wait before the span started: only on requests that queued behind an event-loop block or carry `X-Request-Start`) with `infersight.request.arrival_source` (`x-request-start` measured by a gateway, or `loop-block-estimate`) |
 | GC pause during a request | event `gc.pause` on the request span, timestamp = pause start | `generation` (int), `duration_ms` (double); one per pause >= `gc_event_threshold_ms` (default 5 ms) |
 | blocked event loop during a request | event `event_loop.blocked`, timestamp = block start | `lag_ms` (double); `in_progress` (true when the request ended while the loop was still blocked, typically by the request's own sync code); `stack` (opt-in, `loop_lag_stack=True`) |
-| blocked event loop (timeline, with or without a request) | `event_loop.blocked`, INTERNAL; a child of the job's span when a `traced_job` ran on the loop, else a root span; start/end = the blocked interval (see below) | `infersight.loop.blocked_ms` (double, end - estimated start: an upper bound), `infersight.loop.lag_ms` (double, how late the monitor's timer fired: a lower bound), `infersight.job.name` + `infersight.job.attribution` (`stack`: the job's frame was on the loop thread's stack; `overlap`: the job's run overlapped the block) when known, `code.stacktrace` (opt-in, `loop_lag_stack=True`) |
+| blocked event loop (timeline, with or without a request) | `event_loop.blocked`, INTERNAL; a child of the job's span when a `traced_job` ran on the loop, else a root span; start/end = the blocked interval (see below) | `infersight.loop.blocked_ms` (double, end - estimated start), `infersight.loop.lag_ms` (double, how late the monitor's timer fired), `infersight.job.name` + `infersight.job.attribution` (`stack`: the job's frame was on the loop thread's stack; `overlap`: the job's run overlapped the block) when known, `code.stacktrace` (opt-in, `loop_lag_stack=True`) |
 | long GC pause (timeline, with or without a request) | `gc.pause`, INTERNAL, root span; start/end = the pause | `cpython.gc.generation`, `infersight.gc.pause_ms`, `infersight.gc.collected_objects` |
 | background / scheduled job | span name = job name, INTERNAL, root span | `infersight.job.name`, `infersight.job.rows`, `infersight.job.bytes`, `infersight.job.duration_s`; status ERROR + `exception` event on failure |
 | cache lookup | `cache.lookup {cache name}`, INTERNAL, child of the request | `cache.name`, `cache.hit` (bool), `cache.key_hash` (BLAKE2b-64 hex of the key, stable across processes), `infersight.cache.miss_ms` (misses only) |
@@ -65,9 +65,11 @@ is a timer that fires every `loop_lag_interval_s` (100 ms); when it fires `lag` 
 then. The block began between the previous firing and the due time; its estimated start is the
 loop's last sign of life before it: the previous firing, a request that started, or a
 `traced_job` that began on the loop thread (for a sync job that blocks the loop, its exact
-start). So an `event_loop.blocked` span covers the block with one-sided error: the true block
-lies within [`infersight.loop.lag_ms`, `infersight.loop.blocked_ms`] and `blocked_ms` <=
-`lag_ms` + the interval. The end is when the timer ran (the first thing the loop did after the
+start). So `infersight.loop.blocked_ms` <= `infersight.loop.lag_ms` + the interval, and when
+one callback blocked the loop the true block lies within [`lag_ms`, `blocked_ms`] (one-sided
+error, at most the interval). When the loop was late because it ran many callbacks in a row
+instead, it showed a sign of life after the due time and `blocked_ms` (the stall since that
+sign) is below `lag_ms`. The end is when the timer ran (the first thing the loop did after the
 block). Blocks shorter than the threshold or over before the timer was due are not seen. The
 loop thread only writes a tuple into a 64-slot ring; the span is made by a background thread
 (a block lost to a full ring counts in `infersight_exporter_dropped_spans`).

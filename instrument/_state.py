@@ -30,6 +30,7 @@ class Instrumentation:
     metrics_path: str | None
     trace_health: bool = False
     capture_query: bool = False       # url.query values are redacted unless opted in
+    capture_paths: bool = False       # unmatched requests' url.path becomes /{unmatched} unless opted in
     gc: GcMonitor | None = None
     loop: LoopLagMonitor | None = None
     hooks: list[RequestHook] = field(default_factory=list)
