@@ -33,8 +33,10 @@ _Task = tuple[Callable[[duckdb.DuckDBPyConnection], Any], concurrent.futures.Fut
 
 class Writer:
     def __init__(self, con: duckdb.DuckDBPyConnection, *, max_queue_rows: int = 131_072,
-                 max_group_rows: int = 131_072, linger_s: float = 0.005, target_group_rows: int = 4096) -> None:
+                 max_group_rows: int = 131_072, linger_s: float = 0.005, target_group_rows: int = 4096,
+                 on_commit: Callable[[float], None] | None = None) -> None:
         self._con = con
+        self._on_commit = on_commit  # seconds one group's append + commit took (self-metrics)
         self._max_queue_rows = max_queue_rows
         self._max_group_rows = max_group_rows
         self._linger_s = linger_s
@@ -157,8 +159,10 @@ class Writer:
             return
         self.rows_written += rows
         self.commits += 1
-        logger.debug("committed %d rows from %d requests in %.1f ms", rows, len(group),
-                     (time.perf_counter() - t0) * 1e3)
+        took = time.perf_counter() - t0
+        if self._on_commit is not None:
+            self._on_commit(took)
+        logger.debug("committed %d rows from %d requests in %.1f ms", rows, len(group), took * 1e3)
         for _, _, fut in group:
             fut.set_result(None)
 
