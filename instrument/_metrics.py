@@ -57,7 +57,9 @@ class PromMetrics:
         multiproc = multiprocess_dir() is not None
         fams: dict[str, Any] = {}
         for spec in METRICS:
-            if spec.name == "infersight_exporter_dropped_spans":
+            # dropped spans have a collector of their own; CPU is OTLP-only (prometheus_client's
+            # process collector already has process_cpu_seconds_total on /metrics)
+            if spec.name == "infersight_exporter_dropped_spans" or spec.source == "host":
                 continue
             kwargs: dict[str, Any] = {"labelnames": spec.labels, "registry": registry}
             if spec.type == "counter":
@@ -146,6 +148,9 @@ class OtelInstruments:
 
         meter.create_observable_counter("infersight.exporter.dropped_spans", callbacks=[_dropped],
                                         unit="1", description=SPECS["infersight_exporter_dropped_spans"].help)
+        from infersight.instrument import _cpu
+
+        _cpu.register(meter)
 
 
 _lock = threading.Lock()
