@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import json
+import urllib.parse
 from typing import Any
 
 import matplotlib
@@ -95,7 +96,7 @@ def _before_after(d: Diagnosis, f: Finding) -> str | None:
         return None
     pairs = [(ev.kind, ev.value, ev.baseline) for ev in f.evidence
              if isinstance(ev.value, (int, float)) and isinstance(ev.baseline, (int, float))
-             and not isinstance(ev.value, bool)]
+             and not isinstance(ev.value, bool) and (ev.value or ev.baseline)]  # 0 vs 0 draws nothing
     if not pairs:
         return None
     ncols = min(5, len(pairs))
@@ -131,10 +132,32 @@ def _latency_histogram(d: Diagnosis) -> str | None:
     return _png(fig)
 
 
-def _evidence_rows(evidence: list[Evidence]) -> str:
+def _trace_ref(trace_id: str, trace_url: str | None) -> str:
+    code = f"<code>{_e(trace_id)}</code>"
+    if not trace_url:
+        return code
+    return f"<a href='{_e(trace_url.format(trace_id=urllib.parse.quote(trace_id, safe='')))}'>{code}</a>"
+
+
+def _counterfactual(cf: Any, unit: str) -> str:
+    """``{"sli_if_fixed": 139.0, "p99_excess_removed_share": 0.68}`` as a sentence."""
+    if not isinstance(cf, dict):
+        return _e(cf)
+    parts = []
+    if isinstance(cf.get("sli_if_fixed"), (int, float)):
+        parts.append(f"about {_e(round(cf['sli_if_fixed'], 1))}{_e(unit)}")
+    share = cf.get("p99_excess_removed_share")
+    if isinstance(share, (int, float)):
+        parts.append(f"{share:.0%} of the excess removed")
+    rest = {k: v for k, v in cf.items() if k not in ("sli_if_fixed", "p99_excess_removed_share")}
+    parts += [f"{_e(k.replace('_', ' '))} {_e(v)}" for k, v in rest.items()]
+    return ", ".join(parts) if parts else "-"
+
+
+def _evidence_rows(evidence: list[Evidence], trace_url: str | None = None) -> str:
     rows = []
     for ev in evidence:
-        ex = ", ".join(f"<code>{_e(t)}</code>" for t in ev.exemplar_trace_ids[:5])
+        ex = ", ".join(_trace_ref(t, trace_url) for t in ev.exemplar_trace_ids[:5])
         value = f"<pre>{_e(ev.value)}</pre>" if isinstance(ev.value, str) and "\n" in ev.value else _e(ev.value)
         rows.append(f"<tr><td>{_e(ev.kind)}</td><td>{value}</td><td>{_e(ev.baseline)}</td><td>{ex}</td></tr>")
     return "".join(rows)
@@ -158,13 +181,17 @@ def _incident_html(d: Diagnosis) -> str:
             f"{_e(inc.scan_p_value)}.{client}</p>")
 
 
-def render(d: Diagnosis) -> str:
-    """The whole report as one HTML string."""
+def render(d: Diagnosis, *, trace_url: str | None = None) -> str:
+    """The whole report as one HTML string.
+
+    ``trace_url``: where an exemplar trace id links to, with ``{trace_id}`` in it (the
+    collector's UI passes ``/ui/trace/{trace_id}``); without it ids are plain text.
+    """
     with matplotlib.rc_context(PLAIN_TEXT_RC):  # telemetry text in plots is never mathtext
-        return _render(d)
+        return _render(d, trace_url)
 
 
-def _render(d: Diagnosis) -> str:
+def _render(d: Diagnosis, trace_url: str | None) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>infersight diagnosis</title>"
              f"<style>{_CSS}</style></head><body><h1>infersight diagnosis</h1>",
              f"<p>Source <code>{_e(d.source)}</code>, scope {_e(d.route or 'all routes')}, {_e(d.requests)} "
@@ -191,14 +218,15 @@ def _render(d: Diagnosis) -> str:
         rc = f.root_cause
         parts.append(f"<p><b>Root cause:</b> {_e(rc.kind)} <code>{_e(rc.entity)}</code>: {_e(rc.state_change)} "
                      f"({_e(rc.start)} &ndash; {_e(rc.end)})</p>")
+        unit = " ms" if str(f.symptom.sli).endswith("_ms") else ""
         parts.append(f"<p><b>Symptom:</b> {_e(f.symptom.sli)} {_e(f.symptom.baseline)} &rarr; "
                      f"{_e(f.symptom.observed)} ({_e(f.symptom.scope)}); effect size {_e(f.effect_size)}; "
-                     f"if fixed: {_e(f.counterfactual)}</p>")
+                     f"if fixed: {_counterfactual(f.counterfactual, unit)}</p>")
         img = _before_after(d, f)
         if img:
             parts.append(f"<img alt='evidence' src='{img}'>")
         parts.append("<table><tr><th>evidence</th><th>value</th><th>baseline</th><th>exemplar traces</th></tr>"
-                     + _evidence_rows(f.evidence) + "</table>")
+                     + _evidence_rows(f.evidence, trace_url) + "</table>")
         parts.append("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in f.remediation) + "</ul>")
     if d.errors:
         parts.append("<h2>Detector errors</h2><ul>"

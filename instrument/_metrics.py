@@ -87,7 +87,9 @@ class PromMetrics:
         multiproc = multiprocess_dir() is not None
         fams: dict[str, Any] = {}
         for spec in METRICS:
-            if spec.name in _COLLECTED:
+            # collectors of their own (dropped spans, model devices); CPU is OTLP-only
+            # (prometheus_client's process collector already has process_cpu_seconds_total)
+            if spec.name in _COLLECTED or spec.source == "host":
                 continue
             kwargs: dict[str, Any] = {"labelnames": spec.labels, "registry": registry}
             if spec.type == "counter":
@@ -178,6 +180,9 @@ class OtelInstruments:
 
         meter.create_observable_counter("infersight.exporter.dropped_spans", callbacks=[_dropped],
                                         unit="1", description=SPECS["infersight_exporter_dropped_spans"].help)
+        from infersight.instrument import _cpu
+
+        _cpu.register(meter)
 
         def _devices(_options: Any) -> Any:
             try:
