@@ -22,10 +22,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-
 from infersight.analysis import _sql, connect
 from infersight.analysis._telemetry import Telemetry
 from infersight.collectors.clickhouse import ClickHouse, export_to_clickhouse, exporter_statements
+
 from tests.analysis._clickhouse import SAMPLE_RUNS, assert_same, db_name, run_id
 
 LAYERS = ("staging", "features", "detectors")
