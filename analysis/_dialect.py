@@ -55,7 +55,7 @@ class UnsupportedSQL(ValueError):
     """A DuckDB construct the ClickHouse rendering does not handle (say which, never guess)."""
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
+def _fn(name: str, *args: Any) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
