@@ -27,6 +27,10 @@ from sqlglot import exp
 log = logging.getLogger(__name__)
 
 
+_NULLABLE = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+             pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+
+
 def _normalise(tbl: pa.Table) -> pa.Table:
     cols = []
     for col in tbl.columns:
@@ -72,7 +76,13 @@ class ClickHouseEngine:
         return _normalise(self.ch.query_arrow(text, used))
 
     def df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        return self.arrow(sql, params).to_pandas(maps_as_pydicts="lossy")
+        tbl = self.arrow(sql, params)
+        df = tbl.to_pandas(maps_as_pydicts="lossy")
+        for name, col in zip(tbl.column_names, tbl.columns, strict=True):
+            # as DuckDB's .df(): integers and booleans with NULLs become pandas' nullable dtypes
+            if col.null_count and (pa.types.is_integer(col.type) or pa.types.is_boolean(col.type)):
+                df[name] = col.to_pandas(types_mapper=_NULLABLE.get)
+        return df
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         tbl = self.arrow(sql, params)

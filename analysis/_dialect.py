@@ -207,12 +207,23 @@ def _order_by_aliases(select: exp.Select) -> None:
                 o.set("this", target.copy())
 
 
+def _is_bool(e: Any) -> bool:
+    if isinstance(e, exp.Paren):
+        return _is_bool(e.this)
+    if isinstance(e, (exp.Predicate, exp.Connector, exp.Not)):
+        return True
+    if isinstance(e, exp.Case):
+        outs = [i.args.get("true") for i in e.args.get("ifs") or []] + (
+            [e.args["default"]] if e.args.get("default") is not None else [])
+        return bool(outs) and all(_is_bool(o) or isinstance(o, exp.Null) for o in outs)
+    return False
+
+
 def _bool_projections(select: exp.Select) -> None:
     """ClickHouse predicates return UInt8; DuckDB's are BOOLEAN (``~df.hit`` must stay a negation)."""
     for i, e in enumerate(select.expressions):
         inner = e.unalias()
-        if isinstance(inner, (exp.Predicate, exp.Connector, exp.Not)) or (
-                isinstance(inner, exp.Paren) and isinstance(inner.this, (exp.Predicate, exp.Connector, exp.Not))):
+        if _is_bool(inner):
             wrapped = _fn("toBool", inner.copy())
             select.expressions[i] = exp.alias_(wrapped, e.alias) if e.alias else wrapped
 
