@@ -212,7 +212,7 @@ def _labels(plan: RunPlan, run: Run, t0: float, rows: list[dict[str, Any]], **ti
     end = max((r["end_ns"] for r in rows), default=int(start * 1e9)) / 1e9
     return {
         "run_id": plan.run_id, "workload": plan.workload, "family": plan.family, "variant": plan.variant,
-        "seed": plan.seed, "healthy": plan.family == "healthy", "t0": iso(t0), "t0_epoch": round(t0, 3),
+        "seed": plan.seed, "healthy": not plan.expected, "t0": iso(t0), "t0_epoch": round(t0, 3),
         "faults": faults, "plan": plan.to_dict(),
         "services": [s["name"] for s in run.spec.SERVICES],
         "load": {"rate": plan.rate, "swing": plan.swing, "scheduled_s": plan.duration_s, "requests": len(rows),
