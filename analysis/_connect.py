@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 from infersight.analysis import _sql
 from infersight.analysis._errors import SchemaError, SchemaVersionError, SourceError
+from infersight.analysis._timeparse import parse_instant_ns
 
 log = logging.getLogger(__name__)
 
@@ -18,13 +19,17 @@ SUPPORTED_SCHEMA_VERSION = 1
 _METRIC_TABLES = ("otel_metrics_gauge", "otel_metrics_sum", "otel_metrics_histogram")
 
 
-def _open_with_reader(source: str) -> duckdb.DuckDBPyConnection | None:
+def _open_with_reader(source: str, *, token: str | None = None,
+                      since: str | None = None) -> duckdb.DuckDBPyConnection | None:
     try:
         from infersight.collectors.reader import open_readonly
     except ImportError:  # collectors without a reader (older build): use our own fallback
         return None
+    if since:
+        parse_instant_ns(since, latest_ns=0)  # a bad --since is a usage error before anything is read
     try:
-        con: duckdb.DuckDBPyConnection = open_readonly(source)
+        con: duckdb.DuckDBPyConnection = open_readonly(source, token=token,
+                                                       since_ns=_live_since_ns(source, since, token))
     except Exception as exc:  # the reader's own errors: map to ours, one line
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if type(exc).__name__ == "SchemaVersionError":
@@ -63,10 +68,36 @@ def _open_fallback(source: str) -> duckdb.DuckDBPyConnection:
         raise SourceError(f"cannot open {source} as DuckDB: {first}") from exc
 
 
-def open_source(source: str | Path) -> duckdb.DuckDBPyConnection:
-    """A read-only DuckDB connection for a DB file, a Parquet directory or a collector URL."""
+#: data older than ``since`` that the features still read (jobs and parents that began earlier)
+LIVE_LOOKBACK_NS = 30 * 60 * 10**9
+
+
+def _live_since_ns(source: str, since: str | None, token: str | None) -> int | None:
+    """For a running collector and a ``--since``: the lower time bound to ask it for, so it sends
+    only recent rows instead of whole tables. The analysis still applies ``since`` itself; the
+    bound is ``LIVE_LOOKBACK_NS`` earlier (what the features read before the window) and there is
+    no upper bound, so "newest span" means the same thing in both places."""
+    if not since:
+        return None
+    from infersight.collectors.reader import collector_url, live_newest_ns
+
+    url = collector_url(source)
+    if url is None:
+        return None
+    newest = live_newest_ns(url, token=token)
+    if newest is None:
+        return None
+    return max(0, parse_instant_ns(since, latest_ns=newest) - LIVE_LOOKBACK_NS)
+
+
+def open_source(source: str | Path, *, token: str | None = None, since: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only DuckDB connection for a DB file, a Parquet directory or a collector URL.
+
+    ``token``: a running collector's bearer token (default ``$INFERSIGHT_TOKEN``); ``since``: the
+    ``--since`` the analysis will apply (a running collector then sends only recent rows).
+    """
     text = str(source)
-    con = _open_with_reader(text)
+    con = _open_with_reader(text, token=token, since=since)
     return con if con is not None else _open_fallback(text)
 
 
@@ -116,8 +147,9 @@ def build_staging(con: duckdb.DuckDBPyConnection) -> None:
         _sql.execute(con, name)
 
 
-def open_checked(source: str | Path) -> tuple[duckdb.DuckDBPyConnection, int]:
-    con = open_source(source)
+def open_checked(source: str | Path, *, token: str | None = None,
+                 since: str | None = None) -> tuple[duckdb.DuckDBPyConnection, int]:
+    con = open_source(source, token=token, since=since)
     try:
         version = check_schema(con, str(source))
         build_staging(con)

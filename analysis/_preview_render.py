@@ -15,7 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 from infersight.analysis._preview import AnnotationData, PanelData, Series
+from infersight.analysis._term import PLAIN_TEXT_RC
 from matplotlib.axes import Axes
 from matplotlib.dates import DateFormatter, date2num
 from matplotlib.figure import Figure
@@ -162,7 +164,14 @@ def _draw_annotations(ax: Axes, annotations: Sequence[AnnotationData]) -> None:
 def render_board(board: dict[str, Any], data: Sequence[PanelData], out: Path,
                  annotations: Sequence[AnnotationData] = ()) -> Path:
     """Write ``out/<uid>.png`` with every panel of ``board`` at its grid position; annotation
-    markers are drawn as vertical lines on the board's time-series panels, as Grafana does."""
+    markers are drawn as vertical lines on the board's time-series panels, as Grafana does.
+    Label values come from telemetry: drawn as plain text, never as mathtext."""
+    with matplotlib.rc_context(PLAIN_TEXT_RC):
+        return _render_board(board, data, out, annotations)
+
+
+def _render_board(board: dict[str, Any], data: Sequence[PanelData], out: Path,
+                  annotations: Sequence[AnnotationData]) -> Path:
     annotations = [a for a in annotations if a.board_uid == board["uid"]]
     by_panel: dict[str, list[PanelData]] = defaultdict(list)
     for pd in data:

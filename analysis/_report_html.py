@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from infersight.analysis._diagnose import Diagnosis  # noqa: E402
 from infersight.analysis._finding import Evidence, Finding  # noqa: E402
+from infersight.analysis._term import PLAIN_TEXT_RC, clean  # noqa: E402
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
@@ -28,7 +29,9 @@ def _e(value: Any) -> str:
         value = round(value, 4)
     if isinstance(value, (dict, list)):
         value = json.dumps(value, default=str)
-    return html.escape("" if value is None else str(value), quote=True)
+    # control/bidi characters from telemetry are shown as escapes (invalid in HTML, and the
+    # report may end up in a terminal: ``cat report.html``)
+    return html.escape(clean(value, newlines=True), quote=True)
 
 
 def _png(fig: Any) -> str:
@@ -128,6 +131,11 @@ def _evidence_rows(evidence: list[Evidence]) -> str:
 
 def render(d: Diagnosis) -> str:
     """The whole report as one HTML string."""
+    with matplotlib.rc_context(PLAIN_TEXT_RC):  # telemetry text in plots is never mathtext
+        return _render(d)
+
+
+def _render(d: Diagnosis) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>infersight diagnosis</title>"
              f"<style>{_CSS}</style></head><body><h1>infersight diagnosis</h1>",
              f"<p>Source <code>{_e(d.source)}</code>, window {_e(d.window)}, scope "

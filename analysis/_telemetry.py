@@ -202,9 +202,12 @@ def _with_times(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def connect(source: str | Path, *, since: str | None = None, until: str | None = None,
-            route: str | None = None) -> Telemetry:
-    """Open a telemetry DuckDB file, a Parquet directory or a running collector's URL read-only."""
-    con, version = open_checked(source)
+            route: str | None = None, token: str | None = None) -> Telemetry:
+    """Open a telemetry DuckDB file, a Parquet directory or a running collector's URL read-only.
+
+    ``token``: a running collector's bearer token (default ``$INFERSIGHT_TOKEN``).
+    """
+    con, version = open_checked(source, token=token, since=since)
     try:
         return Telemetry(con, source=str(source), schema_version=version, since=since, until=until,
                          route=route)

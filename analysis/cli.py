@@ -14,8 +14,10 @@ from typing import Annotated
 
 import click
 import typer
+from infersight.analysis._term import text
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 diagnose_app = typer.Typer(add_completion=False, no_args_is_help=True,
                            help="Name the root cause of latency/cost problems in a telemetry DB.")
@@ -33,6 +35,9 @@ def diagnose(
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON on stdout.")] = False,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
     top: Annotated[int, typer.Option(help="Show at most this many findings in the table.")] = 10,
+    token: Annotated[str | None, typer.Option(envvar="INFERSIGHT_TOKEN", show_envvar=False,
+                                              help="Bearer token of a running collector (--db URL or a "
+                                                   "DB it holds); default $INFERSIGHT_TOKEN.")] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks and debug logs.")] = False,
 ) -> None:
     """Run every detector over the telemetry in --db and rank the root causes found."""
@@ -47,9 +52,9 @@ def diagnose(
         raise click.exceptions.Exit(2) from None
     try:
         with err.status("opening telemetry", spinner="dots") as status:
-            tel = connect(db, since=since, until=until, route=route)
+            tel = connect(db, since=since, until=until, route=route, token=token)
             try:
-                result = run(tel, progress=lambda m: status.update(m))
+                result = run(tel, progress=lambda m: status.update(text(m)))
                 if html_out is not None:
                     status.update("writing HTML report")
                     from infersight.analysis._report_html import render
@@ -60,34 +65,35 @@ def diagnose(
     except AnalysisError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
+        err.print(Text.assemble(("error:", "red"), " ", text(exc)), highlight=False, soft_wrap=True)
         raise click.exceptions.Exit(exc.exit_code) from None
     except OSError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(Text.assemble(("error:", "red"), " ", text(exc)), highlight=False)
         raise click.exceptions.Exit(2) from None
     except Exception as exc:  # last resort: still one line, no traceback
         if debug:
             raise
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)", highlight=False)
+        err.print(Text.assemble(("error:", "red"), " ", text(f"{type(exc).__name__}: {exc}"),
+                                " (run with --debug for details)"), highlight=False)
         raise click.exceptions.Exit(1) from None
     for name, msg in result.errors.items():
-        err.print(f"[yellow]warning:[/yellow] detector {name} failed: {msg}", highlight=False)
+        err.print(Text.assemble(("warning:", "yellow"), " ", text(f"detector {name} failed: {msg}")), highlight=False)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         _print_table(Console(), result, top)
     if html_out is not None:
-        err.print(f"report written to {html_out}", highlight=False)
+        err.print(text(f"report written to {html_out}"), highlight=False)
 
 
 def _print_table(console: Console, result: object, top: int) -> None:
     from infersight.analysis._diagnose import Diagnosis
 
     assert isinstance(result, Diagnosis)
-    console.print(f"{result.requests} requests in {result.window} ({result.route or 'all routes'}); "
-                  f"P99 {result.observed_p99_ms:.0f} ms, baseline {result.baseline_p99_ms:.0f} ms", highlight=False)
+    console.print(text(f"{result.requests} requests in {result.window} ({result.route or 'all routes'}); "
+                       f"P99 {result.observed_p99_ms:.0f} ms, baseline {result.baseline_p99_ms:.0f} ms"), highlight=False)
     if not result.findings:
         console.print("No findings: nothing explains a latency excess in this window.")
         return
@@ -95,16 +101,17 @@ def _print_table(console: Console, result: object, top: int) -> None:
     for col in ("#", "category", "confidence", "P99 excess", "root cause", "finding"):
         table.add_column(col, overflow="fold")
     for i, f in enumerate(result.findings[:top], 1):
-        table.add_row(str(i), f.category, f"[{_STYLE[f.level]}]{f.level} {f.confidence:.2f}[/]",
-                      f"{f.excess_share:.0%}", f.root_cause.entity, f.title)
+        # every cell is a Text: telemetry names are shown as they are, never parsed as markup
+        table.add_row(str(i), text(f.category), text(f"{f.level} {f.confidence:.2f}", _STYLE[f.level]),
+                      f"{f.excess_share:.0%}", text(f.root_cause.entity), text(f.title))
     console.print(table)
     best = result.findings[0]
     if best.chain:
-        console.print("chain: " + " -> ".join(best.chain), highlight=False)
+        console.print(text("chain: " + " -> ".join(best.chain)), highlight=False)
     if best.exemplars():
-        console.print("exemplar traces: " + ", ".join(best.exemplars()[:3]), highlight=False)
+        console.print(text("exemplar traces: " + ", ".join(best.exemplars()[:3])), highlight=False)
     for r in best.remediation:
-        console.print(f"fix: {r}", highlight=False)
+        console.print(text(f"fix: {r}"), highlight=False)
 
 
 __all__ = ["diagnose_app"]

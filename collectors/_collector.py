@@ -9,13 +9,17 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import uvicorn
 
+from ._budget import InflightBudget
+from ._conn import guarded_protocol
 from ._errors import ConfigError, PortInUseError, StorageError
+from ._hosts import allowed_hosts, is_wildcard
 from ._http import OTLPHttpApp
 from ._live import LiveReads
 from ._pool import DecodePool
@@ -99,6 +103,15 @@ class Collector:
     DuckDB thread costs more CPU per span than it saves); ``checkpoint_threshold`` = WAL size
     between checkpoints (a checkpoint recompresses the last, partly filled row group, so rarer
     checkpoints cost less CPU per span; the WAL is replayed at start after a crash).
+
+    Limits: ``max_inflight_bytes`` = decompressed request bytes held at once over every HTTP
+    connection and gRPC call (counted as bodies stream in); ``grpc_max_message`` = largest gRPC
+    message (never above ``max_body``); ``max_connections`` open HTTP connections (more get 503 at once);
+    ``header_timeout_s`` / ``body_timeout_s`` = how long a connection may take to send its
+    headers / go without sending body data. ``allow_hosts``: Host header names accepted besides
+    the defaults (see ``_hosts``; ``["*"]`` = any). ``private_files``: the DB, its WAL, the
+    sidecar and DuckDB's temp folder are created readable by this user only (umask 077 while the
+    collector runs; it is process-wide, so an embedding process may pass False).
     """
 
     def __init__(self, db_path: str | os.PathLike[str], *, host: str = "127.0.0.1", http_port: int = 4318,
@@ -106,7 +119,9 @@ class Collector:
                  max_size: int | None = None, max_body: int = 64 << 20, max_queue_rows: int = 131_072,
                  max_inflight_bytes: int = 128 << 20, memory_limit: str | None = "128MB", tls_cert: str | None = None, tls_key: str | None = None,
                  retention_interval_s: float = 30.0, decode_workers: int = 0, db_threads: int | None = 1,
-                 checkpoint_threshold: str | None = "64MB") -> None:
+                 checkpoint_threshold: str | None = "64MB", grpc_max_message: int = 4 << 20,
+                 max_connections: int = 512, header_timeout_s: float = 30.0, body_timeout_s: float = 30.0,
+                 allow_hosts: Sequence[str] = (), private_files: bool = True) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key")
         if max_body <= 0:
@@ -128,6 +143,14 @@ class Collector:
         self.decode_workers = decode_workers
         self.db_threads = db_threads
         self.checkpoint_threshold = checkpoint_threshold
+        self.grpc_max_message = grpc_max_message
+        self.max_connections = max_connections
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
+        self.allow_hosts = list(allow_hosts)
+        self.private_files = private_files
+        self._umask: int | None = None
+        self.budget = InflightBudget(max(max_inflight_bytes, max_body))
         self.pool: DecodePool | None = None
         self.con: duckdb.DuckDBPyConnection | None = None
         self.writer: Writer | None = None
@@ -146,14 +169,30 @@ class Collector:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.http_port}"
 
+    @property
+    def local_url(self) -> str:
+        """The URL a process on this machine uses (loopback for a wildcard bind)."""
+        if not is_wildcard(self.host):
+            return self.url
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{'[::1]' if ':' in self.host else '127.0.0.1'}:{self.http_port}"
+
     def start(self) -> Collector:
-        sock = self._sock = _bind(self.host, self.http_port)
+        if self.private_files and self._umask is None:
+            self._umask = os.umask(0o077)
+            _warn_if_readable(self.db_path)
+        try:
+            sock = self._sock = _bind(self.host, self.http_port)
+        except BaseException:
+            self._restore_umask()
+            raise
         try:
             self.http_port = int(sock.getsockname()[1])
             self.con = open_database(self.db_path, memory_limit=self.memory_limit, threads=self.db_threads,
                                      checkpoint_threshold=self.checkpoint_threshold)
         except BaseException:
             sock.close()
+            self._restore_umask()
             raise
         try:
             self.writer = Writer(self.con, max_queue_rows=self.max_queue_rows)
@@ -163,16 +202,20 @@ class Collector:
                 if self.tls_cert and self.tls_key:
                     tls = (Path(self.tls_cert).read_bytes(), Path(self.tls_key).read_bytes())
                 self._grpc, self.grpc_port = _start_grpc(self.writer, self.host, self.grpc_port, self.token,
-                                                         self.max_body, tls)
+                                                         min(self.grpc_max_message, self.max_body), tls,
+                                                         self.budget)
             if self.decode_workers > 0:
                 self.pool = DecodePool(self.decode_workers)
                 self.pool.start()
             self.app = OTLPHttpApp(self.writer, token=self.token, max_body=self.max_body,
                                    max_inflight_bytes=self.max_inflight_bytes, live=LiveReads(self.con),
-                                   pool=self.pool)
+                                   pool=self.pool, budget=self.budget, body_timeout_s=self.body_timeout_s,
+                                   allowed_hosts=allowed_hosts(self.host, self.allow_hosts))
             config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                     ssl_certfile=self.tls_cert, ssl_keyfile=self.tls_key,
-                                    timeout_keep_alive=30, h11_max_incomplete_event_size=1 << 20)
+                                    http=guarded_protocol(self.max_connections, self.header_timeout_s),
+                                    timeout_keep_alive=min(30, int(self.header_timeout_s) or 1),
+                                    h11_max_incomplete_event_size=1 << 20)
             self._server = uvicorn.Server(config)
             started = threading.Event()
             self._http_thread = threading.Thread(target=self._serve_http, args=(sock, started),
@@ -213,11 +256,20 @@ class Collector:
             started.set()
 
     def _write_sidecar(self) -> None:
+        path = sidecar_path(self.db_path)
         try:
-            sidecar_path(self.db_path).write_text(json.dumps(
-                {"url": self.url, "pid": os.getpid(), "token_required": bool(self.token)}))
+            path.unlink(missing_ok=True)  # a new file: ours, mode 0600 (readers check both)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps({"url": self.local_url, "pid": os.getpid(),
+                                     "token_required": bool(self.token)}))
         except OSError as exc:
-            logger.warning("cannot write %s: %s", sidecar_path(self.db_path), exc)
+            logger.warning("cannot write %s: %s", path, exc)
+
+    def _restore_umask(self) -> None:
+        if self._umask is not None:
+            os.umask(self._umask)
+            self._umask = None
 
     def stop(self) -> None:
         """Stop accepting, finish queued writes, checkpoint, close. Safe to call twice."""
@@ -253,6 +305,7 @@ class Collector:
             except OSError:
                 pass
             self._started = False
+        self._restore_umask()
 
     def __enter__(self) -> Collector:
         return self.start()
@@ -261,8 +314,20 @@ class Collector:
         self.stop()
 
 
-def _start_grpc(writer: Writer, host: str, port: int, token: str | None, max_body: int,
-                tls: tuple[bytes, bytes] | None) -> tuple[Any, int]:
+def _start_grpc(writer: Writer, host: str, port: int, token: str | None, max_message: int,
+                tls: tuple[bytes, bytes] | None, budget: InflightBudget) -> tuple[Any, int]:
     from ._grpc import start_grpc_server
 
-    return start_grpc_server(writer, host, port, token=token, max_body=max_body, tls=tls)
+    return start_grpc_server(writer, host, port, token=token, max_message=max_message, tls=tls, budget=budget)
+
+
+def _warn_if_readable(db_path: str) -> None:
+    """An existing DB or WAL that other users can read: say so once (it is not changed)."""
+    for p in (db_path, db_path + ".wal"):
+        try:
+            mode = os.stat(p).st_mode
+        except OSError:
+            continue
+        if mode & 0o077:
+            logger.warning("%s is readable by other users (mode %o); telemetry can hold secrets: chmod 600 it",
+                           p, mode & 0o777)

@@ -2,8 +2,15 @@
 
 Same semantics as HTTP: INVALID_ARGUMENT for undecodable data, UNAUTHENTICATED without the
 bearer token, partial_success for rejected items, UNAVAILABLE with a google.rpc.RetryInfo
-detail when the write queue is full (the OTLP exporters honour it), RESOURCE_EXHAUSTED over
-the message size limit (grpcio enforces it).
+detail when the write queue or the in-flight byte budget is full (the OTLP exporters honour
+it), RESOURCE_EXHAUSTED over the message size limit (grpcio enforces it).
+
+The methods are registered with raw-bytes handlers: grpcio hands over the message undecoded,
+so the token is checked *before* anything is parsed (an unauthenticated caller costs no parse),
+the message's bytes are counted against the shared in-flight budget, and undecodable bytes are
+INVALID_ARGUMENT from our own decoder instead of grpcio's INTERNAL "Exception deserializing".
+The default message limit (4 MiB, as the OpenTelemetry Collector's) keeps what one message can
+cost in memory small; an SDK exporter's batch of 512 spans is a few hundred KiB.
 """
 
 from __future__ import annotations
@@ -16,15 +23,20 @@ from typing import Any
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from ._errors import OverloadedError, PortInUseError, StorageError
-from ._signals import SIGNALS, Signal
+from ._budget import InflightBudget
+from ._errors import DecodeError, OverloadedError, PortInUseError, StorageError
+from ._signals import PROTOBUF, SIGNALS, Signal
 from ._writer import Writer
 
 logger = logging.getLogger(__name__)
+DEFAULT_MAX_MESSAGE = 4 << 20
+_SERVICES = {"traces": trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name,
+             "metrics": metrics_service_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name,
+             "logs": logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name}
 
 
 def _abort_retry(context: grpc.ServicerContext, code: grpc.StatusCode, rpc_code: int, message: str,
@@ -38,25 +50,46 @@ def _abort_retry(context: grpc.ServicerContext, code: grpc.StatusCode, rpc_code:
 
 
 class _Handler:
-    def __init__(self, sig: Signal, writer: Writer, token: str | None, timeout: float) -> None:
+    def __init__(self, sig: Signal, writer: Writer, token: str | None, timeout: float,
+                 budget: InflightBudget) -> None:
         self.sig = sig
         self.writer = writer
         self.token = token
         self.timeout = timeout
+        self.budget = budget
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 - gRPC name
-        if self.token:
-            md = dict(context.invocation_metadata())
-            auth = str(md.get("authorization", ""))
-            scheme, _, value = auth.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+    def _authorized(self, context: grpc.ServicerContext) -> bool:
+        if not self.token:
+            return True
+        md = dict(context.invocation_metadata())
+        auth = str(md.get("authorization", ""))
+        scheme, _, value = auth.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
+
+    def export(self, raw: bytes, context: grpc.ServicerContext) -> Any:
+        if not self._authorized(context):  # before a single byte is parsed
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        hold = self.budget.hold()
+        try:
+            try:
+                hold.take(len(raw))
+            except OverloadedError as exc:
+                _abort_retry(context, grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, str(exc), exc.retry_after)
+            return self._store(raw, context)
+        finally:
+            hold.release()
+
+    def _store(self, raw: bytes, context: grpc.ServicerContext) -> Any:
         self.writer.incoming(1)
         try:
-            conv = self.sig.convert(request)
+            conv = self.sig.convert(self.sig.decode(raw, PROTOBUF))
+        except DecodeError as exc:
+            self.writer.incoming(-1)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except BaseException:
             self.writer.incoming(-1)
             raise
+        del raw
         if not conv.tables:
             self.writer.incoming(-1)
         else:
@@ -79,22 +112,29 @@ class _Handler:
             ps.error_message = f"{conv.rejected} {self.sig.name} item(s) rejected: {conv.reason}"
         return resp
 
+    def generic_handler(self) -> grpc.GenericRpcHandler:
+        method = grpc.unary_unary_rpc_method_handler(
+            self.export, request_deserializer=None,  # raw bytes: we authenticate, then parse
+            response_serializer=self.sig.response.SerializeToString)
+        return grpc.method_handlers_generic_handler(_SERVICES[self.sig.name], {"Export": method})
+
 
 def start_grpc_server(writer: Writer, host: str, port: int, *, token: str | None = None,
-                      max_body: int = 64 << 20, workers: int = 8,
-                      tls: tuple[bytes, bytes] | None = None) -> tuple[grpc.Server, int]:
-    """Start the gRPC server; return it and the bound port. PortInUseError when taken."""
+                      max_message: int = DEFAULT_MAX_MESSAGE, workers: int = 8,
+                      tls: tuple[bytes, bytes] | None = None,
+                      budget: InflightBudget | None = None) -> tuple[grpc.Server, int]:
+    """Start the gRPC server; return it and the bound port. PortInUseError when taken.
+
+    ``budget``: the in-flight byte budget shared with the HTTP receiver (a private one of
+    ``workers * 4`` messages when None).
+    """
+    budget = budget if budget is not None else InflightBudget(workers * 4 * max_message)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="infersight-grpc"),
-        options=[("grpc.max_receive_message_length", max_body), ("grpc.so_reuseport", 0)],
+        handlers=[_Handler(SIGNALS[name], writer, token, 60.0, budget).generic_handler() for name in _SERVICES],
+        options=[("grpc.max_receive_message_length", max_message), ("grpc.so_reuseport", 0)],
         maximum_concurrent_rpcs=workers * 4,
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-        _Handler(SIGNALS["traces"], writer, token, 60.0), server)  # type: ignore[arg-type]
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
-        _Handler(SIGNALS["metrics"], writer, token, 60.0), server)  # type: ignore[arg-type]
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(
-        _Handler(SIGNALS["logs"], writer, token, 60.0), server)  # type: ignore[arg-type]
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     try:
         if tls is not None:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
 from google.rpc import code_pb2, status_pb2
 
 from ._body import ENCODINGS, read_body
+from ._budget import InflightBudget
 from ._errors import DecodeError, OverloadedError, PayloadTooLargeError, StorageError
+from ._hosts import host_allowed
 from ._otlp_json import to_json
 from ._pool import DecodePool
 from ._signals import JSON, PROTOBUF, SIGNALS, Signal
@@ -38,16 +40,22 @@ class OTLPHttpApp:
     def __init__(self, writer: Writer, *, token: str | None = None, max_body: int = 64 << 20,
                  max_inflight_bytes: int = 256 << 20,
                  live: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
-                 pool: DecodePool | None = None) -> None:
+                 pool: DecodePool | None = None, budget: InflightBudget | None = None,
+                 allowed_hosts: Collection[str] | None = None, body_timeout_s: float = 30.0) -> None:
+        """``allowed_hosts``: Host header names accepted besides IP literals (None: any Host; see
+        ``_hosts``). ``body_timeout_s``: a request whose body stalls this long gets 408."""
         self.writer = writer
         self.token = token
+        self.allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
+        self.body_timeout_s = body_timeout_s
         self.max_body = max_body
         self.max_inflight_bytes = max(max_inflight_bytes, max_body)
-        self.inflight_bytes = 0
+        self.budget = budget if budget is not None else InflightBudget(self.max_inflight_bytes)
         self.ready = False
         self.live = live
         self.pool = pool
-        self.counts = {"accepted": 0, "rejected": 0, "overloaded": 0, "bad_request": 0}
+        self.counts = {"accepted": 0, "rejected": 0, "overloaded": 0, "bad_request": 0, "bad_host": 0,
+                       "timeout": 0}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -57,6 +65,15 @@ class OTLPHttpApp:
             return
         path: str = scope["path"]
         method: str = scope["method"]
+        if self.allowed_hosts is not None:
+            host = _headers(scope).get("host")
+            if host is not None and not host_allowed(host, self.allowed_hosts):
+                # DNS rebinding: a web page on attacker.example resolving to 127.0.0.1 sends its own name
+                self.counts["bad_host"] += 1
+                msg = (f"Host {host[:100]!r} is not allowed; start the collector with --allow-host NAME "
+                       f"to accept it\n")
+                await _respond(send, 403, msg.encode("utf-8", "replace"), "text/plain")
+                return
         if path == "/healthz":
             ok = self.ready
             await _respond(send, 200 if ok else 503, b"ok\n" if ok else b"starting\n", "text/plain")
@@ -100,6 +117,11 @@ class OTLPHttpApp:
         scheme, _, value = auth.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
 
+    @property
+    def inflight_bytes(self) -> int:
+        """Decompressed request bytes held right now, over every connection."""
+        return self.budget.used
+
     async def _export(self, sig: Signal, scope: Scope, receive: Receive, send: Send,
                       headers: dict[str, str], ctype: str, encoding: str) -> None:
         declared = headers.get("content-length", "")
@@ -108,32 +130,29 @@ class OTLPHttpApp:
             await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED,
                           f"body of {length} bytes is over the {self.max_body}-byte limit", ctype)
             return
-        reserve = min(length, self.max_body) if length else 0
-        if self.inflight_bytes + reserve > self.max_inflight_bytes:
-            self.counts["overloaded"] += 1
-            await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
-                          extra=[(b"retry-after", b"1")])
+        if not self.budget.fits(min(length, self.max_body)):  # refuse before reading a byte
+            await self._overloaded(send, ctype)
             return
-        self.inflight_bytes += reserve
+        hold = self.budget.hold()  # every decompressed byte is counted as it streams in
         self.writer.incoming(1)  # the writer may wait for this request to join its commit group
         announced = True
         try:
             try:
-                body = await read_body(_chunks(receive), encoding, self.max_body)
+                body = await read_body(_chunks(receive, self.body_timeout_s), encoding, self.max_body, hold.take)
+            except asyncio.TimeoutError:
+                self.counts["timeout"] += 1
+                await _status(send, 408, code_pb2.DEADLINE_EXCEEDED,
+                              f"no body data for {self.body_timeout_s:g} s", ctype, extra=[(b"connection", b"close")])
+                return
             except PayloadTooLargeError as exc:
                 await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED, str(exc), ctype)
+                return
+            except OverloadedError:
+                await self._overloaded(send, ctype)
                 return
             except DecodeError as exc:
                 self.counts["bad_request"] += 1
                 await _status(send, 400, code_pb2.INVALID_ARGUMENT, str(exc), ctype)
-                return
-            extra = max(0, len(body) - reserve)
-            self.inflight_bytes += extra
-            reserve += extra
-            if self.inflight_bytes > self.max_inflight_bytes:
-                self.counts["overloaded"] += 1
-                await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
-                              extra=[(b"retry-after", b"1")])
                 return
             try:
                 if self.pool is not None and len(body) > _POOL_BYTES:
@@ -170,16 +189,21 @@ class OTLPHttpApp:
         finally:
             if announced:
                 self.writer.incoming(-1)
-            self.inflight_bytes -= reserve
+            hold.release()
+
+    async def _overloaded(self, send: Send, ctype: str) -> None:
+        self.counts["overloaded"] += 1
+        await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
+                      extra=[(b"retry-after", b"1")])
 
 
 def _decode_convert(sig: Signal, body: bytes, ctype: str) -> Any:
     return sig.convert(sig.decode(body, ctype))
 
 
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+async def _chunks(receive: Receive, timeout_s: float | None = None) -> AsyncIterator[bytes]:
     while True:
-        msg = await receive()
+        msg = await asyncio.wait_for(receive(), timeout_s)
         if msg["type"] == "http.disconnect":
             raise DecodeError("client disconnected")
         yield msg.get("body", b"")

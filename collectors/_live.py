@@ -4,7 +4,9 @@ DuckDB lets one process open a file for writing, so a notebook cannot open the f
 collector holds it. The collector answers instead: each request runs a read-only query on its
 own cursor of the collector's database (MVCC snapshot; it never blocks ingest) and streams the
 record batches. Staleness: none beyond commit - every acknowledged request is visible.
-``?since=<unix ns>`` limits rows to ``TimeUnix``/``Timestamp`` at or after that instant.
+``?since=<unix ns>`` limits rows to ``TimeUnix``/``Timestamp`` at or after that instant (an
+integer in 0 .. 2^62; anything else is a one-line 400). ``GET /v1/live/`` lists the tables and
+``newest_ns`` (the newest span start), so a reader can turn "the last 30 minutes" into ``since``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +28,8 @@ from ._schema import SCHEMA_VERSION, TABLES
 
 logger = logging.getLogger(__name__)
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+MAX_SINCE_NS = 1 << 62  # year 2116; DuckDB's timestamps end in 2262
+_NS = re.compile(r"[0-9]{1,19}")
 _TIME_COL = {t: ("TimeUnix" if t.startswith("otel_metrics") else "Timestamp") for t in TABLES}
 
 
@@ -39,7 +44,9 @@ class LiveReads:
             return
         name = scope["path"][len("/v1/live/"):].strip("/")
         if name == "":
-            body = json.dumps({"schema_version": SCHEMA_VERSION, "tables": list(TABLES)}).encode()
+            newest = await asyncio.to_thread(self._newest_ns)
+            body = json.dumps({"schema_version": SCHEMA_VERSION, "tables": list(TABLES),
+                               "newest_ns": newest}).encode()
             await _respond(send, 200, body, "application/json")
             return
         if name not in TABLES:
@@ -47,10 +54,16 @@ class LiveReads:
             return
         query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
         since = query.get("since", [""])[0]
-        if since and not since.lstrip("-").isdigit():
-            await _respond(send, 400, b"since must be an integer (unix ns)\n", "text/plain")
+        if since and not (_NS.fullmatch(since) and int(since) <= MAX_SINCE_NS):
+            await _respond(send, 400, f"since must be unix nanoseconds, 0 to {MAX_SINCE_NS}\n".encode(),
+                           "text/plain")
             return
-        chunks = await asyncio.to_thread(self._open, name, int(since) if since else None)
+        try:
+            chunks = await asyncio.to_thread(self._open, name, int(since) if since else None)
+        except duckdb.Error as exc:
+            logger.warning("live read of %s failed: %s", name, str(exc).splitlines()[0])
+            await _respond(send, 400, f"cannot read {name}: {str(exc).splitlines()[0]}\n".encode(), "text/plain")
+            return
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", ARROW_STREAM.encode())]})
         while True:
@@ -59,6 +72,14 @@ class LiveReads:
                 break
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+    def _newest_ns(self) -> int | None:
+        cur = self._con.cursor()
+        try:
+            row = cur.execute('SELECT epoch_ns(max("Timestamp")) FROM otel_traces').fetchone()
+        finally:
+            cur.close()
+        return None if row is None or row[0] is None else int(row[0])
 
     def _open(self, table: str, since: int | None) -> Iterator[bytes]:
         cur = self._con.cursor()

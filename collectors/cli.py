@@ -36,7 +36,18 @@ def collect(
     http_port: Annotated[int, typer.Option("--http-port", help="OTLP/HTTP port; 0 picks a free one.")] = 4318,
     grpc_port: Annotated[int, typer.Option("--grpc-port", help="OTLP/gRPC port; -1 disables gRPC.")] = 4317,
     token: Annotated[str | None, typer.Option(envvar="INFERSIGHT_TOKEN", show_envvar=True,
-                                              help="Require 'Authorization: Bearer TOKEN'.")] = None,
+                                              help="Require 'Authorization: Bearer TOKEN'. Prefer "
+                                                   "$INFERSIGHT_TOKEN or --token-file: a flag is visible to "
+                                                   "every user in the process list.")] = None,
+    token_file: Annotated[Path | None, typer.Option("--token-file", help="Read the bearer token from this file "
+                                                    "(first line; keep it chmod 600).")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option("--allow-host", help="Also answer requests whose Host "
+                                                         "header names this host (repeatable; '*' = any). "
+                                                         "On loopback only localhost names and IPs are "
+                                                         "answered, against DNS rebinding.")] = None,
+    grpc_max_message: Annotated[str, typer.Option("--grpc-max-message", help="Largest gRPC message.")] = "4MiB",
+    max_connections: Annotated[int, typer.Option("--max-connections", help="Open HTTP connections before new "
+                                                 "ones get 503.")] = 512,
     retention: Annotated[str | None, typer.Option(help="Delete data older than this (e.g. 7d, 12h).")] = None,
     max_size: Annotated[str | None, typer.Option("--max-size", help="Keep the DB under this size (e.g. 10GB).")] = None,
     max_body: Annotated[str, typer.Option("--max-body", help="Largest request body after decompression.")] = "64MiB",
@@ -52,8 +63,11 @@ def collect(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     try:
+        token = _resolve_token(token, token_file)
         col = Collector(
             db, host=host, http_port=http_port, grpc_port=None if grpc_port < 0 else grpc_port, token=token,
+            grpc_max_message=parse_size(grpc_max_message), max_connections=max_connections,
+            allow_hosts=allow_host or (),
             retention_s=parse_duration(retention) if retention else None,
             max_size=parse_size(max_size) if max_size else None, max_body=parse_size(max_body),
             tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
@@ -73,6 +87,37 @@ def collect(
     finally:
         col.stop()
     typer.echo("infersight collector stopped", err=True)
+
+
+def _resolve_token(flag: str | None, path: Path | None) -> str | None:
+    """The token from --token / $INFERSIGHT_TOKEN or --token-file; an empty one is an error.
+
+    ``INFERSIGHT_TOKEN=`` (set but empty) once meant "no token" without a word: a collector
+    believed to be protected was open. Now it is refused: unset the variable to run without one.
+    """
+    from ._errors import ConfigError
+
+    if path is not None:
+        if flag is not None:
+            raise ConfigError("give the token once: --token-file or --token/$INFERSIGHT_TOKEN, not both")
+        try:
+            text = path.read_text(encoding="utf-8")
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise ConfigError(f"cannot read --token-file {path}: {exc.strerror}") from None
+        flag = text.splitlines()[0].strip() if text.strip() else ""
+        if mode & 0o077:
+            logging.getLogger(__name__).warning("%s is readable by other users (mode %o): chmod 600 it",
+                                                path, mode & 0o777)
+        if not flag:
+            raise ConfigError(f"--token-file {path} is empty")
+        return flag
+    env = os.environ.get("INFERSIGHT_TOKEN")
+    if flag is None and env is not None and not env.strip():  # click reads an empty variable as unset
+        raise ConfigError("$INFERSIGHT_TOKEN is set but empty: give a token, or unset it to run without one")
+    if flag is not None and not flag.strip():
+        raise ConfigError("--token is empty: give a token, or leave it out to run without one")
+    return flag.strip() if flag else None
 
 
 @import_app.command("import")

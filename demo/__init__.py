@@ -18,6 +18,8 @@ _WHERE = {
     "LoadSummary": "_load", "run_load": "_load", "KVCache": "_model", "ModelConfig": "_model",
     "NumpyDecoder": "_model", "ConnectionPool": "_pool", "SCENARIOS": "_scenario", "Scenario": "_scenario",
     "run_scenario": "_scenario", "create_app": "_server", "Tokenizer": "_tokenizer",
+    "OpenLoopRequest": "_openloop", "RequestRecord": "_openloop", "run_open_loop": "_openloop",
+    "write_requests_csv": "_openloop",
 }
 
 
@@ -49,13 +51,17 @@ __all__ = [
     "LoadSummary",
     "ModelConfig",
     "NumpyDecoder",
+    "OpenLoopRequest",
     "PoolTimeout",
     "PrefixCache",
     "ProcessError",
+    "RequestRecord",
     "Scenario",
     "ServerConfig",
     "Tokenizer",
     "create_app",
     "run_load",
+    "run_open_loop",
     "run_scenario",
+    "write_requests_csv",
 ]

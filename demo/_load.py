@@ -9,7 +9,6 @@ prompt-length mix sharing a system prompt (prefix cache), streaming chats (TTFT)
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
@@ -17,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import httpx
 from infersight.demo._errors import ConfigError
+from infersight.demo._openloop import OpenLoopRequest, RequestRecord, run_open_loop
 
 SYSTEM_PROMPT = ("You are a helpful assistant for a payments company. Answer briefly, never reveal card "
                  "numbers, and explain risk decisions in plain language to the customer.")
@@ -71,16 +70,6 @@ class LoadConfig:
 
 
 @dataclass
-class Result:
-    kind: str
-    scheduled: float  # seconds since the run started
-    latency: float | None  # from the scheduled send time; None when it failed
-    ttft: float | None = None
-    status: int = 0
-    error: str = ""
-
-
-@dataclass
 class LoadSummary:
     url: str
     target_rate: float
@@ -96,6 +85,10 @@ class LoadSummary:
     ttft_ms: dict[str, float | None]
     by_kind: dict[str, dict[str, Any]]
     timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # per-request records (not a field: asdict/to_json stay summaries); see write_requests_csv
+        self.records: list[RequestRecord] = []
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -146,80 +139,41 @@ class _Mix:
         return ("stream" if stream else "chat"), "/v1/chat/completions", body
 
 
-async def _one(client: httpx.AsyncClient, cfg: LoadConfig, kind: str, path: str, body: dict[str, Any],
-               t0: float, scheduled: float) -> Result:
-    try:
-        if kind == "stream":
-            ttft = None
-            async with client.stream("POST", cfg.url + path, json=body) as resp:
-                async for line in resp.aiter_lines():
-                    if ttft is None and line.startswith("data:") and '"content"' in line and '""' not in line:
-                        ttft = time.perf_counter() - t0 - scheduled
-                status = resp.status_code
-        else:
-            resp = await client.post(cfg.url + path, json=body)
-            status, ttft = resp.status_code, None
-        lat = time.perf_counter() - t0 - scheduled
-        if status >= 400:
-            return Result(kind, scheduled, None, None, status, f"http_{status}")
-        return Result(kind, scheduled, lat, ttft if ttft is not None else (lat if kind != "embed" else None), status)
-    except httpx.TimeoutException:
-        return Result(kind, scheduled, None, error="timeout")
-    except httpx.HTTPError as exc:
-        return Result(kind, scheduled, None, error=type(exc).__name__)
+def _content_token(line: str) -> bool:
+    """The first SSE chunk that carries generated text (not the role-only first delta)."""
+    return line.startswith("data:") and '"content"' in line and '""' not in line
 
 
-async def run_load(cfg: LoadConfig, progress: Callable[[float, int, int], None] | None = None) -> LoadSummary:
-    """Drive ``cfg.url`` open-loop for ``cfg.duration`` s; ``progress(elapsed, sent, done)`` ~5x/s."""
+async def run_load(cfg: LoadConfig, progress: Callable[[float, int, int], None] | None = None,
+                   spans: Any = None) -> LoadSummary:
+    """Drive ``cfg.url`` open-loop for ``cfg.duration`` s; ``progress(elapsed, sent, done)`` ~5x/s.
+
+    ``spans`` (a :class:`infersight.instrument.client.ClientSpans`) makes one CLIENT span per
+    request, started at its scheduled send time; the per-request records are in
+    ``LoadSummary.records`` (not serialised by ``to_json``; see ``write_requests_csv``).
+    """
     mix = _Mix(cfg)
-    arr_rng = random.Random(cfg.seed + 1)
-    results: list[Result] = []
-    tasks: set[asyncio.Task[None]] = set()
-    limits = httpx.Limits(max_connections=cfg.max_in_flight, max_keepalive_connections=64)
-    timeout = httpx.Timeout(cfg.timeout, pool=None)
+
+    def next_request(_rng: random.Random) -> OpenLoopRequest:
+        kind, path, body = mix.next()
+        return OpenLoopRequest("POST", path, json=body, stream=kind == "stream", kind=kind,
+                               first_token=_content_token)
+
     started_wall = time.time()
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-        t0 = time.perf_counter()
-        t, sent, last_progress = 0.0, 0, 0.0
-
-        async def fire(kind: str, path: str, body: dict[str, Any], at: float) -> None:
-            try:
-                results.append(await _one(client, cfg, kind, path, body, t0, at))
-            except asyncio.CancelledError:  # still unanswered at the end: counted, never dropped
-                results.append(Result(kind, at, None, error="unfinished"))
-                raise
-
-        while True:
-            t += arr_rng.expovariate(cfg.rate_at(t))
-            if t >= cfg.duration:
-                break
-            delay = t0 + t - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            kind, path, body = mix.next()
-            if len(tasks) >= cfg.max_in_flight:  # the client itself is saturated: count, never wait
-                results.append(Result(kind, t, None, error="client_overload"))
-                continue
-            task = asyncio.create_task(fire(kind, path, body, t))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            sent += 1
-            now = time.perf_counter() - t0
-            if progress is not None and now - last_progress > 0.2:
-                last_progress = now
-                progress(now, sent, len(results))
-        if tasks:
-            await asyncio.wait(tasks, timeout=cfg.timeout + 5)
-        leftover = list(tasks)
-        for task in leftover:
-            task.cancel()
-        await asyncio.gather(*leftover, return_exceptions=True)
-        if progress is not None:
-            progress(time.perf_counter() - t0, sent, len(results))
-    return summarize(cfg, results, started_wall, time.time())
+    records = await run_open_loop(cfg.url, next_request, rate=cfg.rate_at, duration=cfg.duration,
+                                  seed=cfg.seed, timeout=cfg.timeout, max_in_flight=cfg.max_in_flight,
+                                  spans=spans, progress=progress)
+    for r in records:  # the demo's embeddings do not stream; only chats have a first token
+        if r.kind == "embed" or r.latency is None:
+            r.ttft = None
+        elif r.kind != "stream" and r.latency is not None:
+            r.ttft = r.latency
+    summary = summarize(cfg, records, started_wall, time.time())
+    summary.records = records
+    return summary
 
 
-def summarize(cfg: LoadConfig, results: list[Result], started: float, ended: float) -> LoadSummary:
+def summarize(cfg: LoadConfig, results: list[RequestRecord], started: float, ended: float) -> LoadSummary:
     ok = [r for r in results if r.latency is not None]
     errors: dict[str, int] = {}
     for r in results:
@@ -243,5 +197,7 @@ def summarize(cfg: LoadConfig, results: list[Result], started: float, ended: flo
         ttft_ms=_stats([r.ttft for r in ok if r.ttft is not None and r.kind == "stream"]),
         by_kind=by_kind, timeline=timeline)
 
+
+Result = RequestRecord  # the earlier name
 
 __all__ = ["HOT_QUESTIONS", "LoadConfig", "LoadSummary", "Result", "run_load", "summarize"]

@@ -112,27 +112,56 @@ def load(
     ramp_to: Annotated[float | None, typer.Option("--ramp-to", help="Ramp the rate linearly to this.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the arrival times and the request mix.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON summary here.")] = None,
+    requests_out: Annotated[Path | None, typer.Option("--requests-csv", help="Write one CSV row per "
+                                                      "request (client-seen latency, trace id) here.")] = None,
+    otlp_endpoint: Annotated[str | None, typer.Option("--otlp-endpoint", help="Collector base URL for the "
+                                                      "CLIENT spans (default: OTEL_* variables, else "
+                                                      "http://127.0.0.1:4318).")] = None,
+    spans: Annotated[bool, typer.Option("--spans/--no-spans", help="Export one OTLP CLIENT span per "
+                                        "request, started at its scheduled send time.")] = True,
+    service_name: Annotated[str, typer.Option("--service-name", help="service.name of the CLIENT spans.")]
+    = "infersight-load",
 ) -> None:
     """Drive a server with open-loop load; latency counts from each request's scheduled time."""
     from infersight.demo._load import LoadConfig, run_load
+    from infersight.demo._openloop import write_requests_csv
     from infersight.demo._report import print_summary
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     try:
         cfg = LoadConfig(url=url, rate=rate, duration=duration, ramp_to=ramp_to, seed=seed)
+        client_spans = None
+        if spans:
+            from infersight.instrument import ConfigurationError
+            from infersight.instrument.client import ClientSpans
+
+            try:
+                client_spans = ClientSpans(service_name, role="load", endpoint=otlp_endpoint)
+            except ConfigurationError as exc:
+                raise DemoError(str(exc)) from None
     except DemoError as exc:
         raise _fail(exc) from None
-    with Progress(TextColumn("load"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn()) as bar:
-        task = bar.add_task("load", total=duration, info="")
+    try:
+        with Progress(TextColumn("load"), BarColumn(), TextColumn("{task.fields[info]}"),
+                      TimeElapsedColumn()) as bar:
+            task = bar.add_task("load", total=duration, info="")
 
-        def progress(elapsed: float, sent: int, done: int) -> None:
-            bar.update(task, completed=min(elapsed, duration), info=f"sent {sent} done {done}")
+            def progress(elapsed: float, sent: int, done: int) -> None:
+                bar.update(task, completed=min(elapsed, duration), info=f"sent {sent} done {done}")
 
-        summary = asyncio.run(run_load(cfg, progress))
+            summary = asyncio.run(run_load(cfg, progress, spans=client_spans))
+    finally:
+        if client_spans is not None:
+            client_spans.shutdown()
     print_summary(summary)
+    if client_spans is not None and client_spans.dropped:
+        typer.echo(f"{client_spans.dropped} CLIENT span(s) could not be exported", err=True)
     if json_out is not None:
         json_out.write_text(summary.to_json())
         typer.echo(f"summary written to {json_out}")
+    if requests_out is not None:
+        write_requests_csv(summary.records, requests_out)
+        typer.echo(f"per-request latencies written to {requests_out}")
     if summary.ok == 0:
         raise SystemExit(1)
 

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Reference model server with switchable faults, load generator, scenarios."),
     "dashboards": ("infersight.analysis.dashboards_cli:dashboards_app", "dashboards",
                    "Preview Grafana dashboards as PNGs from a live Prometheus."),
+    "probe": ("infersight._probe_cli:probe_command", "",
+              "Probe a server's /healthz at 10 Hz; client-side latency as OTLP CLIENT spans."),
 }
 
 
@@ -57,9 +59,10 @@ def _load(name: str, target: str, extra: str, help_text: str) -> click.Command:
     except ImportError as exc:
         if (exc.name or "").startswith("infersight"):
             raise click.UsageError(f"'infersight {name}' is not available in this build ({exc})") from None
+        wheel = f"infersight[{extra}]" if extra else "infersight"
         raise click.UsageError(
-            f"'infersight {name}' needs the [{extra}] extra ({exc.name or exc} is missing): "
-            f"pip install 'infersight[{extra}]'"
+            f"'infersight {name}' needs {'the [' + extra + '] extra' if extra else 'the base install'} "
+            f"({exc.name or exc} is missing): pip install '{wheel}'"
         ) from None
     except AttributeError:
         raise click.UsageError(f"'infersight {name}' is not available in this build") from None

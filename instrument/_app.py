@@ -54,6 +54,7 @@ def instrument_app(
     loop_lag_interval_s: float = 0.1,
     loop_blocked_threshold_s: float = 0.1,
     loop_lag_stack: bool = False,
+    loop_blocked_spans: bool = True,
     readiness_checks: Mapping[str, ReadinessCheck] | Iterable[ReadinessCheck] | None = None,
     readiness_timeout_s: float = 2.0,
     health_paths: Sequence[str | None] = ("/healthz", "/readyz"),
@@ -76,6 +77,9 @@ def instrument_app(
     listens to, SERVER spans take the lean path (``_leanspan``): same OTLP bytes, less CPU.
     ``url.query`` keeps parameter names only (values become ``REDACTED``: prompts and tokens
     travel in query strings) unless ``capture_query=True``.
+    Event-loop blocks >= ``loop_blocked_threshold_s`` become ``event_loop.blocked`` spans
+    (``loop_blocked_spans``; with the blocking stack when ``loop_lag_stack``), and requests that
+    queued behind one, or carry a gateway's ``X-Request-Start``, get ``infersight.loop.queued_ms``.
     """
     existing = getattr(app, _ATTR, None)
     if existing is not None:
@@ -136,7 +140,8 @@ def instrument_app(
                              long_pause_spans=gc_pause_spans, on_error=state.hook_failed)
         state.gc.install()
     if loop_lag:
-        state.loop = LoopLagMonitor(prom=prom, otel=otel, interval_s=loop_lag_interval_s,
+        state.loop = LoopLagMonitor(prom=prom, otel=otel, tracer=tracer if loop_blocked_spans else None,
+                                    interval_s=loop_lag_interval_s,
                                     blocked_threshold_s=loop_blocked_threshold_s,
                                     capture_stack=loop_lag_stack, on_error=state.hook_failed)
     _disable_native_fastapi_telemetry(app, state)

@@ -33,13 +33,15 @@ Spans (table `otel_traces`):
 
 | what | span name / kind | attributes and events |
 |---|---|---|
-| request | `"{METHOD} {route template}"` (just `"{METHOD}"` when no route matched), SERVER, scope `infersight.instrument` | `http.request.method`, `http.route`, `http.response.status_code`, `url.path`, `url.scheme`, `url.query`, `server.address`, `server.port`, `client.address`, `user_agent.original`, `network.protocol.version`, `error.type` (5xx / exception); `infersight.gc.pause_ms` (double, total GC pause that overlapped the request, always set, 0.0 when none) |
+| request | `"{METHOD} {route template}"` (just `"{METHOD}"` when no route matched), SERVER, scope `infersight.instrument` | `http.request.method`, `http.route`, `http.response.status_code`, `url.path`, `url.scheme`, `url.query`, `server.address`, `server.port`, `client.address`, `user_agent.original`, `network.protocol.version`, `error.type` (5xx / exception); `infersight.gc.pause_ms` (double, total GC pause that overlapped the request, always set, 0.0 when none); `infersight.loop.queued_ms` (double, the wait before the span started: only on requests that queued behind an event-loop block or carry `X-Request-Start`) with `infersight.request.arrival_source` (`x-request-start` measured by a gateway, or `loop-block-estimate`) |
 | GC pause during a request | event `gc.pause` on the request span, timestamp = pause start | `generation` (int), `duration_ms` (double); one per pause >= `gc_event_threshold_ms` (default 5 ms) |
 | blocked event loop during a request | event `event_loop.blocked`, timestamp = block start | `lag_ms` (double); `in_progress` (true when the request ended while the loop was still blocked, typically by the request's own sync code); `stack` (opt-in, `loop_lag_stack=True`) |
+| blocked event loop (timeline, with or without a request) | `event_loop.blocked`, INTERNAL; a child of the job's span when a `traced_job` ran on the loop, else a root span; start/end = the blocked interval (see below) | `infersight.loop.blocked_ms` (double, end - estimated start: an upper bound), `infersight.loop.lag_ms` (double, how late the monitor's timer fired: a lower bound), `infersight.job.name` + `infersight.job.attribution` (`stack`: the job's frame was on the loop thread's stack; `overlap`: the job's run overlapped the block) when known, `code.stacktrace` (opt-in, `loop_lag_stack=True`) |
 | long GC pause (timeline, with or without a request) | `gc.pause`, INTERNAL, root span; start/end = the pause | `cpython.gc.generation`, `infersight.gc.pause_ms`, `infersight.gc.collected_objects` |
 | background / scheduled job | span name = job name, INTERNAL, root span | `infersight.job.name`, `infersight.job.rows`, `infersight.job.bytes`, `infersight.job.duration_s`; status ERROR + `exception` event on failure |
 | cache lookup | `cache.lookup {cache name}`, INTERNAL, child of the request | `cache.name`, `cache.hit` (bool), `cache.key_hash` (BLAKE2b-64 hex of the key, stable across processes), `infersight.cache.miss_ms` (misses only) |
 | pool wait | `pool.acquire`, INTERNAL, child of the request | `db.client.connection.pool.name`, `db.client.connection.wait_time` (s); `error.type` + ERROR status on timeout |
+| client-side truth: one request of a load generator (`infersight demo load`) or prober (`infersight probe`) | `"{METHOD} {route template}"`, CLIENT, scope `infersight.client`, root span and parent of the server's SERVER span (W3C `traceparent`); start = the *scheduled* send time, end = the response's last byte; resource `service.name` (`infersight-load`, `infersight-probe`, `<workload>-load`) and `infersight.role` (`load` / `probe`) | `http.request.method`, `http.route`, `server.address`, `server.port`, `http.response.status_code`, `error.type` (exception name, `timeout`, or the status >= 400), `infersight.load.scheduled` (true), `infersight.load.send_lag_ms` (double, actual send - scheduled send) |
 
 Resource attributes (every span and metric): `service.name`, `process.runtime.name`,
 `process.runtime.version`, `infersight.torch.version`, `infersight.cuda.version`,
@@ -54,6 +56,42 @@ value is the Unix start time (s) of the last pause >= the threshold, per generat
 """
 
 _NOTES = """\
+## Event-loop blocks and requests that queued behind them
+
+A request that arrives while the event loop is blocked waits in the socket until the loop is
+back; its SERVER span starts after the block, so that wait is in no span. The loop-lag monitor
+is a timer that fires every `loop_lag_interval_s` (100 ms); when it fires `lag` >=
+`loop_blocked_threshold_s` (100 ms) late, the loop was blocked at least from the due time until
+then. The block began between the previous firing and the due time; its estimated start is the
+loop's last sign of life before it: the previous firing, a request that started, or a
+`traced_job` that began on the loop thread (for a sync job that blocks the loop, its exact
+start). So an `event_loop.blocked` span covers the block with one-sided error: the true block
+lies within [`infersight.loop.lag_ms`, `infersight.loop.blocked_ms`] and `blocked_ms` <=
+`lag_ms` + the interval. The end is when the timer ran (the first thing the loop did after the
+block). Blocks shorter than the threshold or over before the timer was due are not seen. The
+loop thread only writes a tuple into a 64-slot ring; the span is made by a background thread
+(a block lost to a full ring counts in `infersight_exporter_dropped_spans`).
+
+The job is named from the stack when `loop_lag_stack=True` (a watchdog thread samples the loop
+thread's stack while it is blocked and finds the `traced_job` whose code is on it:
+`attribution=stack`), else from the job runs on the loop thread that overlapped the block
+(`attribution=overlap`; a job merely awaiting across someone else's block can be named). Jobs
+in worker threads (`asyncio.to_thread`) cannot block the loop and are never named.
+
+`infersight.loop.queued_ms` is set on requests whose span started while the timer was overdue
+by >= the threshold, or within 8 loop iterations after it saw a block (the burst of requests
+read when the loop came back, new connections included): span start - the block's estimated
+start, the longest the request can have waited for that block (an upper bound: one that arrived
+late in the block waited less). A request latency that includes the wait is span duration +
+`queued_ms`. With a gateway in front, `X-Request-Start` / `X-Queue-Start` (`t=<s.ms>` nginx,
+`t=<us>` Apache, `<ms>` Heroku, or ns) gives the measured wait instead (network hop and clock
+skew between the hosts included; a time > 1 s in the future or > 1 h old is ignored). Not
+available in-process: the ASGI server's own arrival time (uvicorn puts none in the scope, and a
+server reading the socket on the same loop stamps it after the block anyway) and the upstream
+CLIENT span's start (`traceparent` carries ids, not times): for requests of a traced caller,
+join the SERVER span to its stored CLIENT parent (`infersight.request.arrival_source` never
+says `asgi-server` or `upstream-client-span` today).
+
 ## How spans and metrics leave the process (OTLP/HTTP)
 
 With providers built by `configure()` (what `instrument_app` does when the application has none),

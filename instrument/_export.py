@@ -155,10 +155,16 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         return left
 
 
+def count_lost_spans(n: int) -> None:
+    """Count spans that never reached a processor (e.g. a telemetry ring overwritten before export)."""
+    with _LOCK:
+        _FINISHED_DROPS[0] += n
+
+
 def dropped_spans_total() -> int:
     """Spans not delivered by every bounded processor of this process (live and shut down)."""
     with _LOCK:
         return _FINISHED_DROPS[0] + sum(p.dropped for p in list(_LIVE))
 
 
-__all__ = ["BoundedBatchSpanProcessor", "dropped_spans_total"]
+__all__ = ["BoundedBatchSpanProcessor", "count_lost_spans", "dropped_spans_total"]

@@ -16,10 +16,12 @@ import contextvars
 import functools
 import inspect
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from infersight.instrument._loopblocks import tracker_for_current_thread
 from infersight.instrument._providers import Sinks
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -43,6 +45,7 @@ class JobRun:
         self.rows: int | None = None
         self.bytes: int | None = None
         self.attributes: dict[str, Any] = {}
+        self._tracker: Any = None  # the loop-lag monitor's JobTracker when it runs on a loop thread
 
     def add(self, rows: int = 0, nbytes: int = 0) -> None:
         self.rows = (self.rows or 0) + rows
@@ -69,15 +72,26 @@ class traced_job:  # noqa: N801 - used like a function/decorator
             f"infersight_job_frames_{name}", default=())
 
     # -- context manager ------------------------------------------------------------------
-    def _begin(self) -> _Frame:
+    def _begin(self, depth: int) -> _Frame:
+        """``depth``: how many frames up from here the job's own code runs (the decorator's
+        wrapper, or the ``with`` block's function), for the loop watchdog's stack attribution."""
         attrs = {"infersight.job.name": self.name, **self._attributes}
         span = self._sinks.tracer.start_span(self.name, context=Context(), kind=SpanKind.INTERNAL,
                                              attributes=attrs)
         run = JobRun(self.name, span)
+        tracker = tracker_for_current_thread()  # only jobs on an event loop's thread can block it
+        if tracker is not None:
+            try:
+                tracker.started(run, sys._getframe(depth))
+                run._tracker = tracker
+            except Exception:  # pragma: no cover - attribution is best effort
+                logger.debug("traced_job %r: loop attribution failed", self.name, exc_info=True)
         return run, _CURRENT.set(run), time.perf_counter_ns()
 
     def _end(self, frame: _Frame, exc: BaseException | None) -> None:
         run, token, t0 = frame
+        if run._tracker is not None:
+            run._tracker.ended(run)
         try:
             _CURRENT.reset(token)
         except ValueError:  # ended in another context (e.g. a different task)
@@ -112,7 +126,10 @@ class traced_job:  # noqa: N801 - used like a function/decorator
             logger.warning("traced_job %r: recording failed", self.name, exc_info=True)
 
     def __enter__(self) -> JobRun:
-        frame = self._begin()
+        return self._enter(3)  # _begin <- _enter <- __enter__ <- the with block
+
+    def _enter(self, depth: int) -> JobRun:
+        frame = self._begin(depth)
         self._stack.set((*self._stack.get(), frame))
         return frame[0]
 
@@ -122,7 +139,7 @@ class traced_job:  # noqa: N801 - used like a function/decorator
         self._end(frames[-1], exc)
 
     async def __aenter__(self) -> JobRun:
-        return self.__enter__()
+        return self._enter(3)  # _begin <- _enter <- __aenter__ <- the async with block
 
     async def __aexit__(self, et: Any, exc: BaseException | None, tb: Any) -> None:
         self.__exit__(et, exc, tb)
@@ -142,7 +159,7 @@ class traced_job:  # noqa: N801 - used like a function/decorator
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
             async def awrapper(*args: Any, **kwargs: Any) -> Any:
-                frame = job._begin()
+                frame = job._begin(1)
                 try:
                     result = await func(*args, **kwargs)
                 except BaseException as exc:
@@ -156,7 +173,7 @@ class traced_job:  # noqa: N801 - used like a function/decorator
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            frame = job._begin()
+            frame = job._begin(1)
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:

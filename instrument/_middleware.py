@@ -13,12 +13,13 @@ import logging
 import time
 from typing import Any
 
+from infersight.instrument._arrival import header_value, set_queued
+from infersight.instrument._asgi import GETTER, log_hook_failure, redact_query, respond, route_template
 from infersight.instrument._health import json_bytes
 from infersight.instrument._metrics import normalize_method, status_class
 from infersight.instrument._state import Instrumentation
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 logger = logging.getLogger(__name__)
@@ -26,52 +27,6 @@ logger = logging.getLogger(__name__)
 _W3C_FIELDS = frozenset({"traceparent", "tracestate", "baggage"})
 _UNMATCHED = "_unmatched"
 _HOSTS: dict[str, tuple[str, int | None]] = {}
-
-
-class _DictGetter(Getter[dict[str, str]]):
-    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
-        value = carrier.get(key.lower())
-        return None if value is None else [value]
-
-    def keys(self, carrier: dict[str, str]) -> list[str]:
-        return list(carrier)
-
-
-_GETTER = _DictGetter()
-_HOOK_WARNED: set[tuple[str, str]] = set()  # (hook class, phase): warned once, then DEBUG
-
-
-def _log_hook_failure(hook: Any, phase: str) -> None:
-    """A broken hook fails on every request: one WARNING (with the traceback) per hook class and
-    phase, DEBUG after that (the infersight_hook_errors counter keeps the count)."""
-    key = (type(hook).__qualname__, phase)
-    if key in _HOOK_WARNED:
-        logger.debug("request hook %r failed at %s", hook, phase, exc_info=True)
-        return
-    _HOOK_WARNED.add(key)
-    logger.warning("request hook %r failed at %s (logged once; counted in infersight_hook_errors)",
-                   hook, phase, exc_info=True)
-
-
-def route_template(scope: dict[str, Any], root0: str) -> str | None:
-    """The matched route's template (with any mount prefix), or None when nothing matched."""
-    route = scope.get("route")
-    path = getattr(route, "path", None) if route is not None else None
-    if path is None:
-        endpoint = scope.get("endpoint")
-        if endpoint is None:
-            return None
-        app = scope.get("app")
-        for r in getattr(getattr(app, "router", None), "routes", ()) or ():
-            if getattr(r, "endpoint", None) is endpoint:
-                path = getattr(r, "path", None)
-                break
-        if path is None:
-            return None
-    root1 = scope.get("root_path", "") or ""
-    if root1 != root0 and root1.startswith(root0):
-        return root1[len(root0):] + path
-    return str(path)
 
 
 class InfersightMiddleware:
@@ -84,7 +39,8 @@ class InfersightMiddleware:
         # ASGI header names are lower-case bytes: decode only the ones spans and propagation read
         # (all of them when a custom propagator might need any).
         self._wanted: frozenset[bytes] | None = (
-            frozenset(f.encode() for f in fields) | {b"host", b"user-agent"} if self._fast_extract else None)
+            frozenset(f.encode() for f in fields) | {b"host", b"user-agent", b"x-request-start", b"x-queue-start"}
+            if self._fast_extract else None)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         st = self.state
@@ -133,17 +89,29 @@ class InfersightMiddleware:
         gc_mon, loop_mon = st.gc, st.loop
         gc_count0 = gc_mon.count if gc_mon is not None else 0
         gc_total0 = gc_mon.total_pause_ns if gc_mon is not None else 0
-        lag_count0 = loop_mon.blocked_count if loop_mon is not None else 0
+        queued_from = None
+        if loop_mon is not None:
+            lag_count0 = loop_mon.blocked_count
+            if loop_mon.window is None and start_perf - loop_mon.due_ns < loop_mon.threshold_ns:
+                loop_mon.alive_ns = start_perf  # a sign of life: the loop is not blocked before this
+            else:  # right after a block: this request may have waited in the socket for it
+                queued_from = loop_mon.queued_since(start_perf)
+                if queued_from is not None:
+                    queued_from = loop_mon.wall_ns(queued_from)
+        else:
+            lag_count0 = 0
         root0 = scope.get("root_path", "") or ""
         token = None
         outer = None
         tracer = st.tracer
         if tracer is not None:
-            span, parent = self._start_span(tracer, scope, raw_method, method)
+            span, parent, request_start = self._start_span(tracer, scope, raw_method, method)
             outer = otel_context.get_current()
             token = otel_context.attach(trace.set_span_in_context(span, parent))
         else:
             span = trace.get_current_span()
+            request_start = header_value(scope.get("headers"))
+        arrival = (request_start, queued_from) if request_start is not None or queued_from is not None else None
         start_ns = time.time_ns()
         hook_states = self._hooks_start(span, start_ns) if st.hooks else None
         status = [0, 0, 0]  # status code, body bytes, span annotated (contrib ends it on the last body)
@@ -160,7 +128,7 @@ class InfersightMiddleware:
                         status[2] = 1
                         try:
                             self._annotate(span, gc_count0, gc_total0, lag_count0, start_ns, time.time_ns(),
-                                           hook_states)
+                                           hook_states, arrival)
                         except Exception:
                             logger.warning("infersight: annotating the request span failed", exc_info=True)
                             st.hook_failed("middleware")
@@ -189,7 +157,7 @@ class InfersightMiddleware:
         finally:
             try:
                 self._finish(scope, span, method, root0, status, exc, start_perf, start_ns,
-                             gc_count0, gc_total0, lag_count0, hook_states)
+                             gc_count0, gc_total0, lag_count0, hook_states, arrival)
             except Exception:
                 logger.warning("infersight: finishing request telemetry failed", exc_info=True)
                 st.hook_failed("middleware")
@@ -199,7 +167,7 @@ class InfersightMiddleware:
                     otel_context.detach(token)
 
     def _start_span(self, tracer: Any, scope: dict[str, Any], raw_method: str,
-                    method: str) -> tuple[Any, Any]:
+                    method: str) -> tuple[Any, Any, str | None]:
         headers: dict[str, str] = {}
         wanted = self._wanted
         for k, v in scope.get("headers") or ():
@@ -213,7 +181,7 @@ class InfersightMiddleware:
         if self._fast_extract and "traceparent" not in headers and "baggage" not in headers:
             parent = None
         else:
-            parent = propagate.extract(headers, getter=_GETTER)
+            parent = propagate.extract(headers, getter=GETTER)
         attrs: dict[str, Any] = {
             "http.request.method": method,
             "url.path": scope["path"],
@@ -251,10 +219,12 @@ class InfersightMiddleware:
         agent = headers.get("user-agent")
         if agent:
             attrs["user_agent.original"] = agent
+        request_start = headers.get("x-request-start") or headers.get("x-queue-start")
         lean = self.state.lean
         if lean is not None:
-            return lean.start_span(method, parent, SpanKind.SERVER, attrs), parent
-        return tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attrs), parent
+            return lean.start_span(method, parent, SpanKind.SERVER, attrs), parent, request_start
+        return (tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attrs), parent,
+                request_start)
 
     def _hooks_start(self, span: Any, start_ns: int) -> list[Any]:
         states = []
@@ -262,14 +232,15 @@ class InfersightMiddleware:
             try:
                 states.append(hook.on_request_start(span, start_ns))
             except Exception:
-                _log_hook_failure(hook, "start")
+                log_hook_failure(hook, "start")
                 self.state.hook_failed(type(hook).__name__)
                 states.append(None)
         return states
 
     def _finish(self, scope: dict[str, Any], span: Any, method: str, root0: str, status: list[int],
                 exc: BaseException | None, start_perf: int, start_ns: int, gc_count0: int,
-                gc_total0: int, lag_count0: int, hook_states: list[Any] | None) -> None:
+                gc_total0: int, lag_count0: int, hook_states: list[Any] | None,
+                arrival: tuple[str | None, int | None] | None) -> None:
         st = self.state
         code = status[0] or 500
         route = route_template(scope, root0)
@@ -287,7 +258,7 @@ class InfersightMiddleware:
                 span.set_status(Status(StatusCode.ERROR))
         if not status[2]:
             status[2] = 1
-            self._annotate(span, gc_count0, gc_total0, lag_count0, start_ns, time.time_ns(), hook_states)
+            self._annotate(span, gc_count0, gc_total0, lag_count0, start_ns, time.time_ns(), hook_states, arrival)
         if st.tracer is not None:
             span.end()
         seconds = (time.perf_counter_ns() - start_perf) / 1e9
@@ -321,31 +292,34 @@ class InfersightMiddleware:
                 st.otel.http_duration.record(seconds, attributes())
 
     def _annotate(self, span: Any, gc_count0: int, gc_total0: int, lag_count0: int, start_ns: int,
-                  end_ns: int, hook_states: list[Any] | None) -> None:
-        """GC/loop-lag annotations and request hooks, while the SERVER span is still open."""
+                  end_ns: int, hook_states: list[Any] | None,
+                  arrival: tuple[str | None, int | None] | None = None) -> None:
+        """GC/loop-lag/arrival annotations and request hooks, while the SERVER span is still open."""
         st = self.state
         if span.is_recording():
             if st.gc is not None:
                 st.gc.annotate(span, gc_count0, gc_total0)
             if st.loop is not None:
                 st.loop.annotate(span, lag_count0, start_ns, end_ns)
+            if arrival is not None:
+                set_queued(span, getattr(span, "start_time", None) or start_ns, arrival[0], arrival[1])
         if hook_states is not None:
             for hook, hstate in zip(st.hooks, hook_states, strict=False):
                 try:
                     hook.on_request_end(span, hstate, start_ns, end_ns)
                 except Exception:
-                    _log_hook_failure(hook, "end")
+                    log_hook_failure(hook, "end")
                     st.hook_failed(type(hook).__name__)
 
     # -- endpoints served by the middleware ----------------------------------------------
     async def _health(self, path: str, send: Any) -> None:
         st = self.state
         if path == st.live_path:
-            await _respond(send, 200, b'{"status":"ok"}', b"application/json")
+            await respond(send, 200, b'{"status":"ok"}', b"application/json")
             return
         ready, body = await st.readiness.evaluate()
         st.prom["infersight_ready"].set(1 if ready else 0)
-        await _respond(send, 200 if ready else 503, json_bytes(body), b"application/json")
+        await respond(send, 200 if ready else 503, json_bytes(body), b"application/json")
 
     async def _metrics(self, scope: dict[str, Any], send: Any) -> None:
         st = self.state
@@ -361,20 +335,7 @@ class InfersightMiddleware:
             return st.exposition.render(accept)
 
         body, content_type = await loop.run_in_executor(None, render)
-        await _respond(send, 200, body, content_type.encode())
+        await respond(send, 200, body, content_type.encode())
 
 
-async def _respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-                            (b"cache-control", b"no-store")]})
-    await send({"type": "http.response.body", "body": body})
-
-
-__all__ = ["InfersightMiddleware", "route_template"]
-
-
-def redact_query(query: str) -> str:
-    """``a=1&b=x`` -> ``a=REDACTED&b=REDACTED``: names stay (useful, low risk), values never."""
-    return "&".join(f"{k}=REDACTED" if sep else k
-                    for k, sep, _ in (part.partition("=") for part in query.split("&")))
+__all__ = ["InfersightMiddleware", "redact_query", "route_template"]

@@ -54,6 +54,22 @@ print(json.dumps({"cpu_us_per_req": asyncio.run(main())}))
 """
 
 
+def _shim(tree: Path) -> Path:
+    """A directory whose ``infersight`` package is ``tree``'s (its folders mapped as setup.py does);
+    on PYTHONPATH it wins over the editable install (whose finder comes after the path finder)."""
+    import tempfile
+
+    tree = tree.resolve()
+    root = Path(tempfile.mkdtemp(prefix="infersight-base-"))
+    pkg = root / "infersight"
+    pkg.mkdir()
+    for entry in (tree / "infersight").iterdir():
+        (pkg / entry.name).symlink_to(entry)
+    for folder in ("instrument", "collectors", "analysis", "demo"):
+        (pkg / folder).symlink_to(tree / folder)
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reps", type=int, default=5)
@@ -61,8 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu", default="1")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--output", type=Path, default=HERE.parent / "results" / "instrument_overhead_inprocess.json")
+    p.add_argument("--baseline-tree", type=Path, default=None,
+                   help="A/B: also run every variant as VARIANT@base importing infersight from this source "
+                        "tree (e.g. `git archive main | tar -x -C DIR`), interleaved with the current one")
     args = p.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
+    base_path = _shim(args.baseline_tree) if args.baseline_tree is not None else None
+    if base_path is not None:
+        variants = [x for v in variants for x in (v, f"{v}@base")]
     sink_port = free_port()
     sink = start_sink(sink_port, "0")
     sink_url = f"http://127.0.0.1:{sink_port}"
@@ -73,10 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(args.reps):
             order = variants[rep % len(variants):] + variants[:rep % len(variants)]
             for v in order:
-                env = {**os.environ, "INFERSIGHT_BENCH_VARIANT": v, "INFERSIGHT_BENCH_SINK": sink_url,
-                       "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "PYTHONHASHSEED": "0"}
+                env = {**os.environ, "INFERSIGHT_BENCH_VARIANT": v.removesuffix("@base"),
+                       "INFERSIGHT_BENCH_SINK": sink_url, "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
+                       "PYTHONHASHSEED": "0"}
+                if v.endswith("@base") and base_path is not None:
+                    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(base_path), env.get("PYTHONPATH")]))
                 out = subprocess.run(["taskset", "-c", args.cpu, sys.executable, "-c", CHILD, str(HERE),
-                                      str(args.requests)], env=env, capture_output=True, text=True, timeout=300)
+                                      str(args.requests)], env=env, capture_output=True, text=True, timeout=300,
+                                     cwd=HERE)  # not the repo root: its infersight/ would shadow PYTHONPATH
                 if out.returncode != 0:
                     raise RuntimeError(f"{v}: {out.stderr[-2000:]}")
                 r = json.loads(out.stdout.strip().splitlines()[-1]) | {"variant": v, "rep": rep}
@@ -88,10 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     for v in variants:
         xs = [r["cpu_us_per_req"] for r in runs if r["variant"] == v]
         summary[v] = {"median_cpu_us_per_req": statistics.median(xs), "min_cpu_us_per_req": min(xs), "runs": len(xs)}
-    if "bare" in summary:
-        for v in variants:
-            summary[v]["added_median_us"] = summary[v]["median_cpu_us_per_req"] - summary["bare"]["median_cpu_us_per_req"]
-            summary[v]["added_min_us"] = summary[v]["min_cpu_us_per_req"] - summary["bare"]["min_cpu_us_per_req"]
+    for v in variants:  # each tree's variants against its own bare
+        bare = "bare@base" if v.endswith("@base") else "bare"
+        if bare in summary:
+            summary[v]["added_median_us"] = summary[v]["median_cpu_us_per_req"] - summary[bare]["median_cpu_us_per_req"]
+            summary[v]["added_min_us"] = summary[v]["min_cpu_us_per_req"] - summary[bare]["min_cpu_us_per_req"]
     doc = {"benchmark": "instrument_overhead_inprocess",
            "command": ".venv/bin/python benchmarks/instrument_overhead/inprocess.py " + " ".join(
                argv if argv is not None else sys.argv[1:]),

@@ -102,9 +102,9 @@ def plan(workload: str, family: str, variant: int, cpu: int = 0, compact: bool =
                              "duration_s": round(dur, 2), "params": {"hogs": count}})
         return run
     if family == "two_faults":
-        names = sorted(n for n, f in spec.FAULTS.items() if f["expected"]["category"])
+        names = sorted(n for n in spec.FAULTS if spec.FAULTS[n]["expected"]["category"])  # not a fix variant
         first = rng.choice(names)
-        others = [n for n in names if spec.FAULTS[n]["expected"]["entity"] != spec.FAULTS[first]["expected"]["entity"]
+        others = [n for n in names if _other_entity(spec, n, first)
                   and not set(spec.FAULTS[n]["expected"]["category"]) & set(spec.FAULTS[first]["expected"]["category"])]
         second = rng.choice(others)
         lag = rng.uniform(0, 6)
@@ -115,9 +115,15 @@ def plan(workload: str, family: str, variant: int, cpu: int = 0, compact: bool =
         return run
     fault, exp = _fault(spec, family, rng, onset, dur)
     run.faults.append(fault)
-    if exp["category"]:  # a family expecting nothing (e.g. a fix variant) is a healthy run
+    if exp["category"]:  # an empty list: a fix variant (e.g. the blocking job moved off the loop), a healthy run
         run.expected.append(exp)
     return run
+
+
+def _other_entity(spec: ModuleType, a: str, b: str) -> bool:
+    """Whether two families blame different entities ("{target}": drawn per run, so maybe)."""
+    ea, eb = spec.FAULTS[a]["expected"]["entity"], spec.FAULTS[b]["expected"]["entity"]
+    return ea != eb or "{target}" in ea
 
 
 def families(workload: str) -> list[str]:

@@ -17,7 +17,7 @@ def test_all_is_pinned() -> None:
 
 
 def test_reader_module_surface() -> None:
-    assert reader.__all__ == ["open_readonly"]
+    assert reader.__all__ == ["collector_url", "live_newest_ns", "open_readonly"]
 
 
 def test_exception_tree() -> None:

@@ -132,7 +132,7 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
                 wait_targets_up(url, set(jobs))
                 demo_load = subprocess.Popen(
                     [sys.executable, "-m", "infersight.cli", "demo", "load", "--url", f"http://127.0.0.1:{demo_port}",
-                     "--rate", "5", "--duration", str(LOAD_SECONDS)], stdout=subprocess.DEVNULL,
+                     "--rate", "5", "--duration", str(LOAD_SECONDS), "--no-spans"], stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE)
                 assert _load(f"http://127.0.0.1:{port}", LOAD_SECONDS, workers=4) > 100
                 for _ in range(5):  # clients send bad requests too: the demo's 4xx for the error panel

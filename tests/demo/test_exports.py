@@ -10,7 +10,7 @@ def test_all_is_pinned() -> None:
         "FAULTS", "SCENARIOS", "ConfigError", "ConnectionPool", "DemoError", "DownstreamError", "Engine",
         "Fault", "GenRequest", "KVCache", "LoadConfig", "LoadSummary", "ModelConfig", "NumpyDecoder",
         "PoolTimeout", "PrefixCache", "ProcessError", "Scenario", "ServerConfig", "Tokenizer", "create_app",
-        "run_load", "run_scenario",
+        "run_load", "run_scenario", "OpenLoopRequest", "RequestRecord", "run_open_loop", "write_requests_csv",
     ])
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import time
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -70,3 +72,58 @@ def test_ramp_and_mix_are_deterministic() -> None:
     assert a == b
     kinds = {_Mix(LoadConfig(url="http://x", seed=s)).next()[0] for s in range(60)}
     assert kinds == {"hot", "chat", "stream", "embed"}
+
+
+@pytest.mark.integration
+def test_cli_load_exports_client_spans_that_parent_the_server_spans(port: int, tmp_path: Path) -> None:
+    from infersight.demo.cli import demo_app
+    from infersight.instrument import instrument_app, uninstrument_app
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from prometheus_client import CollectorRegistry
+    from typer.testing import CliRunner
+
+    from tests.instrument.conftest import OtlpReceiver
+    from tests.instrument.conftest import serve as serve_any
+
+    server_spans = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(server_spans))
+    app = stalling_app(stall_at=0.4, stall_s=0.5)
+    instrument_app(app, tracer_provider=tp, meter_provider=MeterProvider(), registry=CollectorRegistry(),
+                   instrument_clients=False, loop_lag=False)
+    receiver = OtlpReceiver()
+    csv_path = tmp_path / "requests.csv"
+    try:
+        with serve(app, port) as url, serve_any(receiver) as otlp:
+            result = CliRunner().invoke(demo_app, ["load", "--url", url, "--rate", "20", "--duration", "1.5",
+                                                   "--seed", "5", "--otlp-endpoint", otlp,
+                                                   "--requests-csv", str(csv_path)])
+    finally:
+        uninstrument_app(app)
+    assert result.exit_code == 0, result.output
+    with csv_path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) > 10 and all(r["trace_id"] for r in rows)
+    spans = [(res, s) for res, _, s in receiver.spans()]
+    assert len(spans) == len(rows)
+    res_attrs = {kv.key: kv.value.string_value for kv in spans[0][0].attributes}
+    assert res_attrs["service.name"] == "infersight-load" and res_attrs["infersight.role"] == "load"
+    scheduled = {r["trace_id"]: int(r["scheduled_unix_ns"]) for r in rows}
+    client_ids = {}
+    for _, s in spans:
+        attrs = {kv.key: kv.value for kv in s.attributes}
+        assert s.kind == s.SPAN_KIND_CLIENT and s.name == f"POST {attrs['http.route'].string_value}"
+        assert s.start_time_unix_nano == scheduled[s.trace_id.hex()]  # the scheduled send, not the send
+        assert attrs["infersight.load.scheduled"].bool_value is True
+        assert attrs["infersight.load.send_lag_ms"].double_value >= 0
+        assert attrs["server.port"].int_value == port
+        client_ids[s.span_id] = s
+    served = [sv for sv in server_spans.get_finished_spans() if sv.kind.name == "SERVER"]
+    assert served and all(sv.parent is not None and sv.parent.span_id.to_bytes(8, "big") in client_ids
+                          for sv in served)
+    # open loop: requests scheduled during the 0.5 s stall count it from their scheduled time
+    stalled = [r for r in rows if r["latency"] and float(r["latency"]) > 0.3]
+    assert len(stalled) >= 3

@@ -66,7 +66,7 @@ def _case_entry(case: Case, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _score_case(method: str, case: Case, meta: dict[str, Any], wins: dict[str, tuple[int, int]],
-                window: str, services: list[str]) -> dict[str, Any]:
+                window: str, services: list[str], *, pre_check: bool = True) -> dict[str, Any]:
     db = Path(meta["db"])
     entry = _case_entry(case, meta)
     entry["window"] = [iso(wins[window][0]), iso(wins[window][1])]
@@ -80,6 +80,7 @@ def _score_case(method: str, case: Case, meta: dict[str, Any], wins: dict[str, t
                       "findings": len(d.get("findings", []))})
         if d.get("error") or d.get("detector_errors"):
             entry["errors"] = {"run": d.get("error"), "stderr": d.get("stderr"), "detectors": d.get("detector_errors")}
+    if method == "infersight" and pre_check:
         pre = diagnose(db, wins["pre"])
         entry["pre_window"] = {**alarm_counts(pre.get("findings", [])), "error": pre.get("error"),
                                "top": ranked_services(pre.get("findings", []), services)[:3]}
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", choices=("fault", "case", "nezha"), default="fault")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "nezha", help="converted DuckDB files")
     ap.add_argument("--score-only", action="store_true", help="use the cached DuckDB files, convert nothing")
+    ap.add_argument("--no-pre", action="store_true", help="skip the fault-free check on the pre-injection windows")
     ap.add_argument("--rebuild", action="store_true", help="convert and ingest again even when cached")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / f"rca_nezha_{DAY}.json")
     ap.add_argument("--md", default=str(ROOT / "docs" / "accuracy.md"), help="'' to skip")
@@ -142,20 +144,20 @@ def main(argv: list[str] | None = None) -> int:
                 prog.update(task, description=f"{method} {case.case_id}")
                 m = metas[case.case_id]
                 entries.append(_score_case(method, case, m, windows(case, m["start_ns"], m["end_ns"]),
-                                           args.window, services))
+                                           args.window, services, pre_check=not args.no_pre))
                 prog.advance(task)
             ranks = [e["rank"] for e in entries]
             result: dict[str, Any] = {"totals": totals(ranks), "cases": entries}
             if method == "infersight":
                 prog.update(task, description="infersight fault-free minute")
                 fm = diagnose(Path(metas[free.case_id]["db"]), None)
-                pres = [e["pre_window"] for e in entries]
+                pres = [e["pre_window"] for e in entries if "pre_window" in e]
                 result["fault_free"] = {
                     "minute": {**alarm_counts(fm.get("findings", [])), "error": fm.get("error"),
                                "top": ranked_services(fm.get("findings", []), services)[:5]},
                     "pre_windows": {"windows": len(pres),
                                     "with_medium_or_high": sum(p["medium_or_high"] > 0 for p in pres),
-                                    "with_high": sum(p["high"] > 0 for p in pres)}}
+                                    "with_high": sum(p["high"] > 0 for p in pres)} if pres else None}
             out["methods"][method] = result
     cmd = (f"python -m benchmarks.rca.nezha.run --data NEZHA --method {args.method} --window {args.window}"
            + (f" --cases {args.cases}" if args.cases else ""))

@@ -1,0 +1,1 @@
+"""RCA corpus workload ``llm``: a token-streaming server around a continuous-batching engine thread."""
