@@ -135,3 +135,38 @@ def test_sigterm_to_demo_incident_stops_every_process(tmp_path: Path) -> None:
     assert {"collector", "downstream", "server"} <= set(pids)
     assert not left, f"left behind: {left}"
     assert "terminated: every child process was stopped" in err.read_text(errors="replace")
+
+
+def test_incident_names_each_run_the_same_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the fix run was "clean" in its progress bar and load summary, "incremental_sync" in the
+    # before/after table: run_incident passes each run the label the table's columns carry
+    from infersight.demo import _incident
+
+    seen: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def record(name: str, out: Path, **kw: object) -> object:
+        seen.append(str(kw["label"]))
+        if len(seen) == 2:
+            raise Stop  # the runs themselves are what the other demo tests exercise
+        return type("Run", (), {"out": tmp_path})()
+
+    monkeypatch.setattr(_incident, "run_with_progress", record)
+    monkeypatch.setattr(_incident, "diagnose", lambda db: None)
+    with pytest.raises(Stop):
+        _incident.run_incident(tmp_path)
+    assert seen == ["full_sync (incident)", "incremental_sync (fix)"]
+    assert (_incident.INCIDENT_LABEL, _incident.FIX_LABEL) == tuple(seen)
+
+
+def test_scenario_catalog_keeps_names_whole_at_80_columns() -> None:
+    res = subprocess.run([sys.executable, "-m", "infersight.cli", "demo", "scenarios"], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "COLUMNS": "80"})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert max(len(ln) for ln in lines) <= 80
+    for name, fault in FAULTS.items():
+        assert any(name in ln for ln in lines), name
+        assert any(fault.category in ln for ln in lines), fault.category
