@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 #: newest ``infersight_schema.version`` this analysis understands
 SUPPORTED_SCHEMA_VERSION = 1
-_METRIC_TABLES = ("otel_metrics_gauge", "otel_metrics_sum", "otel_metrics_histogram")
+#: tables a source may lack (traces-only sources): the analysis reads them as empty
+_METRIC_TABLES = ("otel_metrics_gauge", "otel_metrics_sum", "otel_metrics_histogram", "otel_logs")
 
 
 def _open_with_reader(source: str, *, token: str | None = None,
@@ -140,7 +141,7 @@ def check_schema(con: duckdb.DuckDBPyConnection, source: str) -> int:
 
 
 def build_staging(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``stg_*`` views; missing metric tables become empty ones (traces-only sources)."""
+    """Create the ``stg_*`` views; missing metric and log tables become empty ones (traces-only sources)."""
     tables = _tables(con)
     for table in _METRIC_TABLES:
         if table not in tables:

@@ -49,9 +49,11 @@ class PartChange:
     baseline_ms: float  # mean per baseline request
     incident_ms: float  # mean per affected incident request
     rose_share: float  # affected requests in which the part rose
-    test: Test | None
+    test: Test | None  # the part per request: affected incident requests vs baseline requests
     calls_baseline: float = 0.0
     calls_incident: float = 0.0
+    #: per call (requests that made the call): is each call slower than in the baseline?
+    per_call_test: Test | None = None
 
     @property
     def per_call_baseline_ms(self) -> float:
@@ -231,7 +233,9 @@ def decompose(ctx: Context) -> Decomposition:
     parts = long.pivot_table(index="pos", columns="part", values="ms", aggfunc="sum", fill_value=0.0)
     parts = parts.reindex(pos, fill_value=0.0)
     _recorded_stalls(ctx, pos, parts)
-    callish = spans[spans["role"].isin(["net", "dep", "pool", "cache"])]
+    # calls per part: client calls, acquisitions, lookups, and a traced service's SERVER spans
+    callish = spans[spans["role"].isin(["net", "dep", "pool", "cache"])
+                    | ((spans["role"] == "self") & (spans["kind"] == "server"))]
     calls = (callish.groupby(["pos", "part"]).size().unstack(fill_value=0).reindex(pos, fill_value=0)
              if not callish.empty else pd.DataFrame(index=pos))
     misses = spans[(spans["role"] == "cache") & ~spans["hit"].fillna(False).astype(bool)]
@@ -280,11 +284,17 @@ def _changes(ctx: Context, dec: Decomposition) -> list[PartChange]:
         x = dec.parts[part].to_numpy()
         calls_b = float(dec.calls[part][base].mean()) if part in dec.calls else 0.0
         calls_i = float(dec.calls[part][aff].mean()) if part in dec.calls else 0.0
+        per_call_test = None
+        if part in dec.calls:
+            c = dec.calls[part].to_numpy(dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                per = np.where(c > 0, x / np.maximum(c, 1), np.nan)
+            per_call_test = mann_whitney(per[aff & (c > 0)], per[base & (c > 0)])
         out.append(PartChange(
             part=str(part), role=role, entity=entity or role, share=share,
             baseline_ms=float(x[base].mean()), incident_ms=float(x[aff].mean()),
             rose_share=float((rise[part] > 0.5).mean()), test=mann_whitney(x[aff], x[base]),
-            calls_baseline=calls_b, calls_incident=calls_i))
+            calls_baseline=calls_b, calls_incident=calls_i, per_call_test=per_call_test))
     return sorted(out, key=lambda c: -c.share)
 
 

@@ -132,6 +132,8 @@ class Finding:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         d = {k: asdict(v) if is_dataclass(v) and not isinstance(v, type) else v for k, v in d.items()}
         d["evidence"] = [asdict(e) for e in self.evidence]
+        # what the confidence was computed from, before calibration (docs/accuracy.md)
+        d["confidence_inputs"] = {k: round(float(v), 4) for k, v in self.features.items()}
         d["confidence_level"] = self.level
         d["score"] = self.score
         return dict(_plain(d))
@@ -146,7 +148,7 @@ class Finding:
             counterfactual=d.get("counterfactual", {}), remediation=list(d.get("remediation", [])),
             chain=list(d.get("chain", [])), merged=list(d.get("merged", [])),
             excess_share=d.get("excess_share", 0.0), onset=d.get("onset"),
-            baseline_window=d.get("baseline_window"),
+            baseline_window=d.get("baseline_window"), features=dict(d.get("confidence_inputs") or {}),
         )
 
 

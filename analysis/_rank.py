@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 from infersight.analysis import _intervals
+from infersight.analysis._calibration import calibrated
 from infersight.analysis._category import Category
 from infersight.analysis._context import Context
 from infersight.analysis._finding import Finding
@@ -165,6 +166,38 @@ def moves_with(ctx: Context, root: Finding, other: Finding) -> float:
     return rho if rho >= CORR_MIN else 0.0
 
 
+#: a dependency whose calls each got this much slower is a cause, not a cache's consequence
+SLOWER_PER_CALL = 1.5
+
+
+def _per_call_ratio(ctx: Context, f: Finding) -> float:
+    ch = ctx.parts().change(f.mechanism)
+    if ch is None or ch.per_call_baseline_ms <= 0:
+        return 1.0
+    return ch.per_call_incident_ms / ch.per_call_baseline_ms
+
+
+def cache_causes_calls(ctx: Context, root: Finding, other: Finding) -> float:
+    """A cache that misses more sends more calls downstream: its finding absorbs the dependency's
+    when the calls became more numerous but not slower each (else the dependency is the cause)."""
+    if _per_call_ratio(ctx, other) >= SLOWER_PER_CALL:
+        return 0.0
+    return rise_inside(ctx, root, other)
+
+
+def slow_loads_cause_misses(ctx: Context, root: Finding, other: Finding) -> float:
+    """A loader that got slower keeps keys missing longer (more requests miss while one loads): a
+    dependency whose calls each got much slower absorbs the cache storm it caused, when the
+    storm's time lies in the requests where the dependency's time rose."""
+    if _per_call_ratio(ctx, root) < SLOWER_PER_CALL or root.active is None or other.active is None:
+        return 0.0
+    a, b = np.asarray(root.active, dtype=bool), np.asarray(other.active, dtype=bool)
+    if not b.any():
+        return 0.0
+    overlap = float((a & b).sum() / b.sum())
+    return overlap if overlap >= 0.5 else 0.0
+
+
 def either(*links: Callable[[Context, Finding, Finding], float]) -> Callable[[Context, Finding, Finding], float]:
     def link(ctx: Context, root: Finding, other: Finding) -> float:
         return max(f(ctx, root, other) for f in links)
@@ -181,10 +214,12 @@ FOLD_RULES: dict[tuple[Category, Category], Callable[[Context, Finding, Finding]
     (C.PERIODIC_JOB_INTERFERENCE, C.SLOW_DOWNSTREAM): rise_inside,
     (C.COLD_START, C.CACHE_MISS_STORM): rise_inside,
     (C.COLD_START, C.CPU_CONTENTION): rise_inside,
-    (C.CACHE_STAMPEDE, C.SLOW_DOWNSTREAM): rise_inside,
+    (C.CACHE_STAMPEDE, C.SLOW_DOWNSTREAM): cache_causes_calls,
     (C.CACHE_STAMPEDE, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.CACHE_STAMPEDE, C.POOL_SATURATION): rise_inside,
-    (C.CACHE_MISS_STORM, C.SLOW_DOWNSTREAM): rise_inside,
+    (C.CACHE_MISS_STORM, C.SLOW_DOWNSTREAM): cache_causes_calls,
+    (C.SLOW_DOWNSTREAM, C.CACHE_MISS_STORM): slow_loads_cause_misses,
+    (C.SLOW_DOWNSTREAM, C.CACHE_STAMPEDE): slow_loads_cause_misses,
     (C.CACHE_MISS_STORM, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.CACHE_MISS_STORM, C.POOL_SATURATION): rise_inside,
     (C.SLOW_DOWNSTREAM, C.POOL_SATURATION): rise_inside,
@@ -217,8 +252,15 @@ def merge(ctx: Context, findings: list[Finding]) -> list[Finding]:
             steps.append(Category(other.category).chain_text)
             root.merged.extend([other.category, *other.merged])
             root.evidence.extend(other.evidence)
-            # the absorbed finding's evidence now argues for the root, weighted by the link
-            root.confidence = max(root.confidence, min(1.0, other.confidence * strength))
+            # the absorbed finding's evidence now argues for the root, weighted by the link (on the
+            # raw scale, then calibrated like any finding)
+            raw = max(root.features.get("raw", 0.0), other.features.get("raw", 0.0) * strength)
+            if "raw" in root.features:
+                root.features["raw"] = raw
+                root.features["link"] = max(root.features.get("link", 0.0), strength)
+                root.confidence = calibrated(raw)
+            else:
+                root.confidence = max(root.confidence, min(1.0, other.confidence * strength))
             absorbed += other.excess_share
         if steps:
             root.excess_share = float(min(1.0, max(root.excess_share, absorbed)))
@@ -231,7 +273,15 @@ def rank(ctx: Context, findings: list[Finding]) -> list[Finding]:
     """Fold mechanisms into causes, then order by impact x confidence (highest first); findings
     with no confidence left are not listed."""
     merged = [f for f in merge(ctx, findings) if f.confidence >= 0.01]
-    return sorted(merged, key=lambda f: (f.score, f.confidence, -Category(f.category).order), reverse=True)
+    ranked = sorted(merged, key=lambda f: (f.score, f.confidence, -Category(f.category).order), reverse=True)
+    # shares of the P99 excess never add up past all of it: each finding explains what the ones
+    # ranked above it left (causes found by different means can overlap)
+    left = {"latency": 1.0, "errors": 1.0}
+    for f in ranked:
+        sli = "errors" if f.category == C.CODE_DEFECT.value else "latency"
+        f.excess_share = float(min(f.excess_share, left[sli]))
+        left[sli] = max(0.0, left[sli] - f.excess_share)
+    return ranked
 
 
 __all__ = ["FOLD_RULES", "merge", "rank", "rise_inside"]

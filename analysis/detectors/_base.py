@@ -70,12 +70,15 @@ def raw_confidence(f: dict[str, float]) -> float:
     return float(np.prod(terms) ** (1.0 / len(terms)))
 
 
-def confidence(ctx: Context, p_value: float, share: float, effect: float, *, support: float = 1.0) -> float:
-    """Calibrated confidence from the same factors :func:`finding` uses, for detectors that
-    build their own Finding."""
+def confidence(ctx: Context, p_value: float, share: float, effect: float, *,
+               support: float = 1.0) -> tuple[float, dict[str, float]]:
+    """Calibrated confidence and its inputs, from the same factors :func:`finding` uses, for
+    detectors that build their own Finding."""
     gate = ctx.incident.scan_p_value if ctx.incident.scan_p_value is not None else 1.0
-    return calibrated(raw_confidence({"share": share, "significance": significance(p_value), "effect": effect,
-                                      "support": support, "incident_significance": significance(gate, 1e-12)}))
+    feats = {"share": share, "significance": significance(p_value), "effect": effect, "support": support,
+             "incident_significance": significance(gate, 1e-12)}
+    raw = raw_confidence(feats)
+    return calibrated(raw), {**feats, "raw": raw}
 
 
 def finding(ctx: Context, cause: Cause, *, evidence: Sequence[Evidence], remediation: Sequence[str],

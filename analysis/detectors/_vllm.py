@@ -129,6 +129,7 @@ def _base(ctx: Context, req: pd.DataFrame, mask: np.ndarray, *, category: str, t
     base = float(np.nanquantile(values[~mask], 0.99)) if (~mask).any() else None
     # the requests (rows of ctx.requests) this cause hit, for the fold rules
     active = ctx.requests["start_ns"].isin(req["start_ns"].to_numpy()[mask]).to_numpy()
+    conf, feats = confidence(ctx, p_value, share, effect)
     return Finding(
         category=category, title=title,
         root_cause=RootCause(entity=entity, kind=kind, state_change=change,
@@ -137,7 +138,7 @@ def _base(ctx: Context, req: pd.DataFrame, mask: np.ndarray, *, category: str, t
         symptom=Symptom(sli=sli, scope="vLLM llm_request", baseline=None if base is None else round(base, 1),
                         observed=round(float(np.nanquantile(values, 0.99)), 1)),
         impact=Impact(share_of_requests=float(mask.mean()), window=ctx.window),
-        effect_size=round(effect, 3), confidence=confidence(ctx, p_value, share, effect),
+        effect_size=round(effect, 3), confidence=conf, features=feats,
         evidence=[*evidence, Evidence("mann_whitney_p_value", p_value, None)],
         counterfactual={"sli_if_fixed": base and round(base, 1), "p99_excess_removed_share": round(share, 3)},
         remediation=remediation, chain=[entity, change, sli], excess_share=share,

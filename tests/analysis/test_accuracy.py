@@ -39,7 +39,6 @@ KNOWN_MISSES = {
     "cache_stampede": _SHORT + "the stampede ranks second behind the CPU contention its loads cause "
                       "(too few misses per step to measure the link)",
     "cold_cache": _SHORT + "the miss storm's link to the CPU contention is not measured on so few steps",
-    "gpu_contention": _SHORT + "GPU saturation ranks second behind the CPU time it causes",
     "pool_exhaustion": _SHORT + "the pool ranks second behind CPU contention",
     "gpu_idle": "the GPU idles for the whole run: a steady state, not a change (v2 reports no incident; "
                 "a utilisation drop against a baseline is what gpu_idle needs)",

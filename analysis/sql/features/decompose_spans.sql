@@ -8,7 +8,8 @@
 --   'net'   a CLIENT span whose callee is traced: its self time is the network and queueing
 --           before the callee (entity: the callee's service); the callee's spans carry its own time
 --   'dep'   a CLIENT span to an untraced peer (entity: peer.service, else 'db <system>[/<namespace>]'
---           for database calls - one dependency per database, never per statement - else the
+--           for database calls - one dependency per database (a file path: its file name), never
+--           per statement - else the
 --           server address or URL host, else the span name)
 --   'pool'  a connection-pool acquire (spans carrying a pool-name attribute; entity: the pool)
 --   'cache' a cache lookup (spans carrying cache.name; entity: the cache; hit says hit or miss)
@@ -49,7 +50,8 @@ SELECT
             s.attrs['peer.service'],
             CASE WHEN coalesce(s.attrs['db.system.name'], s.attrs['db.system']) IS NOT NULL
                  THEN 'db ' || coalesce(s.attrs['db.system.name'], s.attrs['db.system'])
-                      || coalesce('/' || coalesce(s.attrs['db.namespace'], s.attrs['db.name']), '') END,
+                      || coalesce('/' || regexp_extract(coalesce(s.attrs['db.namespace'], s.attrs['db.name']),
+                                                        '([^/\\]+)$', 1), '') END,
             s.attrs['server.address'],
             regexp_extract(coalesce(s.attrs['url.full'], s.attrs['http.url']), '^[a-z]+://([^/?#:]+)', 1),
             s.name)

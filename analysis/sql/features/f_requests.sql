@@ -14,6 +14,8 @@
 -- before the span started (infersight.loop.queued_ms: queued behind a blocked event loop, or from
 -- X-Request-Start), or the load generator's / prober's CLIENT span (from the scheduled send time)
 -- when the request has one and it is longer.
+-- is_error: the span failed (status Error, HTTP 5xx) or its trace holds an ERROR log record
+-- (services that log an exception but answer 200, or set no span status at all).
 -- gc_pause_ms/loop_blocked_ms: time the request overlapped GC pauses / event-loop blocks, from the
 -- infersight attributes or, when absent, from span events.
 CREATE OR REPLACE TEMP TABLE f_requests AS
@@ -49,6 +51,12 @@ WITH callers AS (
     FROM stg_spans WHERE kind = 'server' GROUP BY 1
 ), data_start AS (
     SELECT min(first_ns) AS t0 FROM first_seen
+), log_errors AS (
+    -- ERROR-or-worse log records per trace: a failure the spans did not mark (no status set)
+    SELECT "TraceId" AS trace_id, count(*) AS n FROM otel_logs
+    WHERE "SeverityNumber" >= 17 AND coalesce("TraceId", '') <> ''
+      AND epoch_ns("Timestamp") >= $since_ns - 600000000000 AND epoch_ns("Timestamp") < $until_ns + 600000000000
+    GROUP BY 1
 )
 SELECT
     r.trace_id,
@@ -70,7 +78,9 @@ SELECT
          ELSE r.raw_route END                                       AS route,
     TRY_CAST(r.attrs['http.response.status_code'] AS INTEGER)       AS http_status,
     (r.status_code = 'Error'
-        OR coalesce(TRY_CAST(r.attrs['http.response.status_code'] AS INTEGER), 0) >= 500) AS is_error,
+        OR coalesce(TRY_CAST(r.attrs['http.response.status_code'] AS INTEGER), 0) >= 500
+        OR coalesce(le.n, 0) > 0)                                    AS is_error,
+    coalesce(le.n, 0)                                                AS error_logs,
     coalesce(
         TRY_CAST(r.attrs['infersight.gc.pause_ms'] AS DOUBLE),
         CASE WHEN len(r.event_names) > 0 THEN list_sum(list_transform(
@@ -90,6 +100,7 @@ SELECT
 FROM req r
 LEFT JOIN first_call f ON f.span_id = r.span_id
 LEFT JOIN first_seen fs ON fs.instance = coalesce(r.resource['service.instance.id'], r.service)
+LEFT JOIN log_errors le ON le.trace_id = r.trace_id
 CROSS JOIN data_start d
 WHERE ($route IS NULL OR r.raw_route = $route
        OR (CASE WHEN f.op IS NOT NULL THEN coalesce(r.raw_route, '*') || ' -> ' || f.op END) = $route)
