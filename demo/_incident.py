@@ -24,8 +24,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 STORY = ("A fintech model server's P99 went from ~200 ms to ~2 s at peak. Below, the demo server runs "
-         "with the scheduled payments job pulling the whole 500k-row table every 10 s (full_sync), under "
-         "open-loop load; infersight collects its telemetry into DuckDB and diagnoses it; then the fix "
+         "under open-loop load, healthy at first; then the scheduled payments job starts pulling the whole "
+         "500k-row table every 10 s (full_sync); infersight collects its telemetry into DuckDB and diagnoses it; then the fix "
          "(incremental sync by timestamp + an LRU) runs under the same load.")
 
 
@@ -49,9 +49,12 @@ def diagnose(db: Path) -> str | None:
 
 
 def _server_side(result: RunResult) -> dict[str, Any]:
+    """Server-side numbers over the fault's window (the whole run when no fault was on)."""
+    faults = result.labels.get("faults") or []
+    start = faults[0]["start"] if faults else result.labels["started_at"]
     con = open_db(result.out / "telemetry.duckdb")
     try:
-        return measure_window(con, SERVICE_NAME, result.labels["started_at"], result.labels["ended_at"])
+        return measure_window(con, SERVICE_NAME, start, result.labels["ended_at"])
     finally:
         con.close()
 
@@ -86,10 +89,15 @@ def before_after(before: RunResult, after: RunResult) -> Table:
     return t
 
 
-def run_incident(out: Path, *, duration: float = 60.0, data_dir: Path = DEFAULT_DATA_DIR) -> int:
+#: the incident run: healthy (incremental sync) first - the baseline the diagnosis compares with -
+#: then the job switches to pulling the whole table ("at peak") until the end
+INCIDENT_WINDOW = (0.4, 1.0)
+
+
+def run_incident(out: Path, *, duration: float = 75.0, data_dir: Path = DEFAULT_DATA_DIR) -> int:
     console.rule("[b]infersight demo: the reference incident[/b]")
     console.print(STORY)
-    before = run_with_progress("full_sync", out / "full_sync", duration=duration, whole_run=True,
+    before = run_with_progress("full_sync", out / "full_sync", duration=duration, window=INCIDENT_WINDOW,
                                data_dir=data_dir)
     console.rule("[b]diagnosis[/b]")
     diagnose(before.out / "telemetry.duckdb")

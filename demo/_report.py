@@ -55,7 +55,8 @@ def print_catalog() -> None:
 
 
 def run_with_progress(name: str, out: Path, *, duration: float, rate: float | None = None,
-                      whole_run: bool = False, data_dir: Path = DEFAULT_DATA_DIR) -> RunResult:
+                      whole_run: bool = False, window: tuple[float, float] | None = None,
+                      data_dir: Path = DEFAULT_DATA_DIR) -> RunResult:
     with Progress(TextColumn("[b]{task.fields[scenario]}[/b]"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
         task = bar.add_task("run", total=duration, scenario=name, info="starting")
@@ -66,7 +67,8 @@ def run_with_progress(name: str, out: Path, *, duration: float, rate: float | No
         def progress(elapsed: float, sent: int, done: int) -> None:
             bar.update(task, completed=min(elapsed, duration), info=f"load: sent {sent}, done {done}")
 
-        result = run_scenario(name, out, duration=duration, rate=rate, whole_run=whole_run, data_dir=data_dir,
+        result = run_scenario(name, out, duration=duration, rate=rate, whole_run=whole_run, window=window,
+                              data_dir=data_dir,
                               status=status, progress=progress)
         bar.update(task, completed=duration, info=f"done: {out}")
     print_summary(result.summary, title=f"{name}: client-side latency (open loop)")

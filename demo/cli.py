@@ -201,7 +201,8 @@ def scenario(
 
 @demo_app.command()
 def incident(
-    duration: Annotated[float, typer.Option(help="Seconds of load per run.")] = 60.0,
+    duration: Annotated[float, typer.Option(help="Seconds of load per run (the incident run is healthy for its "
+                                                 "first 40 %: the baseline).")] = 75.0,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs") / "incident",
     data_dir: Annotated[Path, typer.Option("--data-dir")] = DEFAULT_DATA_DIR,
 ) -> None:

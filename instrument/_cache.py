@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from typing import Any, Literal, TypeVar
 
 from infersight.instrument._providers import Sinks
+from infersight.instrument._redact import exception_attributes
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
@@ -142,7 +143,7 @@ class TracedCache:
                 if miss_s is not None:
                     span.set_attribute("infersight.cache.miss_ms", miss_s * 1e3)
                 if exc is not None:
-                    span.record_exception(exc)
+                    span.record_exception(exc, attributes=exception_attributes(exc))
                     span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
                 span.end()
             prom, otel = self._sinks.prom, self._sinks.otel

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from infersight.instrument._loopblocks import tracker_for_current_thread
 from infersight.instrument._providers import Sinks
+from infersight.instrument._redact import exception_attributes, status_description
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -108,8 +109,8 @@ class traced_job:  # noqa: N801 - used like a function/decorator
                 span.set_attributes(run.attributes)
             span.set_attribute("infersight.job.duration_s", seconds)
             if exc is not None:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                span.record_exception(exc, attributes=exception_attributes(exc))
+                span.set_status(Status(StatusCode.ERROR, status_description(exc)))
             span.end()
             prom, otel = self._sinks.prom, self._sinks.otel
             prom["infersight_job_duration_seconds"].labels(self.name, status).observe(seconds)

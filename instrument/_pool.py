@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from infersight.instrument._providers import Sinks
+from infersight.instrument._redact import status_description
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry
@@ -63,7 +64,7 @@ class traced_pool_acquire:  # noqa: N801 - used like a function
             span.set_attribute("db.client.connection.wait_time", wait)
             if exc is not None:
                 span.set_attribute("error.type", type(exc).__qualname__)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                span.set_status(Status(StatusCode.ERROR, status_description(exc)))
             span.end()
             prom, otel = self._sinks.prom, self._sinks.otel
             prom["db_client_connection_wait_time_seconds"].labels(self.pool_name).observe(wait)
