@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 #: newest ``infersight_schema.version`` this analysis understands
 SUPPORTED_SCHEMA_VERSION = 1
-_METRIC_TABLES = ("otel_metrics_gauge", "otel_metrics_sum", "otel_metrics_histogram")
+#: tables a source may lack (traces-only sources): the analysis reads them as empty
+_METRIC_TABLES = ("otel_metrics_gauge", "otel_metrics_sum", "otel_metrics_histogram", "otel_logs")
 
 
 def _open_with_reader(source: str, *, token: str | None = None,
@@ -75,8 +76,9 @@ LIVE_LOOKBACK_NS = 30 * 60 * 10**9
 def _live_since_ns(source: str, since: str | None, token: str | None) -> int | None:
     """For a running collector and a ``--since``: the lower time bound to ask it for, so it sends
     only recent rows instead of whole tables. The analysis still applies ``since`` itself; the
-    bound is ``LIVE_LOOKBACK_NS`` earlier (what the features read before the window) and there is
-    no upper bound, so "newest span" means the same thing in both places."""
+    bound is the window's length earlier again (the baseline the incident gate compares with) plus
+    ``LIVE_LOOKBACK_NS`` (jobs and parents that began earlier), and there is no upper bound, so
+    "newest span" means the same thing in both places."""
     if not since:
         return None
     from infersight.collectors.reader import collector_url, live_newest_ns
@@ -87,7 +89,8 @@ def _live_since_ns(source: str, since: str | None, token: str | None) -> int | N
     newest = live_newest_ns(url, token=token)
     if newest is None:
         return None
-    return max(0, parse_instant_ns(since, latest_ns=newest) - LIVE_LOOKBACK_NS)
+    since_ns = parse_instant_ns(since, latest_ns=newest)
+    return max(0, since_ns - max(0, newest - since_ns) - LIVE_LOOKBACK_NS)
 
 
 def open_source(source: str | Path, *, token: str | None = None, since: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -138,7 +141,7 @@ def check_schema(con: duckdb.DuckDBPyConnection, source: str) -> int:
 
 
 def build_staging(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``stg_*`` views; missing metric tables become empty ones (traces-only sources)."""
+    """Create the ``stg_*`` views; missing metric and log tables become empty ones (traces-only sources)."""
     tables = _tables(con)
     for table in _METRIC_TABLES:
         if table not in tables:

@@ -32,6 +32,9 @@ def diagnose(
                                                    "(30m, 1h) or an ISO time.")] = None,
     until: Annotated[str | None, typer.Option(help="End: a duration back from the newest data or an ISO time.")] = None,
     route: Annotated[str | None, typer.Option(help="Only requests of this http.route.")] = None,
+    baseline: Annotated[str | None, typer.Option(help="Compare with this stretch of time, START..END (ISO times "
+                                                      "or durations back from the newest data); default: the "
+                                                      "same length of time before the change the data shows.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON on stdout.")] = False,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
     top: Annotated[int, typer.Option(help="Show at most this many findings in the table.")] = 10,
@@ -52,7 +55,7 @@ def diagnose(
         raise click.exceptions.Exit(2) from None
     try:
         with err.status("opening telemetry", spinner="dots") as status:
-            tel = connect(db, since=since, until=until, route=route, token=token)
+            tel = connect(db, since=since, until=until, route=route, baseline=baseline, token=token)
             try:
                 result = run(tel, progress=lambda m: status.update(text(m)))
                 if html_out is not None:
@@ -92,19 +95,36 @@ def _print_table(console: Console, result: object, top: int) -> None:
     from infersight.analysis._diagnose import Diagnosis
 
     assert isinstance(result, Diagnosis)
-    console.print(text(f"{result.requests} requests in {result.window} ({result.route or 'all routes'}); "
-                       f"P99 {result.observed_p99_ms:.0f} ms, baseline {result.baseline_p99_ms:.0f} ms"), highlight=False)
+    inc = result.incident
+    console.print(text(f"{result.requests} requests ({result.route or 'all routes'}); latency from "
+                       f"{result.latency_source}"), highlight=False)
+    if result.client_p99_ms is not None and result.server_p99_ms is not None:
+        console.print(text(f"client-seen P99 {result.client_p99_ms:.0f} ms, server-span P99 "
+                           f"{result.server_p99_ms:.0f} ms"), highlight=False)
+    if inc is None or not inc.found:
+        console.print(text(f"No incident found: {inc.reason if inc else 'no requests'}. Nothing to explain "
+                           "(a finding is a change against a baseline)."), highlight=False)
+        return
+    d = inc.to_dict()
+    console.print(text(f"Incident from {d['onset']} to {d['end']}: {inc.reason}"), highlight=False)
+    console.print(text(f"baseline {d['baseline']['start']} .. {d['baseline']['end']} ({inc.baseline_source}); "
+                       f"scan p = {inc.scan_p_value:.2g}"), highlight=False)
     if not result.findings:
-        console.print("No findings: nothing explains a latency excess in this window.")
+        console.print("No finding explains the change with enough evidence.", highlight=False)
         return
     table = Table(title="Root causes, ranked by impact x confidence")
-    for col in ("#", "category", "confidence", "P99 excess", "root cause", "finding"):
-        table.add_column(col, overflow="fold")
+    # names stay whole at 80 columns (they used to split mid-word: pool_saturati/on); each
+    # finding's sentence follows the table, numbered, wrapped at word boundaries
+    for col in ("#", "category", "confidence", "P99 excess"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("root cause", overflow="fold")
     for i, f in enumerate(result.findings[:top], 1):
         # every cell is a Text: telemetry names are shown as they are, never parsed as markup
         table.add_row(str(i), text(f.category), text(f"{f.level} {f.confidence:.2f}", _STYLE[f.level]),
-                      f"{f.excess_share:.0%}", text(f.root_cause.entity), text(f.title))
+                      f"{f.excess_share:.0%}", text(f.root_cause.entity))
     console.print(table)
+    for i, f in enumerate(result.findings[:top], 1):
+        console.print(text(f"{i}. {f.title}"), highlight=False)
     best = result.findings[0]
     if best.chain:
         console.print(text("chain: " + " -> ".join(best.chain)), highlight=False)

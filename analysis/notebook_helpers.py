@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from infersight.analysis import _sql
+from infersight.analysis import _intervals, _sql
 from infersight.analysis._diagnose import Diagnosis, diagnose
 from infersight.analysis._errors import UsageError
 from infersight.analysis._telemetry import Telemetry
@@ -74,6 +74,9 @@ def overlaps(reqs: pd.DataFrame, intervals: pd.DataFrame, *, grace_ms: float = 0
     out = np.zeros(len(reqs), dtype=bool)
     if intervals.empty or reqs.empty:
         return out
+    iv = (intervals["start_ns"].to_numpy(dtype=np.int64), intervals["end_ns"].to_numpy(dtype=np.int64))
+    return _intervals.any_overlap(iv, reqs["start_ns"].to_numpy(dtype=np.int64),
+                                  reqs["end_ns"].to_numpy(dtype=np.int64), grace_ns=int(grace_ms * 1e6))
     order = np.argsort(intervals["start_ns"].to_numpy())
     s = intervals["start_ns"].to_numpy(dtype=np.int64)[order]
     e = np.maximum.accumulate(intervals["end_ns"].to_numpy(dtype=np.int64)[order] + int(grace_ms * 1e6))

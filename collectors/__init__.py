@@ -1,7 +1,9 @@
 """infersight.collectors: the OTLP receiver (HTTP 4318 + gRPC 4317) that stores into DuckDB.
 
 ``Collector`` runs it in-process; ``reader.open_readonly`` opens the data for reading (file,
-running collector URL or Parquet folder). The tables follow the OpenTelemetry Collector contrib
+running collector URL or Parquet folder); ``query`` holds the trace-search and trace-lookup
+queries the Jaeger API and the web UI use; ``Reads`` is what an app mounted on the collector's
+port (``Collector(mounts=...)``) gets to read the live database. The tables follow the OpenTelemetry Collector contrib
 ClickHouse exporter schema (collectors/schema.sql, docs/schema.md).
 """
 
@@ -19,6 +21,7 @@ from ._errors import (
     SchemaVersionError,
     StorageError,
 )
+from ._reads import Reads
 from ._schema import SCHEMA_VERSION, TABLES
 from .reader import open_readonly
 
@@ -33,6 +36,7 @@ __all__ = [
     "OverloadedError",
     "PayloadTooLargeError",
     "PortInUseError",
+    "Reads",
     "SchemaVersionError",
     "StorageError",
     "open_readonly",

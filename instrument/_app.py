@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import prometheus_client
 from infersight.instrument._config import configure, is_default_provider, owned_metric_exporter
+from infersight.instrument._device import MODEL_DEVICES
 from infersight.instrument._errors import ConfigurationError, InstrumentError
 from infersight.instrument._exposition import Exposition
 from infersight.instrument._gc import GcMonitor
@@ -18,6 +19,7 @@ from infersight.instrument._loop import LoopLagMonitor
 from infersight.instrument._metrics import SPECS, multiprocess_dir, otel_instruments, prom_metrics
 from infersight.instrument._middleware import InfersightMiddleware, redact_query
 from infersight.instrument._otelhist import LocalHistogram
+from infersight.instrument._redact import redact_url, set_capture_exception_messages
 from infersight.instrument._runtime import runtime_facts
 from infersight.instrument._state import Instrumentation
 from opentelemetry import metrics, trace
@@ -62,10 +64,12 @@ def instrument_app(
     trace_health: bool = False,
     process_role: str | None = None,
     instrument_clients: bool = True,
-    export_interval_s: float = 5.0,
+    export_interval_s: float | None = None,
     lean_spans: bool = True,
     contrib_options: Mapping[str, Any] | None = None,
     capture_query: bool = False,
+    capture_paths: bool = False,
+    capture_exception_messages: bool | None = None,
 ) -> Instrumentation:
     """Instrument a FastAPI/Starlette app in place; returns the handle ``uninstrument_app`` undoes.
 
@@ -76,7 +80,11 @@ def instrument_app(
     header capture, ``exclude_spans``...). With ``lean_spans`` (default) and a provider built by :func:`configure` that nothing else
     listens to, SERVER spans take the lean path (``_leanspan``): same OTLP bytes, less CPU.
     ``url.query`` keeps parameter names only (values become ``REDACTED``: prompts and tokens
-    travel in query strings) unless ``capture_query=True``.
+    travel in query strings) unless ``capture_query=True``; outgoing httpx/requests CLIENT spans
+    get the same redaction of ``url.full`` (and lose ``user:password@``). A request that matched
+    no route is stored with ``url.path = "/{unmatched}"`` unless ``capture_paths=True``.
+    Exceptions keep their type and stack frames; their messages are recorded only with
+    ``capture_exception_messages=True`` (process-wide, see ``_redact``; None leaves it as is).
     Event-loop blocks >= ``loop_blocked_threshold_s`` become ``event_loop.blocked`` spans
     (``loop_blocked_spans``; with the blocking stack when ``loop_lag_stack``), and requests that
     queued behind one, or carry a gateway's ``X-Request-Start``, get ``infersight.loop.queued_ms``.
@@ -118,7 +126,10 @@ def instrument_app(
         mode=mode, tracer=tracer if mode == "lean" else None, prom=prom,
         otel=otel if mode == "lean" else None, exposition=Exposition(reg), readiness=readiness,
         live_path=health_paths[0], ready_path=health_paths[1], metrics_path=metrics_path,
-        trace_health=trace_health, owned_telemetry=owned, capture_query=capture_query)
+        trace_health=trace_health, owned_telemetry=owned, capture_query=capture_query,
+        capture_paths=capture_paths)
+    if capture_exception_messages is not None:
+        set_capture_exception_messages(capture_exception_messages)
 
     if mode == "lean" and lean_spans:
         state.lean = lean_tracer_for(tp, _SCOPE, _version())
@@ -129,6 +140,8 @@ def instrument_app(
             augmenting.sources.append(local)
             state.local_http = local
             state.restore.append(lambda: augmenting.sources.remove(local))
+    previous_tp = MODEL_DEVICES.bind(tp)  # model device change spans go where this app's spans go
+    state.restore.append(lambda: MODEL_DEVICES.bind(previous_tp))
     facts = runtime_facts(process_role)
     info = prom["infersight_runtime"]
     if multiprocess_dir() is None:
@@ -149,6 +162,8 @@ def instrument_app(
         _instrument_contrib(app, state, tp, mp, contrib_options or {})
     if gpu:
         _install_gpu(state, tp, mp, reg, nvml, gpu_options)
+    if owned is not None:
+        state.flushers.append(owned.flush)
     if instrument_clients:
         _instrument_clients(state, tp)
     try:
@@ -209,6 +224,10 @@ def _redacting_hook(user_hook: Any) -> Any:
         query = scope.get("query_string")
         if query and span.is_recording():
             span.set_attribute("url.query", redact_query(query.decode("latin-1")))
+            attrs = getattr(span, "attributes", None) or {}
+            for key in ("http.url", "url.full", "http.target"):  # old/dup semconv repeat the query
+                if key in attrs:
+                    span.set_attribute(key, redact_url(str(attrs[key])))
         if user_hook is not None:
             user_hook(span, scope)
 
@@ -224,6 +243,7 @@ def _install_gpu(state: Instrumentation, tp: Any, mp: Any, reg: CollectorRegistr
                                   nvml=nvml, **dict(options or {}))
         state.hooks.append(plane.hook)
         state.closers.append(plane.shutdown)
+        state.flushers.append(plane.flush)
     except Exception as exc:  # no GPU, no pynvml, a broken plane: never fail the server
         logger.warning("infersight: GPU telemetry unavailable, continuing without it (%s: %s)",
                        type(exc).__name__, exc)
@@ -243,11 +263,45 @@ def _instrument_clients(state: Instrumentation, tp: Any) -> None:
             continue
         if instrumentor.is_instrumented_by_opentelemetry:
             continue
+        hooks: dict[str, Any] = {}
+        if not state.capture_query:  # full URLs carry query values (API keys, prompts): redact them
+            hooks["request_hook"] = _redact_client_url
+            if cls == "HTTPXClientInstrumentor":
+                hooks["async_request_hook"] = _redact_client_url_async
         try:
-            instrumentor.instrument(tracer_provider=tp)
+            instrumentor.instrument(tracer_provider=tp, **hooks)
             state.restore.append(instrumentor.uninstrument)
         except Exception as exc:
             logger.warning("infersight: instrumenting %s failed (%s)", cls, exc)
+
+
+def _request_url(request: Any) -> str | None:
+    """The URL of an httpx ``RequestInfo`` (or raw-transport tuple) or a ``requests`` request."""
+    url = getattr(request, "url", None)
+    if url is None and isinstance(request, tuple) and len(request) > 1:
+        url = request[1]
+    if isinstance(url, tuple) and len(url) == 4:  # httpx raw transport: (scheme, host, port, target)
+        scheme, host, port, target = url
+        url = f"{scheme.decode()}://{host.decode()}{f':{port}' if port else ''}{target.decode()}"
+    return None if url is None else str(url)
+
+
+def _redact_client_url(span: Any, request: Any) -> None:
+    try:
+        url = _request_url(request)
+        if url is None or not span.is_recording():
+            return
+        redacted = redact_url(url)
+        attrs = getattr(span, "attributes", None) or {}
+        keys = [k for k in ("url.full", "http.url") if k in attrs] or ["url.full"]
+        for key in keys:
+            span.set_attribute(key, redacted)
+    except Exception:  # never fail the outgoing request
+        logger.debug("infersight: redacting a client URL failed", exc_info=True)
+
+
+async def _redact_client_url_async(span: Any, request: Any) -> None:
+    _redact_client_url(span, request)
 
 
 def _teardown(app: Any, state: Instrumentation) -> None:
@@ -292,6 +346,7 @@ def add_readiness_check(app: Any, name: str, check: ReadinessCheck) -> None:
 
 
 def instrumentation_of(app: Any) -> Instrumentation | None:
+    """The :class:`Instrumentation` ``instrument_app`` attached to ``app`` (None if not instrumented)."""
     return getattr(app, _ATTR, None)
 
 

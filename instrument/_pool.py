@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from infersight.instrument._providers import Sinks
+from infersight.instrument._redact import status_description
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry
@@ -34,6 +35,11 @@ def is_timeout(exc: BaseException) -> bool:
 
 
 class traced_pool_acquire:  # noqa: N801 - used like a function
+    """Time a connection-pool acquisition: ``with traced_pool_acquire("payments-db"):`` around
+    the pool's get (sync or async). Records a ``pool.acquire`` span, the semconv
+    ``db_client_connection_wait_time_seconds{pool_name}`` histogram and, when the block raises a
+    timeout, ``db_client_connection_timeouts_total`` (the exception propagates)."""
+
     def __init__(self, pool_name: str, *, tracer_provider: trace.TracerProvider | None = None,
                  meter_provider: metrics.MeterProvider | None = None,
                  registry: CollectorRegistry | None = None) -> None:
@@ -63,7 +69,7 @@ class traced_pool_acquire:  # noqa: N801 - used like a function
             span.set_attribute("db.client.connection.wait_time", wait)
             if exc is not None:
                 span.set_attribute("error.type", type(exc).__qualname__)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                span.set_status(Status(StatusCode.ERROR, status_description(exc)))
             span.end()
             prom, otel = self._sinks.prom, self._sinks.otel
             prom["db_client_connection_wait_time_seconds"].labels(self.pool_name).observe(wait)

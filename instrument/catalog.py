@@ -2,8 +2,9 @@
 
 Dashboards (``dashboards/build.py --check``), Prometheus rules and ``docs/metrics.md`` are
 generated from or checked against :data:`CATALOG`. Each part owns its own list:
-``_catalog_runtime.py`` (HTTP, Python runtime, jobs, caches, exporter health) and
-``gpu/_catalog.py`` (NVML). Add a metric there first, then emit it.
+``_catalog_runtime.py`` (HTTP, Python runtime, jobs, caches, exporter health),
+``gpu/_catalog.py`` (NVML) and ``_catalog_collector.py`` (the collector's own health, served by
+``infersight collect``). Add a metric there first, then emit it.
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ class MetricSpec:
 
 
 def _load() -> tuple[MetricSpec, ...]:
+    from infersight.instrument._catalog_collector import METRICS as collector
     from infersight.instrument._catalog_runtime import METRICS as runtime
     from infersight.instrument.gpu._catalog import METRICS as gpu
 
-    specs = (*runtime, *gpu)
+    specs = (*runtime, *gpu, *collector)
     names = [s.name for s in specs]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:  # pragma: no cover - guarded by tests
