@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import yaml
-
 from infersight.collectors.clickhouse import EXPORTER_TABLES, exporter_ddl
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "otelcol" / "config.yaml"
