@@ -24,6 +24,8 @@ from infersight.analysis.detectors._base import Cause, finding
 @dataclass(frozen=True)
 class Thresholds:
     max_p_value: float = 0.01
+    #: without an incident (leads, capped below medium) the evidence may be weaker
+    lead_p_value: float = 0.1
     min_failures: int = 3
     min_rise: float = 0.03
     #: own time per call that rose this much, by this much
@@ -63,6 +65,9 @@ class ServiceDetector:
                 out.append(f)
         return out
 
+    def _p(self, ctx: Context) -> float:
+        return self.t.max_p_value if ctx.found else self.t.lead_p_value
+
     def _window_requests(self, ctx: Context, ops: pd.DataFrame, sel: np.ndarray) -> np.ndarray:
         """Entry requests whose traces hold the selected calls (the cause's active requests)."""
         keys = set(ops.loc[sel, "tkey"].tolist()) if "tkey" in ops else set()
@@ -76,7 +81,7 @@ class ServiceDetector:
         own = ops["own_failed"].fillna(False).to_numpy(dtype=bool)
         k_a, n_a, k_b, n_b = int((own & a).sum()), int(a.sum()), int((own & b).sum()), int(b.sum())
         test = rate_increase(k_a, n_a, k_b, n_b, min_n=self.t.min_calls)
-        if test is None or k_a < self.t.min_failures or test.p_value > self.t.max_p_value:
+        if test is None or k_a < self.t.min_failures or test.p_value > self._p(ctx):
             return None
         r_a, r_b = k_a / n_a, k_b / max(1, n_b)
         if r_a - r_b < self.t.min_rise:
@@ -109,7 +114,7 @@ class ServiceDetector:
             return None
         ma, mb = float(np.median(own[a])), float(np.median(own[b]))
         test = mann_whitney(own[a], own[b])
-        if test is None or test.p_value > t.max_p_value or ma < t.min_self_ratio * mb or ma - mb < t.min_self_delta_ms:
+        if test is None or test.p_value > self._p(ctx) or ma < t.min_self_ratio * mb or ma - mb < t.min_self_delta_ms:
             return None
         active = self._window_requests(ctx, ops, a & (own > np.quantile(own[b], 0.9)))
         share = ctx.excess_share(active) if ctx.total_excess > 0 else 0.5 * test.effect
