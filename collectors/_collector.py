@@ -18,6 +18,7 @@ import uvicorn
 
 from ._budget import InflightBudget
 from ._conn import guarded_protocol
+from ._disk import DiskGuard
 from ._errors import ConfigError, PortInUseError, StorageError
 from ._hosts import allowed_hosts, is_wildcard
 from ._http import ASGIApp, OTLPHttpApp
@@ -164,6 +165,7 @@ class Collector:
         self.metrics = CollectorMetrics()
         self.reads: Reads | None = None
         self.pool: DecodePool | None = None
+        self.guard: DiskGuard | None = None
         self.con: duckdb.DuckDBPyConnection | None = None
         self.writer: Writer | None = None
         self.app: OTLPHttpApp | None = None
@@ -207,8 +209,9 @@ class Collector:
             self._restore_umask()
             raise
         try:
-            self.writer = Writer(self.con, max_queue_rows=self.max_queue_rows,
-                                 on_commit=self.metrics.commit_seconds.observe)
+            self.guard = DiskGuard(self.db_path)
+            self.writer = Writer(self.con, max_queue_rows=self.max_queue_rows, guard=self.guard,
+                                 reopen=self._reopen, on_commit=self.metrics.commit_seconds.observe)
             self.writer.start()
             if self.grpc_port is not None:
                 tls = None
@@ -224,7 +227,7 @@ class Collector:
             routes: list[tuple[str, ASGIApp]] = [("/api", JaegerAPI(self.reads))]
             routes += [(prefix, factory(self.reads)) for prefix, factory in self.mounts.items()]
             self.app = OTLPHttpApp(self.writer, token=self.token, max_body=self.max_body,
-                                   max_inflight_bytes=self.max_inflight_bytes, live=LiveReads(self.con),
+                                   max_inflight_bytes=self.max_inflight_bytes, live=LiveReads(self._current_con),
                                    pool=self.pool, budget=self.budget, body_timeout_s=self.body_timeout_s,
                                    allowed_hosts=allowed_hosts(self.host, self.allow_hosts),
                                    metrics=self.metrics, routes=routes)
@@ -286,6 +289,22 @@ class Collector:
         except OSError as exc:
             logger.warning("cannot write %s: %s", path, exc)
 
+    def _current_con(self) -> duckdb.DuckDBPyConnection:
+        assert self.con is not None
+        return self.con
+
+    def _reopen(self, old: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        """On the writer thread: replace a connection DuckDB invalidated with a fresh one."""
+        try:
+            old.close()
+        except duckdb.Error:
+            pass
+        self.con = open_database(self.db_path, memory_limit=self.memory_limit, threads=self.db_threads,
+                                 checkpoint_threshold=self.checkpoint_threshold)
+        if self.reads is not None:
+            self.reads.use(self.con)
+        return self.con
+
     def _restore_umask(self) -> None:
         if self._umask is not None:
             os.umask(self._umask)
@@ -313,11 +332,17 @@ class Collector:
         if self.writer is not None:
             self.writer.stop()
         if self.con is not None:
+            if self.guard is None or self.guard.checkpoint_fits():
+                try:
+                    self.con.execute("CHECKPOINT")
+                except duckdb.Error as exc:
+                    logger.warning("checkpoint at shutdown failed: %s", exc)
+            else:  # a failed checkpoint is fatal; the WAL is replayed at the next start instead
+                logger.warning("not enough disk space to checkpoint at shutdown; the WAL is kept")
             try:
-                self.con.execute("CHECKPOINT")
+                self.con.close()
             except duckdb.Error as exc:
-                logger.warning("checkpoint at shutdown failed: %s", exc)
-            self.con.close()
+                logger.warning("closing the database failed: %s", exc)
             self.con = None
         if self._started:
             try:

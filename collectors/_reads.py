@@ -28,6 +28,10 @@ class Reads:
         self._sems: dict[int, asyncio.Semaphore] = {}
         self._lock = threading.Lock()
 
+    def use(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Read through ``con`` from now on (the writer replaced an invalidated connection)."""
+        self._con = con
+
     def _sem(self) -> asyncio.Semaphore:
         loop_id = id(asyncio.get_running_loop())
         with self._lock:

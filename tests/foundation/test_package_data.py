@@ -100,6 +100,16 @@ def _root_dir(root: ast.AST, src: Path) -> list[str] | None:
     return None
 
 
+def _package_loader(node: ast.AST) -> str | None:
+    if not isinstance(node, ast.Call) or len(node.args) < 2:
+        return None
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    pkg, folder = node.args[0], node.args[1]
+    if name == "PackageLoader" and isinstance(pkg, ast.Constant) and isinstance(folder, ast.Constant):
+        return f"{str(pkg.value).replace('.', '/')}/{folder.value}"
+    return None
+
+
 def data_refs() -> list[DataRef]:
     refs: list[DataRef] = []
     for folder in PARTS:
@@ -111,6 +121,10 @@ def data_refs() -> list[DataRef]:
             inner: set[int] = set()
             for node in ast.walk(tree):
                 if id(node) in inner:
+                    continue
+                loader = _package_loader(node)  # jinja2.PackageLoader("pkg", "templates")
+                if loader is not None:
+                    refs.append(DataRef(rel, getattr(node, "lineno", 0), loader, True))
                     continue
                 literal, pattern, root = _chain(node)
                 if not literal and not pattern:
@@ -134,7 +148,8 @@ def test_the_scan_finds_the_known_references() -> None:
     """The scanner itself must see the files we know about (else the next test proves nothing)."""
     found = {r.wheel_path for r in data_refs()}
     for expected in ("infersight/collectors/schema.sql", "infersight/collectors/migrations",
-                     "infersight/analysis/sql", "infersight/demo/sql", "infersight/dashboards/grafana"):
+                     "infersight/analysis/sql", "infersight/demo/sql", "infersight/dashboards/grafana",
+                     "infersight/ui/templates"):
         assert expected in found, (expected, sorted(found))
 
 

@@ -21,10 +21,12 @@ PB = {"content-type": "application/x-protobuf"}
 
 
 @pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
+def small_fs(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    size = getattr(request, "param", "4m")
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True,
+                         text=True)
     if res.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {res.stderr.strip()}")
     try:
@@ -70,7 +72,9 @@ def test_full_then_read_only_disk_is_503_and_recovers(small_fs: Path) -> None:
                         break
             assert codes.count(503) >= 3, f"a 4 MB disk never filled: {codes}"
             assert 500 not in codes
-            assert "No space left on device" in col.log(), col.log()[-2000:]
+            # refused before the WAL write fails (the guard keeps room for a checkpoint), or by it
+            log = col.log()
+            assert "disk nearly full" in log or "No space left on device" in log, log[-2000:]
 
             _remount(small_fs, "size=64m")  # space returns
             for seed in range(1000, 1005):
@@ -101,3 +105,86 @@ def test_full_then_read_only_disk_is_503_and_recovers(small_fs: Path) -> None:
         con.close()
     assert not acked - set(stored), f"{len(acked - set(stored))} acknowledged spans lost"
     assert len(stored) == len(set(stored))
+
+
+@pytest.mark.parametrize("small_fs", ["8m"], indirect=True)
+def test_a_small_disk_is_checkpointed_early_and_keeps_accepting(small_fs: Path) -> None:
+    """An 8 MiB disk and the default 64 MB checkpoint threshold: without an early checkpoint the
+    WAL fills the disk after ~19 requests and every later request is refused until an operator
+    frees space. With it, the WAL's space comes back and ingest goes on with nobody's help."""
+    db = small_fs / "t.duckdb"
+    col = CollectorProcess(db, grpc=False, extra=["--workers", "0"])
+    col.log_path = small_fs.parent / "collector.log"
+    acked: set[str] = set()
+    codes: list[int] = []
+    col.start()
+    try:
+        with httpx.Client(base_url=col.url, timeout=30) as client:
+            for seed in range(60):  # ~0.4 MB of WAL each: 24 MB through an 8 MiB disk
+                code, ids, resp = _post(client, seed)
+                codes.append(code)
+                if code == 200:
+                    acked |= ids
+                else:
+                    assert code == 503 and resp.headers.get("retry-after"), (code, resp.text)
+        assert 500 not in codes
+        ok = codes.count(200)
+        assert ok >= 40, f"only {ok} of 60 requests stored on an 8 MiB disk: {codes}\n{col.log()[-3000:]}"
+        assert "checkpointed" in col.log(), col.log()[-3000:]
+        assert col.stop() == 0, col.log()[-2000:]
+    finally:
+        col.kill9()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        stored = [r[0] for r in con.execute('SELECT "SpanId" FROM otel_traces').fetchall()]
+    finally:
+        con.close()
+    assert not acked - set(stored), f"{len(acked - set(stored))} acknowledged spans lost"
+    assert len(stored) == len(set(stored))
+
+
+@pytest.mark.parametrize("small_fs", ["8m"], indirect=True)
+def test_a_connection_invalidated_by_a_full_disk_is_reopened(small_fs: Path) -> None:
+    """A checkpoint that hits a full disk is FATAL in DuckDB: the connection is invalidated. The
+    guard avoids it, but another process can fill the disk at any moment; the writer then
+    reopens the file (WAL replay) and ingest resumes once there is space, without a restart."""
+    from infersight.collectors import Collector
+
+    db = small_fs / "t.duckdb"
+    acked: set[str] = set()
+    with Collector(db, http_port=0, grpc_port=None, retention_interval_s=3600) as col:
+        assert col.writer is not None
+        with httpx.Client(base_url=col.url, timeout=30) as client:
+            for seed in range(3):
+                code, ids, resp = _post(client, seed)
+                assert code == 200, resp.text
+                acked |= ids
+            filler = small_fs / "filler"
+            with open(filler, "wb") as fh:  # another program fills the disk
+                try:
+                    while True:
+                        fh.write(b"\0" * (1 << 16))
+                        fh.flush()
+                except OSError:
+                    pass
+            with pytest.raises(Exception, match="(?i)fatal|invalidated|space"):
+                col.writer.call(lambda con: con.execute("CHECKPOINT")).result(timeout=60)
+            filler.unlink()  # space returns
+            codes = []
+            for seed in range(100, 110):
+                code, ids, resp = _post(client, seed)
+                codes.append(code)
+                if code == 200:
+                    acked |= ids
+                    if codes.count(200) >= 3:
+                        break
+                else:
+                    assert code == 503 and resp.headers.get("retry-after"), (code, resp.text)
+            assert codes.count(200) >= 3, f"ingest did not resume after the fatal error: {codes}"
+        assert col.writer.reopened >= 1
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        stored = {r[0] for r in con.execute('SELECT "SpanId" FROM otel_traces').fetchall()}
+    finally:
+        con.close()
+    assert not acked - stored, f"{len(acked - stored)} acknowledged spans lost"

@@ -57,7 +57,8 @@ def test_empty_token_is_refused_not_ignored(tmp_path: Path) -> None:
         res = _collect(tmp_path, *args, env=env)
         assert res.returncode == 1, (args, env, res.stderr)
         assert "empty" in res.stderr and "Traceback" not in res.stderr
-        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+        errors = [line for line in res.stderr.splitlines() if "error" in line.lower()]
+        assert len(errors) == 1 and errors[0].startswith("infersight: error:"), res.stderr
     empty = tmp_path / "empty.token"
     empty.write_text("\n")
     res = _collect(tmp_path, "--token-file", str(empty))
