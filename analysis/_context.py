@@ -89,7 +89,7 @@ class Context:
         inc, base = self.incident.incident_mask, self.incident.baseline_mask
         r["in_incident"] = inc
         r["in_baseline"] = base
-        ok = ~r["is_error"].fillna(False).to_numpy(dtype=bool)
+        ok = ~r["is_error"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         lat = r["latency_ms"].to_numpy(dtype=float)
         routes = r["route"].astype(str).to_numpy()
         sel = base & ok

@@ -170,7 +170,7 @@ def detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: 
     if usable.sum() < 2 * g.min_requests:
         return Incident(False, f"too few requests to compare ({int(usable.sum())})", incident_mask=empty,
                         baseline_mask=empty)
-    is_err = req["is_error"].fillna(False).to_numpy(dtype=bool)
+    is_err = req["is_error"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     ok = usable & ~is_err
     step = choose_step(start[usable], g)
     t0 = int(start[usable].min())
@@ -214,14 +214,21 @@ def detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: 
     if not found:
         return Incident(False, "no stretch of time differs from the rest", step_ns=step, baseline_source=source,
                         incident_mask=empty, baseline_mask=empty)
-    # the P99 is the symptom: the tail series places the incident when it is significant (a broad
-    # shift raises it too); the 75th-percentile series catches what the tail alone misses; errors
-    # when they are what changed most
-    significant = [f for f in found if f[1].p_value <= g.max_p_value]
-    order = {"errors": 0, f"latency_q{int(g.tail_quantiles[-1] * 100)}": 1}
-    best = min(significant, key=lambda f: (order.get(f[0], 2), f[1].p_value)) if significant \
-        else min(found, key=lambda f: f[1].p_value)
-    name, seg, k_best, n_best = best
+    # the series with the strongest evidence places the incident: the 95th-percentile series for
+    # damage in the tail, the 75th for a change that slows many requests (their 95th percentile is
+    # set by the change itself), errors when failures changed most; a burst is grown to the whole
+    # incident below (extend, cluster)
+    candidates = [_candidate(f, req, norm, ok, is_err, start, usable, seg_use, base_use, source, lo_min, t0, step,
+                             until_ns, g) for f in sorted(found, key=lambda f: f[1].p_value)]
+    return next((c for c in candidates if c.found), candidates[0])
+
+
+def _candidate(series: tuple[str, Segment, np.ndarray, np.ndarray], req: pd.DataFrame, norm: np.ndarray,
+               ok: np.ndarray, is_err: np.ndarray, start: np.ndarray, usable: np.ndarray, seg_use: np.ndarray,
+               base_use: np.ndarray | None, source: str, lo_min: int, t0: int, step: int, until_ns: int,
+               g: GateThresholds) -> Incident:
+    """One series' change placed in time, given its baseline, described and judged."""
+    name, seg, k_best, n_best = series
     if base_use is None:
         seg = extend(k_best, n_best, seg, lo_min=lo_min)
     seg = cluster(k_best, n_best, seg, gap=max(g.min_steps, int(g.burst_gap_ns // step)), lo_min=lo_min)
@@ -360,8 +367,8 @@ def detect_services(ops: pd.DataFrame, req: pd.DataFrame, *, window_ns: int, unt
     svc_all = ops["service"].astype(str).to_numpy()
     for service in services:
         on = svc_all == service
-        own = ops["own_failed"].fillna(False).to_numpy(dtype=bool)
-        ok = on & ~ops["failed"].fillna(False).to_numpy(dtype=bool)
+        own = ops["own_failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        ok = on & ~ops["failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         self_ms = ops["self_ms"].to_numpy(dtype=float)
         med = pd.Series(self_ms[ok]).groupby(ops["operation"].astype(str).to_numpy()[ok]).median()
         scale = ops["operation"].astype(str).map(med).fillna(float(np.median(self_ms[ok])) if ok.any() else 1.0)

@@ -78,7 +78,7 @@ class ServiceDetector:
 
     def _failures(self, ctx: Context, ops: pd.DataFrame, service: str, a: np.ndarray,
                   b: np.ndarray) -> Finding | None:
-        own = ops["own_failed"].fillna(False).to_numpy(dtype=bool)
+        own = ops["own_failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         k_a, n_a, k_b, n_b = int((own & a).sum()), int(a.sum()), int((own & b).sum()), int(b.sum())
         test = rate_increase(k_a, n_a, k_b, n_b, min_n=self.t.min_calls)
         if test is None or k_a < self.t.min_failures or test.p_value > self._p(ctx):
@@ -107,7 +107,7 @@ class ServiceDetector:
     def _own_time(self, ctx: Context, ops: pd.DataFrame, service: str, a: np.ndarray, b: np.ndarray, *,
                   entry: bool) -> Finding | None:
         t = self.t
-        ok = ~ops["failed"].fillna(False).to_numpy(dtype=bool)
+        ok = ~ops["failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         own = ops["self_ms"].to_numpy(dtype=float)
         a, b = a & ok, b & ok
         if a.sum() < t.min_calls or b.sum() < t.min_calls:
