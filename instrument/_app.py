@@ -346,6 +346,7 @@ def add_readiness_check(app: Any, name: str, check: ReadinessCheck) -> None:
 
 
 def instrumentation_of(app: Any) -> Instrumentation | None:
+    """The :class:`Instrumentation` ``instrument_app`` attached to ``app`` (None if not instrumented)."""
     return getattr(app, _ATTR, None)
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._export import BoundedBatchSpanProcessor
+from infersight.instrument._exporthealth import ensure_visible, watch_exports
 from infersight.instrument._otelhist import AugmentingMetricExporter
 from infersight.instrument._runtime import RuntimeFacts, runtime_facts
 from opentelemetry import metrics, trace
@@ -155,6 +156,7 @@ def configure(
         span_exporter = LeanOTLPSpanExporter(endpoint=signal_endpoint(endpoint, "traces"),
                                          headers=dict(headers) if headers else None,
                                          timeout=export_timeout_s)
+        _announce(resource, getattr(span_exporter, "_endpoint", None))
     processor = BoundedBatchSpanProcessor(
         span_exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_ms,
         max_export_batch_size=max_export_batch_size, export_timeout_millis=export_timeout_s * 1000)
@@ -200,6 +202,16 @@ def configure(
         else:
             logger.info("a global MeterProvider is already set; infersight leaves it in place")
     return Telemetry(tracer_provider, meter_provider, resource, facts, processor)
+
+
+def _announce(resource: Resource, traces_url: Any) -> None:
+    """One line: which service sends what where (the app used to say nothing about it); from
+    then on failed exports are one warning, not a line per retry (``_exporthealth``)."""
+    base = str(traces_url).removesuffix("/v1/traces") if traces_url else "the OTLP endpoint"
+    watch_exports(base)
+    ensure_visible()
+    logger.info("infersight: service %r sends traces and metrics over OTLP/HTTP to %s",
+                resource.attributes.get("service.name", "unknown_service"), base)
 
 
 _OWNED: weakref.WeakKeyDictionary[TracerProvider, BoundedBatchSpanProcessor] = weakref.WeakKeyDictionary()
