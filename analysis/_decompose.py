@@ -213,7 +213,7 @@ def decompose(ctx: Context) -> Decomposition:
     loop_ns = _cap_by_recorded(ctx, spans, loop_ns, "loop_blocked_ms")
     own = spans["self_ns"].to_numpy(dtype=float) - gc_ns - loop_ns
     role = spans["role"].to_numpy()
-    hit = spans["hit"].fillna(False).to_numpy(dtype=bool)
+    hit = spans["hit"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     prefix = np.where(role == "cache", np.where(hit, "self:", "cache:"), np.char.add(role.astype(str), ":"))
     ent = np.where((role == "cache") & hit, spans["service"].astype(str).to_numpy(), spans["entity"].astype(str).to_numpy())
     spans["part"] = np.char.add(prefix.astype(str), ent.astype(str))
@@ -238,7 +238,7 @@ def decompose(ctx: Context) -> Decomposition:
                     | ((spans["role"] == "self") & (spans["kind"] == "server"))]
     calls = (callish.groupby(["pos", "part"]).size().unstack(fill_value=0).reindex(pos, fill_value=0)
              if not callish.empty else pd.DataFrame(index=pos))
-    misses = spans[(spans["role"] == "cache") & ~spans["hit"].fillna(False).astype(bool)]
+    misses = spans[(spans["role"] == "cache") & ~spans["hit"].astype("boolean").fillna(False).astype(bool)]
     miss_incl = (misses.assign(ms=(misses["end_ns"] - misses["start_ns"]) / 1e6)
                  .pivot_table(index="pos", columns="entity", values="ms", aggfunc="sum", fill_value=0.0)
                  .reindex(pos, fill_value=0.0)) if not misses.empty else pd.DataFrame(index=pos)

@@ -22,6 +22,8 @@ from infersight.analysis._finding import Finding
 FOLD_SHARE = 0.6
 #: ... and how much more than the cause's share of the affected requests that must be
 FOLD_LIFT = 1.2
+#: a cause active for this much of the incident links a mechanism whose rise lies this much in it
+COVER_ALL = 0.75
 #: a job's garbage and queued requests drain shortly after a run ends
 GRACE_NS = 500_000_000
 
@@ -44,6 +46,12 @@ def rise_inside(ctx: Context, root: Finding, other: Finding) -> float:
     if rise.sum() <= 0:
         return 0.0
     active = np.asarray(root.active, dtype=bool)
+    if Category(root.category) is not C.PERIODIC_JOB_INTERFERENCE and active.any():
+        # requests that arrived while the cause's own requests were still running queued behind
+        # them (a model on the CPU, a stampede's loads): they are the cause's too
+        r = ctx.requests
+        iv = (r["start_ns"].to_numpy()[active], r["end_ns"].to_numpy()[active])
+        active = active | (_intervals.contains(iv, r["start_ns"].to_numpy()) & ctx.inc)
     inside = float(rise[active].sum() / rise.sum())
     # the cause's share of the incident's requests (the sample over-represents affected ones:
     # each sampled request stands for its group)
@@ -55,6 +63,10 @@ def rise_inside(ctx: Context, root: Finding, other: Finding) -> float:
         if k:
             w[inc & group] = group.sum() / k
     frac = float((w * active).sum() / w.sum()) if w.sum() > 0 else 0.0
+    if frac >= COVER_ALL and inside >= COVER_ALL:
+        # the cause holds for (nearly) the whole incident and the mechanism's rise lies in it: no
+        # lift to measure, but the two cover the same time (the cause's own test says it is new)
+        return inside
     if inside < FOLD_SHARE or frac <= 0 or inside / frac < FOLD_LIFT:
         return 0.0
     return inside
@@ -130,6 +142,10 @@ def _activity(ctx: Context, root: Finding, edges: np.ndarray) -> np.ndarray | No
     if cat is C.PERIODIC_JOB_INTERFERENCE:
         iv = _job_time(root)
         return _intervals.overlap_ns(iv, edges[:-1], edges[1:]).astype(float)
+    if root.active is not None:
+        # any other cause: how many of the requests it was active for started in each step
+        t = ctx.requests["start_ns"].to_numpy()[np.asarray(root.active, dtype=bool)]
+        return np.histogram(t, bins=edges)[0].astype(float)
     return None
 
 
@@ -221,6 +237,10 @@ FOLD_RULES: dict[tuple[Category, Category], Callable[[Context, Finding, Finding]
     (C.CACHE_MISS_STORM, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.CACHE_MISS_STORM, C.POOL_SATURATION): rise_inside,
     (C.SLOW_DOWNSTREAM, C.POOL_SATURATION): rise_inside,
+    (C.GPU_MEMORY_PRESSURE, C.GPU_IDLE): either(rise_inside, moves_with),
+    (C.GPU_MEMORY_PRESSURE, C.GPU_SATURATION): rise_inside,
+    (C.GPU_MEMORY_PRESSURE, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.GPU_IDLE, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.GPU_SATURATION, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.GPU_THROTTLING, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.CACHE_MISS_STORM, C.GPU_THROTTLING): rise_inside,

@@ -190,8 +190,6 @@ def cluster(k: np.ndarray, n: np.ndarray, seg: Segment, *, gap: int, lo_min: int
         if len(after):
             hi = hi + int(after[-1]) + 1
             changed = True
-    if t - hi <= gap // 2 and hot[seg.lo:].any():
-        hi = t  # still going at the end of the data
     return Segment(lo, hi, seg.llr, seg.p_value, seg.rate_in, seg.rate_out)
 
 

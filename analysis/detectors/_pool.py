@@ -72,7 +72,7 @@ class PoolDetector:
         size = w_inc["pool_size"].dropna()
         size_txt = f" (size {int(size.max())})" if len(size) else ""
         peak = _peak_waiters(w_inc[w_inc["wait_ms"] >= self.t.min_wait_ms])
-        timeouts = int(w_inc["timed_out"].fillna(False).sum())
+        timeouts = int(w_inc["timed_out"].astype("boolean").fillna(False).sum())
 
         def p95(w: pd.DataFrame) -> float | None:
             return round(float(w["wait_ms"].quantile(0.95)), 2) if len(w) else None
@@ -87,7 +87,7 @@ class PoolDetector:
             Evidence("pool_wait_ms_per_affected_request", round(ch.incident_ms, 2), round(ch.baseline_ms, 2),
                      ctx.exemplars(active)),
             Evidence("pool_wait_p95_ms", p95(w_inc), p95(w_base)),
-            Evidence("pool_timeouts", timeouts, int(w_base["timed_out"].fillna(False).sum())),
+            Evidence("pool_timeouts", timeouts, int(w_base["timed_out"].astype("boolean").fillna(False).sum())),
             Evidence("peak_concurrent_waiters", peak, _peak_waiters(w_base[w_base["wait_ms"] >= self.t.min_wait_ms])),
         ]
         if len(size):
