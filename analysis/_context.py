@@ -63,7 +63,7 @@ class Context:
     def build(cls, tel: Telemetry) -> Context:
         tel.require_data()
         # via Arrow so the (few) route strings become a categorical, not 2M Python objects
-        req = tel.con.sql(_sql.load("features/requests_for_detectors")).to_arrow_table().to_pandas(
+        req = _sql.arrow(tel.con, "features/requests_for_detectors").to_pandas(
             strings_to_categorical=True)
         req["route"] = req["route"].astype("category")
         _settle_warmup(req)
@@ -178,7 +178,7 @@ class Context:
         idx = [int(i) for i in r.nlargest(n, "latency_ms")["idx"]]
         if not idx:
             return []
-        found = dict(self.tel.con.execute(_sql.load("features/trace_ids_for"), {"idx": idx}).fetchall())
+        found = dict(_sql.rows(self.tel.con, "features/trace_ids_for", idx=idx))
         return [str(found[i]) for i in idx if i in found]
 
     def in_steps(self, mask: np.ndarray) -> np.ndarray:

@@ -209,7 +209,7 @@ def decompose(ctx: Context) -> Decomposition:
         return empty
     idx = ctx.requests["idx"].to_numpy()[pos]
     _sql.execute(ctx.tel.con, "features/f_sample", idx=[int(i) for i in idx])
-    keys = ctx.tel.con.execute("SELECT tkey, idx FROM f_sample").df()
+    keys = _sql.query(ctx.tel.con, "SELECT tkey, idx FROM f_sample")
     spans = _sql.run(ctx.tel.con, "features/decompose_spans", **ctx.tel.range_params)
     if spans.empty:
         return empty

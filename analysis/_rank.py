@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from infersight.analysis import _intervals
+from infersight.analysis import _intervals, _sql
 from infersight.analysis._calibration import calibrated
 from infersight.analysis._category import Category
 from infersight.analysis._context import Context
@@ -121,7 +121,7 @@ def _activity(ctx: Context, root: Finding, edges: np.ndarray) -> np.ndarray | No
     """Per step, how active the cause was: a cache's misses, GC pause time, a job's running share."""
     cat = Category(root.category)
     if cat in (C.CACHE_STAMPEDE, C.CACHE_MISS_STORM):
-        calls = ctx.tel.con.table("f_cache_calls").df()
+        calls = _sql.table(ctx.tel.con, "f_cache_calls")
         t = calls.loc[(calls["cache"] == root.root_cause.entity) & ~calls["hit"], "start_ns"].to_numpy()
         return np.histogram(t, bins=edges)[0].astype(float)
     if cat is C.GC_PAUSE:
@@ -129,8 +129,6 @@ def _activity(ctx: Context, root: Finding, edges: np.ndarray) -> np.ndarray | No
         return np.array([_intervals.overlap_ns((s, e), edges[i:i + 1], edges[i + 1:i + 2])[0]
                          for i in range(len(edges) - 1)], dtype=float)
     if cat in (C.GPU_SATURATION, C.GPU_THROTTLING):
-        from infersight.analysis import _sql
-
         steps = _sql.run(ctx.tel.con, "detectors/gpu_steps", step_ns=int(edges[1] - edges[0]), **ctx.tel.range_params)
         if steps.empty:
             return None

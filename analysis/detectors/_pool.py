@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from infersight.analysis import _sql
 from infersight.analysis._category import Category
 from infersight.analysis._context import Context
 from infersight.analysis._finding import Evidence, Finding
@@ -63,7 +64,7 @@ class PoolDetector:
         n = len(ctx.requests)
         col = dec.column(ch.part, n)
         active = dec.sampled(n) & ctx.inc & (col > ch.baseline_ms + self.t.min_wait_ms)
-        waits = ctx.tel.con.table("f_pool_waits").df()
+        waits = _sql.table(ctx.tel.con, "f_pool_waits")
         waits = waits[waits["pool"] == ch.entity]
         inc, lo_hi = ctx.incident, ctx.incident.baseline_ns or (0, 0)
         w_inc = waits[(waits["start_ns"] >= (inc.onset_ns or 0)) & (waits["start_ns"] < (inc.end_ns or ctx.tel.until_ns))]
