@@ -55,6 +55,17 @@ class PartChange:
     #: per call (requests that made the call): is each call slower than in the baseline?
     per_call_test: Test | None = None
 
+    def evidence(self, max_p: float, *, dominant_share: float = 0.5, dominant_p: float = 0.1) -> Test | None:
+        """The test that says the part rose (per call when it is made of calls, else per request),
+        when significant at ``max_p`` - or at ``dominant_p`` for a part that carries most of an
+        incident's excess (the gate already established the change; this part is where it is)."""
+        for test in (self.per_call_test, self.test):
+            if test is None or test.effect <= 0:
+                continue
+            if test.p_value <= max_p or (self.share >= dominant_share and test.p_value <= dominant_p):
+                return test
+        return None
+
     @property
     def per_call_baseline_ms(self) -> float:
         return self.baseline_ms / self.calls_baseline if self.calls_baseline > 0 else self.baseline_ms

@@ -94,13 +94,14 @@ def diagnose(tel: Telemetry, *, progress: Progress | None = None) -> Diagnosis:
                 log.warning("detector %s failed", name, exc_info=True)
                 errors[name] = f"{type(exc).__name__}: {exc}"
         say("ranking")
-        if not ctx.found:
-            # no significant, material change: what the detectors see are leads, never above low
-            for f in found:
-                f.confidence = min(f.confidence, LEAD_MAX)
+    ranked = rank(ctx, found) if found else []
+    if not ctx.found:
+        # no significant, material change: what the detectors see are leads, never above low
+        for f in ranked:
+            f.confidence = min(f.confidence, LEAD_MAX)
     client, server, source = _client_vs_server(ctx)
     window_requests = int(ctx.requests["in_window"].sum())
-    return Diagnosis(findings=rank(ctx, found) if found else [], source=tel.source, window=ctx.window,
+    return Diagnosis(findings=ranked, source=tel.source, window=ctx.window,
                      route=tel.route, requests=window_requests, baseline_p99_ms=ctx.baseline_p99,
                      observed_p99_ms=ctx.observed_p99, incident=ctx.incident, client_p99_ms=client,
                      server_p99_ms=server, latency_source=source, errors=errors, context=ctx)

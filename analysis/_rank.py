@@ -287,10 +287,26 @@ def merge(ctx: Context, findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if id(f) not in folded]
 
 
+def dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per (category, entity): two detectors that reached the same cause by different
+    means (the latency decomposition, the service-by-service view) are one finding with both
+    evidences; the stronger one leads."""
+    by_key: dict[tuple[str, str], Finding] = {}
+    for f in sorted(findings, key=lambda f: -f.score):
+        key = (f.category, f.root_cause.entity)
+        if key in by_key:
+            kept = by_key[key]
+            kept.evidence.extend(e for e in f.evidence if e not in kept.evidence)
+            kept.excess_share = max(kept.excess_share, f.excess_share)
+        else:
+            by_key[key] = f
+    return [f for f in findings if by_key.get((f.category, f.root_cause.entity)) is f]
+
+
 def rank(ctx: Context, findings: list[Finding]) -> list[Finding]:
     """Fold mechanisms into causes, then order by impact x confidence (highest first); findings
     with no confidence left are not listed."""
-    merged = [f for f in merge(ctx, findings) if f.confidence >= 0.01]
+    merged = [f for f in merge(ctx, dedupe(findings)) if f.confidence >= 0.01]
     ranked = sorted(merged, key=lambda f: (f.score, f.confidence, -Category(f.category).order), reverse=True)
     # shares of the P99 excess never add up past all of it: each finding explains what the ones
     # ranked above it left (causes found by different means can overlap)
@@ -302,4 +318,4 @@ def rank(ctx: Context, findings: list[Finding]) -> list[Finding]:
     return ranked
 
 
-__all__ = ["FOLD_RULES", "merge", "rank", "rise_inside"]
+__all__ = ["FOLD_RULES", "dedupe", "merge", "rank", "rise_inside"]

@@ -52,7 +52,7 @@ class PoolDetector:
         for ch in dec.changes:
             if ch.role != "pool" or ch.share < self.t.min_share or ch.rose_share < self.t.min_rose_share:
                 continue
-            if ch.test is None or ch.test.p_value > self.t.max_p_value or ch.test.effect <= 0:
+            if ch.evidence(self.t.max_p_value) is None:
                 continue
             out.append(self._finding(ctx, dec, ch))
         return out
@@ -82,7 +82,7 @@ class PoolDetector:
                       f"{size_txt}",
                       f"Connection pool '{ch.entity}'{size_txt} saturated: waits {ch.baseline_ms:.1f} -> "
                       f"{ch.incident_ms:.1f} ms per request, {ch.share:.0%} of the P99 excess",
-                      ch.part, active, ch.share, ch.test, support=min(1.0, ch.rose_share / 0.3))
+                      ch.part, active, ch.share, ch.evidence(self.t.max_p_value), support=min(1.0, ch.rose_share / 0.3))
         evidence = [
             Evidence("pool_wait_ms_per_affected_request", round(ch.incident_ms, 2), round(ch.baseline_ms, 2),
                      ctx.exemplars(active)),

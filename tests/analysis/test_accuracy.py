@@ -34,6 +34,7 @@ SOURCES = _sources()
 # baseline and needs more of it (the RCA corpus, benchmarks/rca, is what v2 is judged on).
 _SHORT = "recorded with ~8 s of baseline before the fault (v1 runs): "
 KNOWN_MISSES = {
+    "cache_stampede": _SHORT + "the stampede ranks second behind the CPU contention its loads cause",
     "event_loop_block": _SHORT + "the change is not significant (scan p ~0.02)",
     "cold_cache": _SHORT + "the miss storm's link to the CPU contention is not measured on so few steps",
     "pool_exhaustion": _SHORT + "the pool ranks second behind CPU contention",
