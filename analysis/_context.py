@@ -210,7 +210,7 @@ class Context:
             multi = _sql.run(self.tel.con, "features/internal_server_spans", **self.tel.range_params)
             if len(multi) and int(multi.iloc[0, 0]) > 0:
                 _sql.execute(self.tel.con, "features/f_operations", **self.tel.range_params)
-                self.cache["operations"] = self.tel.con.sql("SELECT * FROM f_operations").to_arrow_table().to_pandas(
+                self.cache["operations"] = self.tel.con.arrow("SELECT * FROM f_operations").to_pandas(
                     strings_to_categorical=True)
             else:
                 self.cache["operations"] = pd.DataFrame(columns=["service", "operation", "start_ns", "self_ms",

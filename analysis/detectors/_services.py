@@ -73,7 +73,7 @@ class ServiceDetector:
         keys = set(ops.loc[sel, "tkey"].tolist()) if "tkey" in ops else set()
         if not keys:
             return np.zeros(len(ctx.requests), dtype=bool)
-        tk = ctx.tel.con.execute("SELECT tkey FROM f_requests ORDER BY rowid").fetchnumpy()["tkey"]
+        tk = ctx.tel.con.df("SELECT tkey FROM f_requests ORDER BY rowid")["tkey"].to_numpy()
         return np.isin(tk, np.fromiter(keys, dtype=tk.dtype, count=len(keys)))
 
     def _failures(self, ctx: Context, ops: pd.DataFrame, service: str, a: np.ndarray,
