@@ -93,7 +93,7 @@ def _disk(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         cli, what = _cli(args, Path(tmp))
         return {**what, **run_small_disk(Path(tmp), size_mib=args.size_mib, requests=args.requests,
-                                         cli=cli).as_dict()}
+                                         cli=cli, grow_to_mib=args.grow_to_mib).as_dict()}
 
 
 def _overload(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("disk", help="the collector on a small tmpfs: early checkpoints, 503s, recovery")
     d.add_argument("--size-mib", type=int, default=32)
     d.add_argument("--requests", type=int, default=400)
+    d.add_argument("--grow-to-mib", type=int, help="then remount the tmpfs this big and send 20 more requests")
     d.add_argument("--installed", action="store_true")
     d.add_argument("--cli")
     o = sub.add_parser("overload", help="burst far above the sustainable ingest rate")
@@ -158,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"crash": _crash, "overload": _overload, "fuzz": _fuzz, "blackhole": _blackhole, "uploads": _uploads,
               "disk": _disk}[args.cmd](args)
     result["wall_s"] = round(time.monotonic() - t0, 1)
-    path = _write(args.cmd, result, argv)
+    name = args.cmd + ("_installed" if getattr(args, "installed", False) else "")
+    path = _write(name, result, argv)
     print(json.dumps(result, indent=2))
     print(f"wrote {path.relative_to(ROOT)}")
     return 0

@@ -70,6 +70,10 @@ class DiskReport:
     disk_full_refusals_logged: int = 0
     enospc_logged: int = 0
     db_mib_at_end: float = 0.0
+    files_mib_at_end: dict[str, float] = field(default_factory=dict)  # everything on the small disk
+    reopened_logged: int = 0
+    grown_to_mib: int | None = None  # the disk was then made bigger (space returns) ...
+    after_growing: dict[str, int] = field(default_factory=dict)  # ... and these statuses followed
     found: int = 0
     lost: int = 0
     duplicates: int = 0
@@ -80,7 +84,9 @@ class DiskReport:
 
 
 def run_small_disk(workdir: Path, *, size_mib: int, requests: int, cli: Sequence[str] | None = None,
-                   stop_when_stuck: int = 40) -> DiskReport:
+                   stop_when_stuck: int = 40, grow_to_mib: int | None = None) -> DiskReport:
+    """``requests`` 512-span requests (stopping after ``stop_when_stuck`` refusals in a row); then,
+    with ``grow_to_mib``, the tmpfs is remounted bigger and 20 more requests are sent."""
     report = DiskReport(size_mib, requests)
     t0 = time.monotonic()
     with tmpfs(workdir / "mnt", f"{size_mib}m") as mnt:
@@ -102,10 +108,22 @@ def run_small_disk(workdir: Path, *, size_mib: int, requests: int, cli: Sequence
                         report.retry_after_missing += 1
                     if len(codes) >= stop_when_stuck and all(c != 200 for c in codes[-stop_when_stuck:]):
                         break  # refused this many in a row: it does not come back by itself
+                if grow_to_mib is not None:
+                    subprocess.run(["mount", "-o", f"remount,size={grow_to_mib}m", str(mnt)], check=True)
+                    report.grown_to_mib = grow_to_mib
+                    after: list[int] = []
+                    for seed in range(10_000, 10_020):
+                        code, ids, _ = post_request(client, seed)
+                        after.append(code)
+                        if code == 200:
+                            acked |= ids
+                    report.after_growing = {str(k): v for k, v in sorted(Counter(after).items())}
             assert col.stop() == 0, col.log()[-2000:]
         finally:
             col.kill9()
         report.db_mib_at_end = round(db.stat().st_size / 2**20, 2)
+        report.files_mib_at_end = {str(p.relative_to(mnt)): round(p.stat().st_blocks * 512 / 2**20, 2)
+                                   for p in sorted(mnt.rglob("*")) if p.is_file()}
         con = duckdb.connect(str(db), read_only=True)
         try:
             stored = [r[0] for r in con.execute('SELECT "SpanId" FROM otel_traces').fetchall()]
@@ -128,6 +146,7 @@ def run_small_disk(workdir: Path, *, size_mib: int, requests: int, cli: Sequence
     report.early_checkpoints = log.count("checkpointed a")
     report.disk_full_refusals_logged = log.count("refusing writes with 503")
     report.enospc_logged = log.count("No space left on device")
+    report.reopened_logged = log.count("reopened it")
     report.found = len(acked & set(stored))
     report.lost = len(acked - set(stored))
     report.duplicates = len(stored) - len(set(stored))
