@@ -104,7 +104,9 @@ def _print_table(console: Console, result: object, top: int) -> None:
     if inc is None or not inc.found:
         console.print(text(f"No incident found: {inc.reason if inc else 'no requests'}. Nothing to explain "
                            "(a finding is a change against a baseline)."), highlight=False)
-        return
+        if not result.findings:
+            return
+        console.print(text(f"{len(result.findings)} low-confidence lead(s) on the weaker change seen:"), style="dim")
     d = inc.to_dict()
     console.print(text(f"Incident from {d['onset']} to {d['end']}: {inc.reason}"), highlight=False)
     console.print(text(f"baseline {d['baseline']['start']} .. {d['baseline']['end']} ({inc.baseline_source}); "
