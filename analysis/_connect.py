@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 from infersight.analysis import _sql
+from infersight.analysis._engine import DuckDBEngine, Engine
 from infersight.analysis._errors import SchemaError, SchemaVersionError, SourceError
 from infersight.analysis._timeparse import parse_instant_ns
 
@@ -104,9 +105,8 @@ def open_source(source: str | Path, *, token: str | None = None, since: str | No
     return con if con is not None else _open_fallback(text)
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute("SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views()")
-    return {r[0] for r in rows.fetchall()}
+def _tables(con: Engine) -> set[str]:
+    return con.tables()
 
 
 def _schema_ddl(table: str) -> str:
@@ -117,7 +117,7 @@ def _schema_ddl(table: str) -> str:
     return f"CREATE TEMP TABLE {table} ({m.group(1)}\n)"
 
 
-def check_schema(con: duckdb.DuckDBPyConnection, source: str) -> int:
+def check_schema(con: Engine, source: str) -> int:
     """Raise a clear error for a foreign or newer database; return its schema version."""
     tables = _tables(con)
     if "otel_traces" not in tables:
@@ -132,27 +132,44 @@ def check_schema(con: duckdb.DuckDBPyConnection, source: str) -> int:
             f"{source} has schema version {version}, newer than this analysis understands "
             f"({SUPPORTED_SCHEMA_VERSION}): upgrade infersight"
         )
-    cols = {r[0] for r in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'otel_traces'").fetchall()}
+    cols = con.columns("otel_traces")
     missing = {"Timestamp", "TraceId", "SpanId", "SpanName", "SpanKind", "Duration"} - cols
     if missing and cols:
         raise SchemaError(f"{source}: otel_traces lacks columns {sorted(missing)}")
     return version
 
 
-def build_staging(con: duckdb.DuckDBPyConnection) -> None:
+def _create_empty(con: Engine, table: str) -> None:
+    if con.dialect == "duckdb":
+        con.run(_schema_ddl(table))
+    else:  # ClickHouse: shaped like the exporter's table
+        con.create_empty(table)  # type: ignore[attr-defined]
+
+
+def build_staging(con: Engine) -> None:
     """Create the ``stg_*`` views; missing metric and log tables become empty ones (traces-only sources)."""
     tables = _tables(con)
     for table in _METRIC_TABLES:
         if table not in tables:
-            con.execute(_schema_ddl(table))
+            _create_empty(con, table)
     for name in _sql.names("staging"):
         _sql.execute(con, name)
 
 
+def open_engine(source: str | Path, *, token: str | None = None, since: str | None = None) -> Engine:
+    """An :class:`~infersight.analysis._engine.Engine` for any source: ``chdb:PATH`` and
+    ``clickhouse://user@host:8123/db`` open ClickHouse, anything else DuckDB (:func:`open_source`)."""
+    text = str(source)
+    if re.match(r"^(chdb:|clickhouses?://)", text):
+        from infersight.analysis._clickhouse import ClickHouseEngine
+
+        return ClickHouseEngine(text)
+    return DuckDBEngine(open_source(source, token=token, since=since))
+
+
 def open_checked(source: str | Path, *, token: str | None = None,
-                 since: str | None = None) -> tuple[duckdb.DuckDBPyConnection, int]:
-    con = open_source(source, token=token, since=since)
+                 since: str | None = None) -> tuple[Engine, int]:
+    con = open_engine(source, token=token, since=since)
     try:
         version = check_schema(con, str(source))
         build_staging(con)

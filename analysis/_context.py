@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from infersight.analysis import _sql
 from infersight.analysis._finding import iso
-from infersight.analysis._incident import GATE, Incident
+from infersight.analysis._incident import GATE, Incident, _describe, _normalised, detect_services
 from infersight.analysis._incident import detect as detect_incident
 from infersight.analysis._stats import Test, mann_whitney
 from infersight.analysis._telemetry import Telemetry
@@ -63,13 +63,23 @@ class Context:
     def build(cls, tel: Telemetry) -> Context:
         tel.require_data()
         # via Arrow so the (few) route strings become a categorical, not 2M Python objects
-        req = tel.con.sql(_sql.load("features/requests_for_detectors")).to_arrow_table().to_pandas(
+        req = _sql.arrow(tel.con, "features/requests_for_detectors").to_pandas(
             strings_to_categorical=True)
         req["route"] = req["route"].astype("category")
         _settle_warmup(req)
         inc = detect_incident(req, window_ns=tel.since_ns, until_ns=tel.until_ns, explicit_since=tel.explicit_since,
                               baseline=tel.baseline_ns)
         ctx = cls(tel=tel, requests=req, incident=inc)
+        if not inc.found:
+            # nothing at the entry: did one service's own calls change? (callers retry, degrade)
+            svc = detect_services(ctx.operations(), req, window_ns=tel.since_ns, until_ns=tel.until_ns,
+                                  explicit_since=tel.explicit_since, baseline=tel.baseline_ns)
+            weaker = inc.scan_p_value is None or (svc is not None and svc.scan_p_value is not None
+                                                  and svc.scan_p_value <= inc.scan_p_value)
+            if svc is not None and (svc.found or weaker):
+                _describe(svc, req, _normalised(req, ~req["is_error"].to_numpy(dtype=bool), GATE),
+                          ~req["is_error"].to_numpy(dtype=bool), req["is_error"].to_numpy(dtype=bool), GATE)
+                ctx.incident = svc
         ctx._excess()
         return ctx
 
@@ -79,7 +89,7 @@ class Context:
         inc, base = self.incident.incident_mask, self.incident.baseline_mask
         r["in_incident"] = inc
         r["in_baseline"] = base
-        ok = ~r["is_error"].fillna(False).to_numpy(dtype=bool)
+        ok = ~r["is_error"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         lat = r["latency_ms"].to_numpy(dtype=float)
         routes = r["route"].astype(str).to_numpy()
         sel = base & ok
@@ -99,6 +109,12 @@ class Context:
     @property
     def found(self) -> bool:
         return self.incident.found
+
+    @property
+    def has_candidate(self) -> bool:
+        """No incident, but a candidate stretch with a baseline: the detectors may name leads
+        (capped at low confidence)."""
+        return bool(not self.found and self.incident.onset_ns is not None and self.inc.any() and self.base.any())
 
     @property
     def inc(self) -> np.ndarray:
@@ -162,7 +178,7 @@ class Context:
         idx = [int(i) for i in r.nlargest(n, "latency_ms")["idx"]]
         if not idx:
             return []
-        found = dict(self.tel.con.execute(_sql.load("features/trace_ids_for"), {"idx": idx}).fetchall())
+        found = dict(_sql.rows(self.tel.con, "features/trace_ids_for", idx=idx))
         return [str(found[i]) for i in idx if i in found]
 
     def in_steps(self, mask: np.ndarray) -> np.ndarray:
@@ -185,6 +201,21 @@ class Context:
         if name not in self.cache:
             self.cache[name] = _sql.run(self.tel.con, f"features/{name}")
         df: pd.DataFrame = self.cache[name]
+        return df
+
+    def operations(self) -> pd.DataFrame:
+        """Every SERVER span (entry and between services) with its own time and own failures
+        (``features/f_operations``), built once; empty for single-service data."""
+        if "operations" not in self.cache:
+            multi = _sql.run(self.tel.con, "features/internal_server_spans", **self.tel.range_params)
+            if len(multi) and int(multi.iloc[0, 0]) > 0:
+                _sql.execute(self.tel.con, "features/f_operations", **self.tel.range_params)
+                self.cache["operations"] = self.tel.con.arrow("SELECT * FROM f_operations").to_pandas(
+                    strings_to_categorical=True)
+            else:
+                self.cache["operations"] = pd.DataFrame(columns=["service", "operation", "start_ns", "self_ms",
+                                                                 "failed", "own_failed", "in_window"])
+        df: pd.DataFrame = self.cache["operations"]
         return df
 
     def parts(self) -> Any:

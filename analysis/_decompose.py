@@ -55,6 +55,17 @@ class PartChange:
     #: per call (requests that made the call): is each call slower than in the baseline?
     per_call_test: Test | None = None
 
+    def evidence(self, max_p: float, *, dominant_share: float = 0.5, dominant_p: float = 0.1) -> Test | None:
+        """The test that says the part rose (per call when it is made of calls, else per request),
+        when significant at ``max_p`` - or at ``dominant_p`` for a part that carries most of an
+        incident's excess (the gate already established the change; this part is where it is)."""
+        for test in (self.per_call_test, self.test):
+            if test is None or test.effect <= 0:
+                continue
+            if test.p_value <= max_p or (self.share >= dominant_share and test.p_value <= dominant_p):
+                return test
+        return None
+
     @property
     def per_call_baseline_ms(self) -> float:
         return self.baseline_ms / self.calls_baseline if self.calls_baseline > 0 else self.baseline_ms
@@ -198,7 +209,7 @@ def decompose(ctx: Context) -> Decomposition:
         return empty
     idx = ctx.requests["idx"].to_numpy()[pos]
     _sql.execute(ctx.tel.con, "features/f_sample", idx=[int(i) for i in idx])
-    keys = ctx.tel.con.execute("SELECT tkey, idx FROM f_sample").df()
+    keys = _sql.query(ctx.tel.con, "SELECT tkey, idx FROM f_sample")
     spans = _sql.run(ctx.tel.con, "features/decompose_spans", **ctx.tel.range_params)
     if spans.empty:
         return empty
@@ -213,7 +224,7 @@ def decompose(ctx: Context) -> Decomposition:
     loop_ns = _cap_by_recorded(ctx, spans, loop_ns, "loop_blocked_ms")
     own = spans["self_ns"].to_numpy(dtype=float) - gc_ns - loop_ns
     role = spans["role"].to_numpy()
-    hit = spans["hit"].fillna(False).to_numpy(dtype=bool)
+    hit = spans["hit"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     prefix = np.where(role == "cache", np.where(hit, "self:", "cache:"), np.char.add(role.astype(str), ":"))
     ent = np.where((role == "cache") & hit, spans["service"].astype(str).to_numpy(), spans["entity"].astype(str).to_numpy())
     spans["part"] = np.char.add(prefix.astype(str), ent.astype(str))
@@ -238,7 +249,7 @@ def decompose(ctx: Context) -> Decomposition:
                     | ((spans["role"] == "self") & (spans["kind"] == "server"))]
     calls = (callish.groupby(["pos", "part"]).size().unstack(fill_value=0).reindex(pos, fill_value=0)
              if not callish.empty else pd.DataFrame(index=pos))
-    misses = spans[(spans["role"] == "cache") & ~spans["hit"].fillna(False).astype(bool)]
+    misses = spans[(spans["role"] == "cache") & ~spans["hit"].astype("boolean").fillna(False).astype(bool)]
     miss_incl = (misses.assign(ms=(misses["end_ns"] - misses["start_ns"]) / 1e6)
                  .pivot_table(index="pos", columns="entity", values="ms", aggfunc="sum", fill_value=0.0)
                  .reindex(pos, fill_value=0.0)) if not misses.empty else pd.DataFrame(index=pos)

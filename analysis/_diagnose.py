@@ -1,7 +1,9 @@
 """Running the diagnosis: is there an incident, then which causes explain it, ranked.
 
-No incident (no significant, material change against a baseline) means no findings: a
-finding is a change, never a steady state.
+No incident (no significant, material change against a baseline) means nothing above low
+confidence: a finding is a change, never a steady state. When the gate saw a weaker candidate
+change (not significant or not material), the detectors still run on it and what they find is
+listed as leads, capped below medium.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from infersight.analysis._context import Context
-from infersight.analysis._finding import Finding
+from infersight.analysis._finding import LOW_MAX, Finding
 from infersight.analysis._incident import Incident
 from infersight.analysis._rank import rank
 from infersight.analysis._telemetry import Telemetry
@@ -22,6 +24,9 @@ from infersight.analysis.detectors import DETECTORS
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+
+#: the most a lead (a finding without an incident) may claim: below medium
+LEAD_MAX = LOW_MAX - 0.01
 
 
 @dataclass
@@ -80,7 +85,7 @@ def diagnose(tel: Telemetry, *, progress: Progress | None = None) -> Diagnosis:
     ctx = Context.build(tel)
     found: list[Finding] = []
     errors: dict[str, str] = {}
-    if ctx.found:
+    if ctx.found or ctx.has_candidate:
         for name, detector in DETECTORS.items():
             say(f"detector {name}")
             try:
@@ -89,9 +94,14 @@ def diagnose(tel: Telemetry, *, progress: Progress | None = None) -> Diagnosis:
                 log.warning("detector %s failed", name, exc_info=True)
                 errors[name] = f"{type(exc).__name__}: {exc}"
         say("ranking")
+    ranked = rank(ctx, found) if found else []
+    if not ctx.found:
+        # no significant, material change: what the detectors see are leads, never above low
+        for f in ranked:
+            f.confidence = min(f.confidence, LEAD_MAX)
     client, server, source = _client_vs_server(ctx)
     window_requests = int(ctx.requests["in_window"].sum())
-    return Diagnosis(findings=rank(ctx, found) if found else [], source=tel.source, window=ctx.window,
+    return Diagnosis(findings=ranked, source=tel.source, window=ctx.window,
                      route=tel.route, requests=window_requests, baseline_p99_ms=ctx.baseline_p99,
                      observed_p99_ms=ctx.observed_p99, incident=ctx.incident, client_p99_ms=client,
                      server_p99_ms=server, latency_source=source, errors=errors, context=ctx)

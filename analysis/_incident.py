@@ -53,6 +53,8 @@ class GateThresholds:
     min_error_ratio: float = 2.0
     min_error_delta: float = 0.01
     min_errors: int = 5
+    #: a service's own failing / slow share of calls must rise by this much
+    min_service_rise: float = 0.05
     #: bursts this close together are one incident (periodic damage: a job, a TTL)
     burst_gap_ns: int = 20_000_000_000
     #: a slow stretch that starts with a process and lasts less than this is its warm-up
@@ -78,6 +80,9 @@ class Incident:
     found: bool
     reason: str
     sli: str = "latency"
+    #: whose SLI changed: "requests" (the entry requests) or "service <name>" (a service's own
+    #: calls: its spans' own time or the failures that start in it)
+    scope: str = "requests"
     onset_ns: int | None = None
     end_ns: int | None = None
     baseline_ns: tuple[int, int] | None = None
@@ -98,7 +103,7 @@ class Incident:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "found": self.found, "reason": self.reason, "sli": self.sli,
+            "found": self.found, "reason": self.reason, "sli": self.sli, "scope": self.scope,
             "onset": iso(self.onset_ns), "end": iso(self.end_ns),
             "baseline": {"start": iso(self.baseline_ns[0]) if self.baseline_ns else None,
                          "end": iso(self.baseline_ns[1]) if self.baseline_ns else None,
@@ -165,7 +170,7 @@ def detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: 
     if usable.sum() < 2 * g.min_requests:
         return Incident(False, f"too few requests to compare ({int(usable.sum())})", incident_mask=empty,
                         baseline_mask=empty)
-    is_err = req["is_error"].fillna(False).to_numpy(dtype=bool)
+    is_err = req["is_error"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     ok = usable & ~is_err
     step = choose_step(start[usable], g)
     t0 = int(start[usable].min())
@@ -209,17 +214,26 @@ def detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: 
     if not found:
         return Incident(False, "no stretch of time differs from the rest", step_ns=step, baseline_source=source,
                         incident_mask=empty, baseline_mask=empty)
-    # the P99 is the symptom: the tail series places the incident when it is significant (a broad
-    # shift raises it too); the 75th-percentile series catches what the tail alone misses; errors
-    # when they are what changed most
-    significant = [f for f in found if f[1].p_value <= g.max_p_value]
-    order = {"errors": 0, f"latency_q{int(g.tail_quantiles[-1] * 100)}": 1}
-    best = min(significant, key=lambda f: (order.get(f[0], 2), f[1].p_value)) if significant \
-        else min(found, key=lambda f: f[1].p_value)
-    name, seg, k_best, n_best = best
+    # the series with the strongest evidence places the incident: the 95th-percentile series for
+    # damage in the tail, the 75th for a change that slows many requests (their 95th percentile is
+    # set by the change itself), errors when failures changed most; a burst is grown to the whole
+    # incident below (extend, cluster)
+    candidates = [_candidate(f, req, norm, ok, is_err, start, usable, seg_use, base_use, source, lo_min, t0, step,
+                             until_ns, g) for f in sorted(found, key=lambda f: f[1].p_value)]
+    return next((c for c in candidates if c.found), candidates[0])
+
+
+def _candidate(series: tuple[str, Segment, np.ndarray, np.ndarray], req: pd.DataFrame, norm: np.ndarray,
+               ok: np.ndarray, is_err: np.ndarray, start: np.ndarray, usable: np.ndarray, seg_use: np.ndarray,
+               base_use: np.ndarray | None, source: str, lo_min: int, t0: int, step: int, until_ns: int,
+               g: GateThresholds) -> Incident:
+    """One series' change placed in time, given its baseline, described and judged."""
+    name, seg, k_best, n_best = series
     if base_use is None:
         seg = extend(k_best, n_best, seg, lo_min=lo_min)
-    seg = cluster(k_best, n_best, seg, gap=max(g.min_steps, int(g.burst_gap_ns // step)), lo_min=lo_min)
+    t = len(k_best)
+    gap = max(g.min_steps, min(int(g.burst_gap_ns // step), t // 4))
+    seg = cluster(k_best, n_best, seg, gap=gap, lo_min=lo_min, keep_before=min(seg.lo, max(g.min_steps, seg.lo // 3)))
     onset, end = t0 + seg.lo * step, min(until_ns, t0 + seg.hi * step)
     inc = seg_use & (start >= onset) & (start < end)
     if base_use is None:
@@ -328,4 +342,87 @@ def _material(inc: Incident, g: GateThresholds) -> tuple[bool, str]:
     return False, f"P99 x{ratio:.2f} (+{delta:.0f} ms), {exceed:.1%} above the baseline P99: not a material change"
 
 
-__all__ = ["GATE", "GateThresholds", "Incident", "TypeStats", "choose_step", "detect"]
+def detect_services(ops: pd.DataFrame, req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: bool,
+                    baseline: tuple[int, int] | None = None, g: GateThresholds = GATE) -> Incident | None:
+    """The gate on each service's own SLI, for changes the entry requests do not show (a callee
+    that fails more while callers retry or degrade, a service whose own time rose with few entry
+    requests to show it): per service, the failures that start in it and its spans' own time,
+    scanned like the entry requests, the p-value corrected for every service and series looked at.
+    Returns the most significant material change, with masks over the entry requests ``req``."""
+    if ops.empty:
+        return None
+    start = ops["start_ns"].to_numpy(dtype=np.int64)
+    step = choose_step(start, g)
+    t0 = int(start.min())
+    bucket = ((start - t0) // step).clip(0).astype(np.int64)
+    t = int(bucket.max()) + 1
+    services = [s for s, n in ops["service"].value_counts().items() if n >= 2 * g.min_requests]
+    tests = max(1, 2 * len(services))
+    lo_min = 0
+    base_time: tuple[int, int] | None = baseline
+    if baseline is None and explicit_since:
+        length = until_ns - window_ns
+        base_time = (window_ns - length, window_ns)
+    if base_time is not None:
+        lo_min = int(max(0, (max(window_ns, base_time[1]) - t0) // step))
+    best: tuple[float, str, str, Segment, np.ndarray] | None = None
+    svc_all = ops["service"].astype(str).to_numpy()
+    for service in services:
+        on = svc_all == service
+        own = ops["own_failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        ok = on & ~ops["failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        self_ms = ops["self_ms"].to_numpy(dtype=float)
+        med = pd.Series(self_ms[ok]).groupby(ops["operation"].astype(str).to_numpy()[ok]).median()
+        scale = ops["operation"].astype(str).map(med).fillna(float(np.median(self_ms[ok])) if ok.any() else 1.0)
+        norm = self_ms / np.maximum(scale.to_numpy(dtype=float), 1e-3)
+        slow = ok & (norm > (float(np.quantile(norm[ok], 0.95)) if ok.any() else np.inf))
+        for name, flags, use in (("errors", own & on, on), ("latency", slow, ok)):
+            if flags.sum() < g.min_errors:
+                continue
+            inside = use if base_time is None else use & (start >= window_ns)
+            k, n = _counts(bucket, flags, inside, t)
+            outside = None
+            if base_time is not None:
+                b = use & (start >= base_time[0]) & (start < base_time[1])
+                outside = (int((flags & b).sum()), int(b.sum()))
+            seg = scan(k, n, min_steps=g.min_steps, min_n=g.min_errors, lo_min=min(lo_min, t - 1), outside=outside)
+            if seg is None:
+                continue
+            p = min(1.0, seg.p_value * tests)
+            if best is None or p < best[0]:
+                best = (p, service, name, seg, flags)
+    if best is None:
+        return None
+    p, service, name, seg, flags = best
+    onset, end = t0 + seg.lo * step, min(until_ns, t0 + seg.hi * step)
+    if base_time is None:
+        length = max(end - onset, g.min_steps * step)
+        guard = int(min(max(2 * step, 0.1 * length), 0.25 * max(onset - t0, 0)))
+        base_time = (max(t0, onset - guard - length), onset - guard)
+        if base_time[1] - base_time[0] < g.min_steps * step:
+            base_time = (end + guard, end + guard + length)
+    on = svc_all == service
+    in_b = on & (start >= base_time[0]) & (start < base_time[1])
+    in_i = on & (start >= onset) & (start < end)
+    rate_b = float(flags[in_b].mean()) if in_b.any() else 0.0
+    rate_i = float(flags[in_i].mean()) if in_i.any() else 0.0
+    what = "failures that start in it" if name == "errors" else "calls slower in its own code"
+    reason = (f"service {service}: {what} {rate_b:.1%} -> {rate_i:.1%} of its calls "
+              f"(p = {p:.2g}, corrected for {tests} series)")
+    rs = req["start_ns"].to_numpy(dtype=np.int64)
+    usable = ~req["warmup"].to_numpy(dtype=bool)
+    inc = Incident(False, reason, sli=name, scope=f"service {service}", onset_ns=onset, end_ns=end,
+                   baseline_ns=base_time, baseline_source="explicit" if baseline else "auto", step_ns=step,
+                   scan_p_value=p,
+                   incident_mask=usable & (rs >= onset) & (rs < end),
+                   baseline_mask=usable & (rs >= base_time[0]) & (rs < base_time[1]))
+    n_i = int(in_i.sum())
+    material = (p <= g.max_p_value and int(flags[in_i].sum()) >= g.min_errors and n_i >= g.min_errors
+                and rate_i >= g.min_error_ratio * rate_b and rate_i - rate_b >= g.min_service_rise)
+    inc.found = bool(material and in_b.sum() >= g.min_errors)
+    if not inc.found:
+        inc.reason = f"no material change in any service's own calls (best: {reason})"
+    return inc
+
+
+__all__ = ["GATE", "GateThresholds", "Incident", "TypeStats", "choose_step", "detect", "detect_services"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from infersight.analysis import _intervals
+from infersight.analysis import _intervals, _sql
 from infersight.analysis._calibration import calibrated
 from infersight.analysis._category import Category
 from infersight.analysis._context import Context
@@ -22,6 +22,8 @@ from infersight.analysis._finding import Finding
 FOLD_SHARE = 0.6
 #: ... and how much more than the cause's share of the affected requests that must be
 FOLD_LIFT = 1.2
+#: a cause active for this much of the incident links a mechanism whose rise lies this much in it
+COVER_ALL = 0.75
 #: a job's garbage and queued requests drain shortly after a run ends
 GRACE_NS = 500_000_000
 
@@ -44,6 +46,12 @@ def rise_inside(ctx: Context, root: Finding, other: Finding) -> float:
     if rise.sum() <= 0:
         return 0.0
     active = np.asarray(root.active, dtype=bool)
+    if Category(root.category) is not C.PERIODIC_JOB_INTERFERENCE and active.any():
+        # requests that arrived while the cause's own requests were still running queued behind
+        # them (a model on the CPU, a stampede's loads): they are the cause's too
+        r = ctx.requests
+        iv = (r["start_ns"].to_numpy()[active], r["end_ns"].to_numpy()[active])
+        active = active | (_intervals.contains(iv, r["start_ns"].to_numpy()) & ctx.inc)
     inside = float(rise[active].sum() / rise.sum())
     # the cause's share of the incident's requests (the sample over-represents affected ones:
     # each sampled request stands for its group)
@@ -55,6 +63,10 @@ def rise_inside(ctx: Context, root: Finding, other: Finding) -> float:
         if k:
             w[inc & group] = group.sum() / k
     frac = float((w * active).sum() / w.sum()) if w.sum() > 0 else 0.0
+    if frac >= COVER_ALL and inside >= COVER_ALL:
+        # the cause holds for (nearly) the whole incident and the mechanism's rise lies in it: no
+        # lift to measure, but the two cover the same time (the cause's own test says it is new)
+        return inside
     if inside < FOLD_SHARE or frac <= 0 or inside / frac < FOLD_LIFT:
         return 0.0
     return inside
@@ -109,7 +121,7 @@ def _activity(ctx: Context, root: Finding, edges: np.ndarray) -> np.ndarray | No
     """Per step, how active the cause was: a cache's misses, GC pause time, a job's running share."""
     cat = Category(root.category)
     if cat in (C.CACHE_STAMPEDE, C.CACHE_MISS_STORM):
-        calls = ctx.tel.con.table("f_cache_calls").df()
+        calls = _sql.table(ctx.tel.con, "f_cache_calls")
         t = calls.loc[(calls["cache"] == root.root_cause.entity) & ~calls["hit"], "start_ns"].to_numpy()
         return np.histogram(t, bins=edges)[0].astype(float)
     if cat is C.GC_PAUSE:
@@ -117,8 +129,6 @@ def _activity(ctx: Context, root: Finding, edges: np.ndarray) -> np.ndarray | No
         return np.array([_intervals.overlap_ns((s, e), edges[i:i + 1], edges[i + 1:i + 2])[0]
                          for i in range(len(edges) - 1)], dtype=float)
     if cat in (C.GPU_SATURATION, C.GPU_THROTTLING):
-        from infersight.analysis import _sql
-
         steps = _sql.run(ctx.tel.con, "detectors/gpu_steps", step_ns=int(edges[1] - edges[0]), **ctx.tel.range_params)
         if steps.empty:
             return None
@@ -132,6 +142,10 @@ def _activity(ctx: Context, root: Finding, edges: np.ndarray) -> np.ndarray | No
     if cat is C.PERIODIC_JOB_INTERFERENCE:
         iv = _job_time(root)
         return _intervals.overlap_ns(iv, edges[:-1], edges[1:]).astype(float)
+    if root.active is not None:
+        # any other cause: how many of the requests it was active for started in each step
+        t = ctx.requests["start_ns"].to_numpy()[np.asarray(root.active, dtype=bool)]
+        return np.histogram(t, bins=edges)[0].astype(float)
     return None
 
 
@@ -223,6 +237,10 @@ FOLD_RULES: dict[tuple[Category, Category], Callable[[Context, Finding, Finding]
     (C.CACHE_MISS_STORM, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.CACHE_MISS_STORM, C.POOL_SATURATION): rise_inside,
     (C.SLOW_DOWNSTREAM, C.POOL_SATURATION): rise_inside,
+    (C.GPU_MEMORY_PRESSURE, C.GPU_IDLE): either(rise_inside, moves_with),
+    (C.GPU_MEMORY_PRESSURE, C.GPU_SATURATION): rise_inside,
+    (C.GPU_MEMORY_PRESSURE, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.GPU_IDLE, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.GPU_SATURATION, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.GPU_THROTTLING, C.CPU_CONTENTION): either(rise_inside, moves_with),
     (C.CACHE_MISS_STORM, C.GPU_THROTTLING): rise_inside,
@@ -269,10 +287,26 @@ def merge(ctx: Context, findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if id(f) not in folded]
 
 
+def dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per (category, entity): two detectors that reached the same cause by different
+    means (the latency decomposition, the service-by-service view) are one finding with both
+    evidences; the stronger one leads."""
+    by_key: dict[tuple[str, str], Finding] = {}
+    for f in sorted(findings, key=lambda f: -f.score):
+        key = (f.category, f.root_cause.entity)
+        if key in by_key:
+            kept = by_key[key]
+            kept.evidence.extend(e for e in f.evidence if e not in kept.evidence)
+            kept.excess_share = max(kept.excess_share, f.excess_share)
+        else:
+            by_key[key] = f
+    return [f for f in findings if by_key.get((f.category, f.root_cause.entity)) is f]
+
+
 def rank(ctx: Context, findings: list[Finding]) -> list[Finding]:
     """Fold mechanisms into causes, then order by impact x confidence (highest first); findings
     with no confidence left are not listed."""
-    merged = [f for f in merge(ctx, findings) if f.confidence >= 0.01]
+    merged = [f for f in merge(ctx, dedupe(findings)) if f.confidence >= 0.01]
     ranked = sorted(merged, key=lambda f: (f.score, f.confidence, -Category(f.category).order), reverse=True)
     # shares of the P99 excess never add up past all of it: each finding explains what the ones
     # ranked above it left (causes found by different means can overlap)
@@ -284,4 +318,4 @@ def rank(ctx: Context, findings: list[Finding]) -> list[Finding]:
     return ranked
 
 
-__all__ = ["FOLD_RULES", "merge", "rank", "rise_inside"]
+__all__ = ["FOLD_RULES", "dedupe", "merge", "rank", "rise_inside"]

@@ -165,7 +165,7 @@ def extend(k: np.ndarray, n: np.ndarray, seg: Segment, *, lo_min: int = 0, p_max
 
 
 def cluster(k: np.ndarray, n: np.ndarray, seg: Segment, *, gap: int, lo_min: int = 0, p_step: float = 0.01,
-            min_events: int = 2) -> Segment:
+            min_events: int = 2, keep_before: int = 3) -> Segment:
     """Grow a found segment over the steps that are anomalous on their own (binomial p <= p_step
     against the rate outside it, at least ``min_events`` events) and lie within ``gap`` steps of it
     or of each other: periodic bursts (a job every 10 s, a TTL expiring every 30 s) are one incident
@@ -177,7 +177,8 @@ def cluster(k: np.ndarray, n: np.ndarray, seg: Segment, *, gap: int, lo_min: int
     with np.errstate(divide="ignore", invalid="ignore"):
         pv = stats.binom.sf(k - 1, n.astype(int), r0)
     hot = (k >= min_events) & (pv <= p_step)
-    hot[: max(0, lo_min)] = False
+    # never grow into the first steps: a baseline must remain before the incident
+    hot[: max(0, lo_min) + keep_before] = False
     lo, hi = seg.lo, seg.hi
     changed = True
     while changed:
@@ -190,8 +191,6 @@ def cluster(k: np.ndarray, n: np.ndarray, seg: Segment, *, gap: int, lo_min: int
         if len(after):
             hi = hi + int(after[-1]) + 1
             changed = True
-    if t - hi <= gap // 2 and hot[seg.lo:].any():
-        hi = t  # still going at the end of the data
     return Segment(lo, hi, seg.llr, seg.p_value, seg.rate_in, seg.rate_out)
 
 

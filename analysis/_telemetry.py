@@ -7,12 +7,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 from infersight.analysis import _sql
 from infersight.analysis._connect import open_checked
 from infersight.analysis._critical_path import critical_path as _walk
 from infersight.analysis._critical_path import self_time_on_path
+from infersight.analysis._engine import Engine
 from infersight.analysis._errors import NoDataError, UsageError
 from infersight.analysis._timeparse import parse_duration_ns, parse_instant_ns
 
@@ -33,7 +33,7 @@ class Telemetry:
     (``"30m"``) or an ISO time; ``route`` limits requests to one ``http.route``.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, source: str, schema_version: int,
+    def __init__(self, con: Engine, *, source: str, schema_version: int,
                  since: str | None = None, until: str | None = None, route: str | None = None,
                  baseline: str | None = None) -> None:
         self.con = con
@@ -169,7 +169,7 @@ class Telemetry:
         if isinstance(selection, str):
             if selection != "slow":
                 raise UsageError("selection must be a list of trace ids or 'slow'")
-            reqs = self.con.execute("SELECT trace_id, latency_ms AS duration_ms FROM f_requests WHERE in_window").df()
+            reqs = _sql.query(self.con, "SELECT trace_id, latency_ms AS duration_ms FROM f_requests WHERE in_window")
             if reqs.empty:
                 return pd.DataFrame()
             cut = threshold_ms if threshold_ms is not None else float(reqs["duration_ms"].quantile(0.99))
@@ -177,7 +177,7 @@ class Telemetry:
         else:
             sel = sorted(set(selection))
         if baseline is None:
-            all_ids = self.con.execute("SELECT DISTINCT trace_id FROM f_requests WHERE in_window").fetchall()
+            all_ids = self.con.rows("SELECT DISTINCT trace_id FROM f_requests WHERE in_window")
             chosen = set(sel)
             base = sorted(t for (t,) in all_ids if t not in chosen)
         else:

@@ -104,7 +104,9 @@ def _print_table(console: Console, result: object, top: int) -> None:
     if inc is None or not inc.found:
         console.print(text(f"No incident found: {inc.reason if inc else 'no requests'}. Nothing to explain "
                            "(a finding is a change against a baseline)."), highlight=False)
-        return
+        if not result.findings:
+            return
+        console.print(text(f"{len(result.findings)} low-confidence lead(s) on the weaker change seen:"), style="dim")
     d = inc.to_dict()
     console.print(text(f"Incident from {d['onset']} to {d['end']}: {inc.reason}"), highlight=False)
     console.print(text(f"baseline {d['baseline']['start']} .. {d['baseline']['end']} ({inc.baseline_source}); "
@@ -113,13 +115,18 @@ def _print_table(console: Console, result: object, top: int) -> None:
         console.print("No finding explains the change with enough evidence.", highlight=False)
         return
     table = Table(title="Root causes, ranked by impact x confidence")
-    for col in ("#", "category", "confidence", "P99 excess", "root cause", "finding"):
-        table.add_column(col, overflow="fold")
+    # names stay whole at 80 columns (they used to split mid-word: pool_saturati/on); each
+    # finding's sentence follows the table, numbered, wrapped at word boundaries
+    for col in ("#", "category", "confidence", "P99 excess"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("root cause", overflow="fold")
     for i, f in enumerate(result.findings[:top], 1):
         # every cell is a Text: telemetry names are shown as they are, never parsed as markup
         table.add_row(str(i), text(f.category), text(f"{f.level} {f.confidence:.2f}", _STYLE[f.level]),
-                      f"{f.excess_share:.0%}", text(f.root_cause.entity), text(f.title))
+                      f"{f.excess_share:.0%}", text(f.root_cause.entity))
     console.print(table)
+    for i, f in enumerate(result.findings[:top], 1):
+        console.print(text(f"{i}. {f.title}"), highlight=False)
     best = result.findings[0]
     if best.chain:
         console.print(text("chain: " + " -> ".join(best.chain)), highlight=False)

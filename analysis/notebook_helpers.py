@@ -51,9 +51,8 @@ def requests(tel: Telemetry, route: str | None = None) -> pd.DataFrame:
     and loop_blocked_ms (event-loop blocks it overlapped).
     """
     tel.build_features()
-    rel = tel.con.table("f_requests")
-    keep = [c for c in _REQUEST_COLUMNS if c in rel.columns]
-    df = rel.select(*keep).order("start_ns").df()
+    df = _sql.table(tel.con, "f_requests", order_by="start_ns")
+    df = df[[c for c in _REQUEST_COLUMNS if c in df.columns]]
     if route is not None:
         df = df[df["route"] == route].reset_index(drop=True)
     return _times(df)
@@ -65,8 +64,8 @@ def feature(tel: Telemetry, name: str) -> pd.DataFrame:
     if name not in FEATURES:
         raise UsageError(f"unknown feature {name!r}; known: {', '.join(FEATURES)}")
     tel.build_features()
-    # the f_* tables build_features() made; DuckDB's relational API, no SQL text to format
-    return _times(tel.con.table(f"f_{name}").order("start_ns").df())
+    # the f_* tables build_features() made (name checked against FEATURES above)
+    return _times(_sql.table(tel.con, f"f_{name}", order_by="start_ns"))
 
 
 def overlaps(reqs: pd.DataFrame, intervals: pd.DataFrame, *, grace_ms: float = 0.0) -> np.ndarray:

@@ -160,16 +160,39 @@ def import_files(
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
+def _export_clickhouse(source: str, url: str, ttl_days: int) -> dict[str, int]:
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from .clickhouse import export_to_clickhouse
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as bar:
+        task = bar.add_task("creating the exporter's tables")
+
+        def step(table: str, rows: int) -> None:
+            bar.update(task, description=f"{table}: {rows:,} rows copied")
+
+        return export_to_clickhouse(source, url, ttl_days=ttl_days, progress=step)
+
+
 @export_app.command("export")
 def export(
-    db: Annotated[Path, typer.Option("--db", help="DuckDB telemetry file (collector stopped) or collector URL.")] = Path("telemetry.duckdb"),
+    db: Annotated[Path, typer.Option("--db", help="DuckDB telemetry file (collector stopped), Parquet folder or collector URL.")] = Path("telemetry.duckdb"),
     parquet: Annotated[Path, typer.Option("--parquet", help="Output folder (partitioned by service/date/hour).")] = Path("export"),
+    clickhouse: Annotated[str | None, typer.Option("--clickhouse", help="Copy into the OTel Collector ClickHouse "
+                                                   "exporter's tables instead: chdb:PATH or clickhouse://user@host:8123/db "
+                                                   "(created with the exporter's DDL).")] = None,
+    ttl_days: Annotated[int, typer.Option("--ttl-days", help="With --clickhouse: the tables' TTL in days "
+                                          "(0: none), as the exporter's ttl option.")] = 0,
 ) -> None:
-    """Export every otel_* table to Parquet: DIR/<table>/service=S/date=YYYY-MM-DD/hour=HH/*.parquet."""
-    from ._export import export_parquet
-
+    """Export every otel_* table to Parquet: DIR/<table>/service=S/date=YYYY-MM-DD/hour=HH/*.parquet
+    (or, with --clickhouse, into ClickHouse / chDB)."""
     try:
-        counts = export_parquet(str(db), parquet)
+        if clickhouse:
+            counts = _export_clickhouse(str(db), clickhouse, ttl_days)
+        else:
+            from ._export import export_parquet
+
+            counts = export_parquet(str(db), parquet)
     except CollectorError as exc:
         raise _fail(exc) from None
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))

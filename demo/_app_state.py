@@ -26,6 +26,7 @@ from infersight.demo._payments import (
 )
 from infersight.demo._pool import ConnectionPool
 from infersight.demo._tokenizer import SPECIALS, Tokenizer
+from infersight.instrument import declare_model_device
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class AppState:
         self.tokenizer = Tokenizer()
         self.model = load_model(cfg, self.tokenizer)
         self.model_name = self.model.cfg.name
+        # where it serves (the GPU plane bills no GPU time to requests of a model on the CPU)
+        declare_model_device(getattr(self.model, "device", "cpu"), name=self.model_name)
         self.prefix_cache = PrefixCache(block_size=16, max_blocks=256)
         self.engine = Engine(self.model, max_batch=cfg.max_batch, prefix_cache=self.prefix_cache,
                              eos_id=self.tokenizer.eos_id)

@@ -143,10 +143,10 @@ class Stack:
     def close(self) -> None:
         """Server first (flushes its telemetry), then downstream and redis, the collector last.
 
-        A second Ctrl-C while stopping is ignored, so no child is left behind.
+        A second Ctrl-C or SIGTERM while stopping is ignored, so no child is left behind.
         """
         main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
         try:
             for c in reversed(self.children):
                 try:
@@ -155,8 +155,8 @@ class Stack:
                     log.warning("stopping %s (pid %d) failed", c.name, c.pid, exc_info=True)
             self.children.clear()
         finally:
-            if main:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 async def _toggle(url: str, fault: str, on: bool) -> str:

@@ -185,11 +185,13 @@ def scenario(
     data_dir: Annotated[Path, typer.Option("--data-dir")] = DEFAULT_DATA_DIR,
 ) -> None:
     """Run one labelled scenario: writes OUT/telemetry.duckdb and OUT/labels.json."""
+    from infersight.demo._procs import sigterm_as_interrupt
     from infersight.demo._report import run_with_progress
 
     try:
-        result = run_with_progress(name, out or Path("runs") / name, duration=duration, rate=rate,
-                                   data_dir=data_dir)
+        with sigterm_as_interrupt():
+            result = run_with_progress(name, out or Path("runs") / name, duration=duration, rate=rate,
+                                       data_dir=data_dir)
         if parquet is not None:
             from infersight.demo.record import write_parquet
 
@@ -197,6 +199,8 @@ def scenario(
             typer.echo(f"parquet written to {parquet}")
     except DemoError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt as exc:
+        raise _interrupted(exc) from None
 
 
 @demo_app.command()
@@ -208,15 +212,25 @@ def incident(
 ) -> None:
     """The make-demo story: full_sync incident, diagnosis, then the fix (incremental sync), P99 before/after."""
     from infersight.demo._incident import run_incident
+    from infersight.demo._procs import sigterm_as_interrupt
 
     try:
-        code = run_incident(out, duration=duration, data_dir=data_dir)
+        with sigterm_as_interrupt():
+            code = run_incident(out, duration=duration, data_dir=data_dir)
     except DemoError as exc:
         raise _fail(exc) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted: every child process was stopped", err=True)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as exc:
+        raise _interrupted(exc) from None
     raise SystemExit(code)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> SystemExit:
+    """Ctrl-C (exit 130) or SIGTERM (143): the child processes were stopped on the way out."""
+    from infersight.demo._procs import Terminated
+
+    how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    typer.echo(f"{how}: every child process was stopped", err=True)
+    return SystemExit(143 if isinstance(exc, Terminated) else 130)
 
 
 __all__ = ["demo_app"]

@@ -15,6 +15,7 @@ from infersight.instrument._app import (
 )
 from infersight.instrument._cache import LRU, Lookup, TracedCache, key_hash, lru_cached, traced_cache
 from infersight.instrument._config import Telemetry, configure
+from infersight.instrument._device import declare_model_device
 from infersight.instrument._errors import AlreadyInstrumentedError, ConfigurationError, InstrumentError
 from infersight.instrument._genai import record_generation
 from infersight.instrument._health import ReadinessCheck
@@ -22,6 +23,7 @@ from infersight.instrument._hooks import RequestHook
 from infersight.instrument._jobs import JobRun, current_job, traced_job
 from infersight.instrument._pool import traced_pool_acquire
 from infersight.instrument._state import Instrumentation
+from infersight.instrument.gpu._memory import record_gpu_oom
 
 __all__ = [
     "LRU",
@@ -38,11 +40,13 @@ __all__ = [
     "add_readiness_check",
     "configure",
     "current_job",
+    "declare_model_device",
     "instrument_app",
     "instrumentation_of",
     "key_hash",
     "lru_cached",
     "record_generation",
+    "record_gpu_oom",
     "traced_cache",
     "traced_job",
     "traced_pool_acquire",

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import prometheus_client
 from infersight.instrument._config import configure, is_default_provider, owned_metric_exporter
+from infersight.instrument._device import MODEL_DEVICES
 from infersight.instrument._errors import ConfigurationError, InstrumentError
 from infersight.instrument._exposition import Exposition
 from infersight.instrument._gc import GcMonitor
@@ -63,7 +64,7 @@ def instrument_app(
     trace_health: bool = False,
     process_role: str | None = None,
     instrument_clients: bool = True,
-    export_interval_s: float = 5.0,
+    export_interval_s: float | None = None,
     lean_spans: bool = True,
     contrib_options: Mapping[str, Any] | None = None,
     capture_query: bool = False,
@@ -139,6 +140,8 @@ def instrument_app(
             augmenting.sources.append(local)
             state.local_http = local
             state.restore.append(lambda: augmenting.sources.remove(local))
+    previous_tp = MODEL_DEVICES.bind(tp)  # model device change spans go where this app's spans go
+    state.restore.append(lambda: MODEL_DEVICES.bind(previous_tp))
     facts = runtime_facts(process_role)
     info = prom["infersight_runtime"]
     if multiprocess_dir() is None:
@@ -159,6 +162,8 @@ def instrument_app(
         _instrument_contrib(app, state, tp, mp, contrib_options or {})
     if gpu:
         _install_gpu(state, tp, mp, reg, nvml, gpu_options)
+    if owned is not None:
+        state.flushers.append(owned.flush)
     if instrument_clients:
         _instrument_clients(state, tp)
     try:
@@ -238,6 +243,7 @@ def _install_gpu(state: Instrumentation, tp: Any, mp: Any, reg: CollectorRegistr
                                   nvml=nvml, **dict(options or {}))
         state.hooks.append(plane.hook)
         state.closers.append(plane.shutdown)
+        state.flushers.append(plane.flush)
     except Exception as exc:  # no GPU, no pynvml, a broken plane: never fail the server
         logger.warning("infersight: GPU telemetry unavailable, continuing without it (%s: %s)",
                        type(exc).__name__, exc)
@@ -340,6 +346,7 @@ def add_readiness_check(app: Any, name: str, check: ReadinessCheck) -> None:
 
 
 def instrumentation_of(app: Any) -> Instrumentation | None:
+    """The :class:`Instrumentation` ``instrument_app`` attached to ``app`` (None if not instrumented)."""
     return getattr(app, _ATTR, None)
 
 

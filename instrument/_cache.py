@@ -42,6 +42,7 @@ _MISSING = object()
 
 
 def key_hash(key: Any) -> str:
+    """A stable 16-hex-digit BLAKE2b hash of a cache key (what spans carry instead of the key)."""
     raw = key if isinstance(key, bytes) else (key if isinstance(key, str) else repr(key)).encode()
     return hashlib.blake2b(raw, digest_size=8).hexdigest()
 
@@ -97,6 +98,9 @@ class Lookup:
 
 
 class TracedCache:
+    """A cache whose lookups are traced (see :func:`traced_cache`): ``get_or_load``,
+    ``aget_or_load``, ``lookup`` for your own cache, or use it as a memoizing decorator."""
+
     def __init__(self, name: str, *, cache: MutableMapping[Any, Any] | None = None, maxsize: int = 1024,
                  spans: Literal["all", "misses", "none"] = "all",
                  tracer_provider: trace.TracerProvider | None = None,
@@ -238,7 +242,20 @@ def traced_cache(name: str, *, cache: MutableMapping[Any, Any] | None = None, ma
 
 
 def lru_cached(name: str, maxsize: int = 128, **kwargs: Any) -> Callable[[F], F]:
-    """``functools.lru_cache``-style decorator whose lookups are traced (sync or async functions)."""
+    """``functools.lru_cache``-style decorator whose lookups are traced (sync or async functions).
+
+        @lru_cached("embeddings", maxsize=10_000)
+        async def embed(text: str) -> list[float]: ...
+
+    The cache is keyed by the call's arguments (which must be hashable) and evicts the least
+    recently used entry past ``maxsize``. Every lookup counts in
+    ``infersight_cache_requests_total{cache, result="hit"|"miss"}`` and is an INTERNAL span
+    ``cache.lookup <name>`` with ``cache.hit`` and ``cache.key_hash`` (a hash, never the key;
+    ``spans="misses"`` keeps only the misses' spans, ``"none"`` none); a miss (the call itself)
+    is timed in ``infersight_cache_miss_duration_seconds``. The analysis reads them for
+    ``cache_miss_storm`` and ``cache_stampede``. ``kwargs`` go to :func:`traced_cache`
+    (``spans``, ``tracer_provider``, ``meter_provider``, ``registry``).
+    """
     return traced_cache(name, maxsize=maxsize, **kwargs)
 
 

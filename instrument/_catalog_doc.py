@@ -41,17 +41,26 @@ Spans (table `otel_traces`):
 | background / scheduled job | span name = job name, INTERNAL, root span | `infersight.job.name`, `infersight.job.rows`, `infersight.job.bytes`, `infersight.job.duration_s`; status ERROR + `exception` event on failure |
 | cache lookup | `cache.lookup {cache name}`, INTERNAL, child of the request | `cache.name`, `cache.hit` (bool), `cache.key_hash` (BLAKE2b-64 hex of the key, stable across processes), `infersight.cache.miss_ms` (misses only) |
 | pool wait | `pool.acquire`, INTERNAL, child of the request | `db.client.connection.pool.name`, `db.client.connection.wait_time` (s); `error.type` + ERROR status on timeout |
+| GPU use of a request (`gpu=True`) | attributes on the request span | billed: `infersight.gpu.energy_j`, `infersight.gpu.seconds`, `infersight.gpu.busy_seconds`, `infersight.gpu.cost_usd`, `infersight.gpu.work` (false: billed nothing, this process did no GPU work), `infersight.gpu.share_source` (`process_utilization`, `single_process`, `device`); seen during the request: `infersight.gpu.util_mean`, `infersight.gpu.self_util_mean`, `infersight.gpu.other_util_mean`, `infersight.gpu.power_mean_w`, `infersight.gpu.memory_used_max_bytes`, `infersight.gpu.memory_total_bytes`, `infersight.gpu.ooms`, `infersight.gpu.alloc_retries`, `infersight.gpu.throttled`, `infersight.gpu.clock_event_reasons`, `infersight.model.device`; events `infersight.gpu.throttled`, `infersight.gpu.xid_error`, `infersight.gpu.oom` (`infersight.gpu.alloc_failure.kind`, `.bytes`, `.device`) |
+| model device change | `infersight.model.device_change`, INTERNAL, root span, zero duration at the change | `infersight.model.name`, `infersight.model.device`, `infersight.model.device.type`, `infersight.model.device.previous` ("" for the first declaration), `infersight.model.device.source` (`declared`, `module`), `infersight.torch.cuda.available` |
 | client-side truth: one request of a load generator (`infersight demo load`) or prober (`infersight probe`) | `"{METHOD} {route template}"`, CLIENT, scope `infersight.client`, root span and parent of the server's SERVER span (W3C `traceparent`); start = the *scheduled* send time, end = the response's last byte; resource `service.name` (`infersight-load`, `infersight-probe`, `<workload>-load`) and `infersight.role` (`load` / `probe`) | `http.request.method`, `http.route`, `server.address`, `server.port`, `http.response.status_code`, `error.type` (exception name, `timeout`, or the status >= 400), `infersight.load.scheduled` (true), `infersight.load.send_lag_ms` (double, actual send - scheduled send) |
 
 Resource attributes (every span and metric): `service.name`, `process.runtime.name`,
 `process.runtime.version`, `infersight.torch.version`, `infersight.cuda.version`,
-`infersight.nvidia.driver.version`, `infersight.process.role`, `infersight.version` (empty facts
-are left out), plus `OTEL_RESOURCE_ATTRIBUTES`.
+`infersight.nvidia.driver.version`, `infersight.process.role`, `infersight.version`,
+`infersight.model.device` and `infersight.torch.cuda.available` (known when providers are built;
+later changes: the `infersight.model.device` gauge and change spans) (empty facts are left out),
+plus `OTEL_RESOURCE_ATTRIBUTES`.
 
 OTLP metric attributes: HTTP `http.request.method`, `http.route`, `http.response.status_code`,
 `url.scheme`, `error.type`; GC `cpython.gc.generation` (int); jobs `infersight.job.name`,
 `infersight.job.status` (`ok`|`error`); caches `cache.name`, `cache.result` (`hit`|`miss`);
-pools `db.client.connection.pool.name`. `infersight.gc.last_long_pause.start` is a gauge whose
+pools `db.client.connection.pool.name`; GPU devices `hw.id`, `hw.name`, `hw.type`, `gpu.index`,
+GPU processes `process.pid`, `process.executable.name`, `infersight.gpu.consumer` (`self`|`other`|`idle`),
+`infersight.gpu.share.source`; allocation failures `infersight.gpu.alloc_failure.kind`
+(`oom`|`alloc_retry`), `infersight.gpu.alloc_failure.source` (`app`|`torch`); model devices
+`infersight.model.name`, `infersight.model.device`, `infersight.model.device.type`,
+`infersight.model.device.source`. `infersight.gc.last_long_pause.start` is a gauge whose
 value is the Unix start time (s) of the last pause >= the threshold, per generation.
 """
 
@@ -108,7 +117,10 @@ per-call work (~0.4 ms of GIL-holding CPU) stalled the event loop at every expor
 `requests` transport is kept where something depends on it: a `session=` or credential-provider
 session, or an endpoint behind an `HTTP(S)_PROXY`. A batch that fails (collector down,
 black-holed, error status, timeout) is counted as dropped; requests never wait for the export.
-OTLP metrics go the same way every `export_interval_s` (default 5 s). Other spans on the same
+OTLP metrics go the same way every `export_interval_s` (default `OTEL_METRIC_EXPORT_INTERVAL`, else
+5 s); the GPU plane's series go on a reader of their own every 1 s (`docs/gpu.md`). At lifespan
+shutdown infersight flushes the exporters it owns (uvicorn re-raises SIGTERM after shutdown, so
+no `atexit` handler would run). Other spans on the same
 provider (child spans, jobs, caches) are SDK spans in the same queue, encoded by the same
 hand-written encoder at export; when the providers are the application's own, its processors
 and exporters apply unchanged.

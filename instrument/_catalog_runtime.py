@@ -149,4 +149,13 @@ METRICS: tuple[MetricSpec, ...] = (
                labels=("python_version", "torch_version", "cuda_version", "driver_version",
                        "process_role", "infersight_version"),
                source="runtime"),
+    MetricSpec("infersight_model_device", "gauge",
+               "1 for the device each declared model serves on (declare_model_device(); a model "
+               "module is re-read at every collection); device_type cuda|cpu|...; source "
+               "declared|module. A change is also a root span infersight.model.device_change.",
+               labels=("model", "device", "device_type", "source"),
+               otel_name="infersight.model.device", source="runtime"),
+    MetricSpec("infersight_torch_cuda_available", "gauge",
+               "torch.cuda.is_available() (1/0), read only once torch is imported by the app.",
+               otel_name="infersight.torch.cuda.available", source="runtime"),
 )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._export import BoundedBatchSpanProcessor
+from infersight.instrument._exporthealth import ensure_visible, watch_exports
 from infersight.instrument._otelhist import AugmentingMetricExporter
 from infersight.instrument._runtime import RuntimeFacts, runtime_facts
 from opentelemetry import metrics, trace
@@ -33,6 +34,17 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 DEFAULT_EXPORT_INTERVAL_S = 5.0
 
 
+def default_export_interval_s() -> float:
+    """``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds, the OTel SDK variable) or 5 s."""
+    raw = os.environ.get("OTEL_METRIC_EXPORT_INTERVAL")
+    if raw:
+        try:
+            return max(0.1, float(raw) / 1000.0)
+        except ValueError:
+            logger.warning("infersight: OTEL_METRIC_EXPORT_INTERVAL=%r is not a number of ms", raw)
+    return DEFAULT_EXPORT_INTERVAL_S
+
+
 @dataclass
 class Telemetry:
     """What :func:`configure` built; ``shutdown()`` flushes and stops both providers."""
@@ -43,6 +55,17 @@ class Telemetry:
     facts: RuntimeFacts
     span_processor: BoundedBatchSpanProcessor
     _closed: bool = field(default=False, repr=False)
+
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Export what is queued now (spans, then metrics); providers keep running."""
+        if self._closed:
+            return
+        for step in (lambda: self.tracer_provider.force_flush(int(timeout_s * 1000)),
+                     lambda: self.meter_provider.force_flush(int(timeout_s * 1000))):
+            try:
+                step()
+            except Exception:  # telemetry must never fail the caller
+                logger.warning("infersight: telemetry flush step failed", exc_info=True)
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Flush and stop, spending at most about ``timeout_s`` per signal (idempotent)."""
@@ -91,7 +114,7 @@ def configure(
     resource_attributes: Mapping[str, Any] | None = None,
     process_role: str | None = None,
     sampler: Sampler | None = None,
-    export_interval_s: float = DEFAULT_EXPORT_INTERVAL_S,
+    export_interval_s: float | None = None,
     max_queue_size: int = 2048,
     max_export_batch_size: int = 512,
     schedule_delay_ms: float = 1000.0,
@@ -107,10 +130,14 @@ def configure(
     without it ``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`` apply, else
     ``http://127.0.0.1:4318``. ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_TRACES_SAMPLER[_ARG]``,
     ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` are honoured. ``span_exporter`` /
-    ``metric_reader`` replace the OTLP ones (tests, other backends). With ``set_global`` the
+    ``metric_reader`` replace the OTLP ones (tests, other backends). ``export_interval_s``
+    defaults to ``OTEL_METRIC_EXPORT_INTERVAL`` (ms), else 5 s; the GPU plane's series go out
+    on their own 1 s reader (see ``gpu_metric_exporter``). With ``set_global`` the
     providers become the global ones, unless the application already installed its own
     (infersight never replaces a user's providers).
     """
+    if export_interval_s is None:
+        export_interval_s = default_export_interval_s()
     _positive("export_interval_s", export_interval_s)
     _positive("export_timeout_s", export_timeout_s)
     if max_queue_size < 1 or max_export_batch_size < 1 or max_export_batch_size > max_queue_size:
@@ -129,6 +156,7 @@ def configure(
         span_exporter = LeanOTLPSpanExporter(endpoint=signal_endpoint(endpoint, "traces"),
                                          headers=dict(headers) if headers else None,
                                          timeout=export_timeout_s)
+        _announce(resource, getattr(span_exporter, "_endpoint", None))
     processor = BoundedBatchSpanProcessor(
         span_exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_ms,
         max_export_batch_size=max_export_batch_size, export_timeout_millis=export_timeout_s * 1000)
@@ -136,15 +164,22 @@ def configure(
     tracer_provider.add_span_processor(processor)
     _OWNED[tracer_provider] = processor
 
+    factory = None
     if metric_reader is None:
         if metric_exporter is None:
-            from infersight.instrument._transport import adopt_lean_transport
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+            metrics_url = signal_endpoint(endpoint, "metrics")
+            hdrs = dict(headers) if headers else None
+            timeout = export_timeout_s
 
-            metric_exporter = OTLPMetricExporter(endpoint=signal_endpoint(endpoint, "metrics"),
-                                                 headers=dict(headers) if headers else None,
-                                                 timeout=export_timeout_s)
-            adopt_lean_transport(metric_exporter, "metrics")
+            def factory() -> MetricExporter:
+                from infersight.instrument._transport import adopt_lean_transport
+                from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+                made = OTLPMetricExporter(endpoint=metrics_url, headers=hdrs, timeout=timeout)
+                adopt_lean_transport(made, "metrics")
+                return made
+
+            metric_exporter = factory()
         augmenting = AugmentingMetricExporter(metric_exporter, "infersight.instrument", _version())
         metric_reader = PeriodicExportingMetricReader(
             augmenting, export_interval_millis=export_interval_s * 1000,
@@ -154,6 +189,8 @@ def configure(
     meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
     if augmenting is not None:
         _OWNED_METERS[meter_provider] = augmenting
+    if factory is not None:
+        _EXPORTER_FACTORIES[meter_provider] = (factory, resource)
 
     if set_global:
         if is_default_provider(trace.get_tracer_provider()):
@@ -165,6 +202,16 @@ def configure(
         else:
             logger.info("a global MeterProvider is already set; infersight leaves it in place")
     return Telemetry(tracer_provider, meter_provider, resource, facts, processor)
+
+
+def _announce(resource: Resource, traces_url: Any) -> None:
+    """One line: which service sends what where (the app used to say nothing about it); from
+    then on failed exports are one warning, not a line per retry (``_exporthealth``)."""
+    base = str(traces_url).removesuffix("/v1/traces") if traces_url else "the OTLP endpoint"
+    watch_exports(base)
+    ensure_visible()
+    logger.info("infersight: service %r sends traces and metrics over OTLP/HTTP to %s",
+                resource.attributes.get("service.name", "unknown_service"), base)
 
 
 _OWNED: weakref.WeakKeyDictionary[TracerProvider, BoundedBatchSpanProcessor] = weakref.WeakKeyDictionary()
@@ -190,6 +237,21 @@ def owned_metric_exporter(provider: Any) -> AugmentingMetricExporter | None:
     return _OWNED_METERS.get(provider) if isinstance(provider, MeterProvider) else None
 
 
+_EXPORTER_FACTORIES: weakref.WeakKeyDictionary[MeterProvider, tuple[Any, Resource]] = \
+    weakref.WeakKeyDictionary()
+
+
+def gpu_metric_exporter(provider: Any) -> tuple[MetricExporter, Resource] | None:
+    """For a MeterProvider built by :func:`configure` with its own OTLP exporter: a new exporter
+    to the same endpoint (same headers, timeout) and the provider's resource, so the GPU plane
+    can export its series on a reader of its own (1 s) while the rest keeps its interval."""
+    entry = _EXPORTER_FACTORIES.get(provider) if isinstance(provider, MeterProvider) else None
+    if entry is None:
+        return None
+    factory, resource = entry
+    return factory(), resource
+
+
 def _version() -> str:
     from infersight._version import __version__
 
@@ -202,4 +264,5 @@ def is_default_provider(provider: object) -> bool:
     return name.startswith(("Proxy", "NoOp", "_Proxy", "_NoOp"))
 
 
-__all__ = ["Telemetry", "configure", "signal_endpoint", "is_default_provider", "DEFAULT_ENDPOINT"]
+__all__ = ["Telemetry", "configure", "signal_endpoint", "is_default_provider", "DEFAULT_ENDPOINT",
+           "default_export_interval_s", "gpu_metric_exporter"]

@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from infersight.instrument._exporthealth import HEALTH
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -49,6 +50,8 @@ class _CountingExporter:
             raise
         if result is not SpanExportResult.SUCCESS:
             self._lost(len(batch))
+        else:
+            HEALTH.success()  # after an outage: one line that the collector answers again
         return result
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:

@@ -31,6 +31,16 @@ def record_generation(*, ttft_s: float | None = None, input_tokens: int | None =
                       registry: CollectorRegistry | None = None) -> None:
     """Record one generation's TTFT (seconds) and input/output token counts; ``None`` skips one.
 
+        t0 = time.perf_counter()
+        first = await anext(stream)                      # the first token
+        record_generation(ttft_s=time.perf_counter() - t0, input_tokens=len(prompt_ids),
+                          output_tokens=n_generated, model="glm-4-9b")
+
+    Call it once per generation, when the numbers are known (after the last token for
+    ``output_tokens``; the TTFT may be recorded on its own earlier). It feeds OTel semconv's
+    ``gen_ai.server.time_to_first_token`` and ``gen_ai.client.token.usage`` (by
+    ``gen_ai.token.type`` input/output) on ``/metrics`` and over OTLP: the overview board's
+    Generation row and the vLLM detectors read them (vLLM's own plugin records them for you).
     ``model`` becomes the ``gen_ai_request_model`` label: keep it to the few model names a
     server serves. Bad values (negative, NaN, wrong type) are logged and skipped; telemetry
     never raises into the request.

@@ -54,10 +54,38 @@ class JobRun:
 
 
 def current_job() -> JobRun | None:
+    """The :class:`JobRun` of the ``traced_job`` running in this thread / task, or None.
+
+    Code called from a job reports its work through it: ``current_job().add(rows=len(batch))``.
+    """
     return _CURRENT.get()
 
 
 class traced_job:  # noqa: N801 - used like a function/decorator
+    """Trace a scheduled or background job: a decorator (sync or async) or a ``with`` block.
+
+        @traced_job("payments_full_sync")
+        def sync_payments() -> list[Row]:
+            return fetch_all()               # a sized result: rows = len(result)
+
+        async with traced_job("refresh_features") as job:
+            job.add(rows=len(batch), nbytes=size)
+
+    Each run is an INTERNAL **root** span named ``name`` (not a child of whatever request
+    happens to be current), with ``infersight.job.name``, ``infersight.job.rows``,
+    ``infersight.job.bytes``, ``infersight.job.duration_s`` and status ERROR plus an
+    ``exception`` event when it raises (the exception still propagates). Metrics:
+    ``infersight_job_duration_seconds{job_name, status}`` and ``infersight_job_rows`` /
+    ``infersight_job_bytes{job_name}`` on ``/metrics`` and over OTLP. A run on an event loop's
+    thread is attributed by the loop monitor, so a job that blocks the loop is named in the
+    ``event_loop.blocked`` span. The analysis finds jobs whose runs line up with latency spikes
+    (``periodic_job_interference``).
+
+    ``attributes``: extra span attributes for every run; ``rows_from_result=False`` stops the
+    ``len(result)`` default. ``tracer_provider`` / ``meter_provider`` / ``registry`` default to
+    the global ones (what ``instrument_app`` set up). Telemetry failures are logged, never raised.
+    """
+
     def __init__(self, name: str, *, tracer_provider: trace.TracerProvider | None = None,
                  meter_provider: metrics.MeterProvider | None = None,
                  registry: CollectorRegistry | None = None, attributes: dict[str, Any] | None = None,

@@ -48,7 +48,7 @@ class InfersightMiddleware:
         kind = scope["type"]
         if kind != "http" or not st.enabled:
             if kind == "lifespan" and st.enabled:
-                await self.app(scope, self._lifespan_receive(receive), send)
+                await self.app(scope, self._lifespan_receive(receive), self._lifespan_send(send))
                 return
             await self.app(scope, receive, send)
             return
@@ -76,6 +76,21 @@ class InfersightMiddleware:
             elif kind == "lifespan.shutdown" and st.loop is not None:
                 st.loop.stop()
             return message
+
+        return wrapped
+
+    def _lifespan_send(self, send: Any) -> Any:
+        """After the app's own shutdown handlers: flush the telemetry infersight owns, so a server
+        stopped by SIGTERM (uvicorn re-raises it after shutdown: no atexit runs) loses nothing."""
+        st = self.state
+
+        async def wrapped(message: dict[str, Any]) -> None:
+            if message.get("type") == "lifespan.shutdown.complete" and st.flushers:
+                try:
+                    await asyncio.to_thread(st.flush)
+                except Exception:
+                    logger.warning("infersight: flushing telemetry at shutdown failed", exc_info=True)
+            await send(message)
 
         return wrapped
 

@@ -16,6 +16,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from infersight.instrument._exporthealth import HEALTH
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
@@ -104,7 +105,10 @@ class AugmentingMetricExporter(MetricExporter):
             metrics_data = self._augment(metrics_data)
         except Exception:
             logger.warning("infersight: adding local histograms to the export failed", exc_info=True)
-        return self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        if result is MetricExportResult.SUCCESS:
+            HEALTH.success()
+        return result
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self.inner.force_flush(timeout_millis=timeout_millis)

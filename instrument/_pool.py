@@ -35,6 +35,11 @@ def is_timeout(exc: BaseException) -> bool:
 
 
 class traced_pool_acquire:  # noqa: N801 - used like a function
+    """Time a connection-pool acquisition: ``with traced_pool_acquire("payments-db"):`` around
+    the pool's get (sync or async). Records a ``pool.acquire`` span, the semconv
+    ``db_client_connection_wait_time_seconds{pool_name}`` histogram and, when the block raises a
+    timeout, ``db_client_connection_timeouts_total`` (the exception propagates)."""
+
     def __init__(self, pool_name: str, *, tracer_provider: trace.TracerProvider | None = None,
                  meter_provider: metrics.MeterProvider | None = None,
                  registry: CollectorRegistry | None = None) -> None:

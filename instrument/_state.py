@@ -40,6 +40,15 @@ class Instrumentation:
     restore: list[Any] = field(default_factory=list)
     lean: Any = None                  # a LeanTracer when the provider is infersight's own
     local_http: Any = None            # a LocalHistogram when the MeterProvider is infersight's own
+    flushers: list[Any] = field(default_factory=list)  # run at lifespan shutdown (owned exporters)
+
+    def flush(self) -> None:
+        """Export what infersight's own exporters still hold (each bounded by its timeout)."""
+        for fn in self.flushers:
+            try:
+                fn()
+            except Exception:
+                logger.warning("infersight: a telemetry flush failed", exc_info=True)
 
     def hook_failed(self, name: str) -> None:
         try:

@@ -12,9 +12,11 @@ from infersight.analysis.detectors import (
     _dependency,
     _errors,
     _gpu,
+    _gpu_requests,
     _jobs,
     _pool,
     _runtime,
+    _services,
     _vllm,
 )
 from infersight.analysis.detectors._base import Detector
@@ -22,7 +24,7 @@ from infersight.analysis.detectors._base import Detector
 #: name -> detector, in the order they run
 DETECTORS: dict[str, Detector] = {d.name: d for d in (
     _jobs.DETECTOR, _runtime.GC, _runtime.LOOP, _pool.DETECTOR, _dependency.DETECTOR, _cache.DETECTOR,
-    _errors.DETECTOR, _gpu.DETECTOR, _cold.DETECTOR, _vllm.DETECTOR,
+    _errors.DETECTOR, _services.DETECTOR, _gpu_requests.DETECTOR, _gpu.DETECTOR, _cold.DETECTOR, _vllm.DETECTOR,
 )}
 
 __all__ = ["DETECTORS", "Detector"]

@@ -45,7 +45,7 @@ class CacheDetector:
         self.t = thresholds
 
     def detect(self, ctx: Context) -> list[Finding]:
-        calls = ctx.tel.con.table("f_cache_calls").df()
+        calls = _sql.table(ctx.tel.con, "f_cache_calls")
         if calls.empty:
             return []
         dups = _sql.run(ctx.tel.con, "detectors/cache_duplicate_misses", step_ns=ctx.step_ns)

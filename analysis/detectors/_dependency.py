@@ -38,10 +38,7 @@ T = Thresholds()
 def _test(ch: PartChange, t: Thresholds = T) -> Test | None:
     """The evidence that the part rose: per call when the part is made of calls (only the requests
     that called it), else per request; None unless significant."""
-    for test in (ch.per_call_test, ch.test):
-        if test is not None and test.p_value <= t.max_p_value and test.effect > 0:
-            return test
-    return None
+    return ch.evidence(t.max_p_value)
 
 
 def _cpu_evidence(ctx: Context, service: str) -> tuple[str, float, list[Evidence]]:

@@ -80,7 +80,7 @@ class ErrorDetector:
         idx = o_inc.loc[o_inc["service"] == service, "idx"].to_numpy(dtype=np.int64)
         pos = pd.Series(np.arange(len(ctx.requests)), index=ctx.requests["idx"].to_numpy()).reindex(idx).dropna()
         failed_here[pos.to_numpy(dtype=np.int64)] = True
-        exc = bool(o_inc.loc[o_inc["service"] == service, "has_exception"].fillna(False).any())
+        exc = bool(o_inc.loc[o_inc["service"] == service, "has_exception"].astype("boolean").fillna(False).any())
         kind = o_inc.loc[o_inc["service"] == service, "kind"].mode()
         untraced_peer = len(kind) and str(kind.iloc[0]) == "client"
         where = f"calls from '{service}' to an untraced peer" if untraced_peer else f"'{service}' {operation}"

@@ -1,4 +1,5 @@
-"""GPU findings from the NVML samples, lined up with request latency per time step.
+"""GPU findings from the NVML samples, lined up with request latency per time step (data whose
+request spans carry no per-request GPU aggregates; otherwise ``_gpu_requests`` decides).
 
 - gpu_throttling: clocks held down (throttled, or SM clock < 85% of its max while busy) and
   requests in those steps slower than in the others. Not when the only clock event is the
@@ -51,6 +52,10 @@ class GpuDetector:
         self.t = thresholds
 
     def detect(self, ctx: Context) -> list[Finding]:
+        from infersight.analysis.detectors._gpu_requests import has_request_gpu
+
+        if has_request_gpu(ctx):
+            return []  # the requests say what the GPU did while they ran: _gpu_requests
         steps = _sql.run(ctx.tel.con, "detectors/gpu_steps", step_ns=ctx.step_ns, **ctx.tel.range_params)
         if steps.empty or steps["util"].isna().all():
             return []

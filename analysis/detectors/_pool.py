@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from infersight.analysis import _sql
 from infersight.analysis._category import Category
 from infersight.analysis._context import Context
 from infersight.analysis._finding import Evidence, Finding
@@ -51,7 +52,7 @@ class PoolDetector:
         for ch in dec.changes:
             if ch.role != "pool" or ch.share < self.t.min_share or ch.rose_share < self.t.min_rose_share:
                 continue
-            if ch.test is None or ch.test.p_value > self.t.max_p_value or ch.test.effect <= 0:
+            if ch.evidence(self.t.max_p_value) is None:
                 continue
             out.append(self._finding(ctx, dec, ch))
         return out
@@ -63,7 +64,7 @@ class PoolDetector:
         n = len(ctx.requests)
         col = dec.column(ch.part, n)
         active = dec.sampled(n) & ctx.inc & (col > ch.baseline_ms + self.t.min_wait_ms)
-        waits = ctx.tel.con.table("f_pool_waits").df()
+        waits = _sql.table(ctx.tel.con, "f_pool_waits")
         waits = waits[waits["pool"] == ch.entity]
         inc, lo_hi = ctx.incident, ctx.incident.baseline_ns or (0, 0)
         w_inc = waits[(waits["start_ns"] >= (inc.onset_ns or 0)) & (waits["start_ns"] < (inc.end_ns or ctx.tel.until_ns))]
@@ -71,7 +72,7 @@ class PoolDetector:
         size = w_inc["pool_size"].dropna()
         size_txt = f" (size {int(size.max())})" if len(size) else ""
         peak = _peak_waiters(w_inc[w_inc["wait_ms"] >= self.t.min_wait_ms])
-        timeouts = int(w_inc["timed_out"].fillna(False).sum())
+        timeouts = int(w_inc["timed_out"].astype("boolean").fillna(False).sum())
 
         def p95(w: pd.DataFrame) -> float | None:
             return round(float(w["wait_ms"].quantile(0.95)), 2) if len(w) else None
@@ -81,12 +82,12 @@ class PoolDetector:
                       f"{size_txt}",
                       f"Connection pool '{ch.entity}'{size_txt} saturated: waits {ch.baseline_ms:.1f} -> "
                       f"{ch.incident_ms:.1f} ms per request, {ch.share:.0%} of the P99 excess",
-                      ch.part, active, ch.share, ch.test, support=min(1.0, ch.rose_share / 0.3))
+                      ch.part, active, ch.share, ch.evidence(self.t.max_p_value), support=min(1.0, ch.rose_share / 0.3))
         evidence = [
             Evidence("pool_wait_ms_per_affected_request", round(ch.incident_ms, 2), round(ch.baseline_ms, 2),
                      ctx.exemplars(active)),
             Evidence("pool_wait_p95_ms", p95(w_inc), p95(w_base)),
-            Evidence("pool_timeouts", timeouts, int(w_base["timed_out"].fillna(False).sum())),
+            Evidence("pool_timeouts", timeouts, int(w_base["timed_out"].astype("boolean").fillna(False).sum())),
             Evidence("peak_concurrent_waiters", peak, _peak_waiters(w_base[w_base["wait_ms"] >= self.t.min_wait_ms])),
         ]
         if len(size):

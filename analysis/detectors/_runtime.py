@@ -62,7 +62,7 @@ def job_covering(ctx: Context, ev: pd.DataFrame, t: Thresholds = T) -> tuple[str
 
 def _material(ch: PartChange | None, t: Thresholds) -> bool:
     return (ch is not None and ch.share >= t.min_share and ch.rose_share >= t.min_rose_share
-            and ch.test is not None and ch.test.p_value <= t.max_p_value and ch.test.effect > 0)
+            and ch.evidence(t.max_p_value) is not None)
 
 
 def _rate_per_min(ev: pd.DataFrame, lo: int | None, hi: int | None) -> float:
@@ -109,7 +109,7 @@ class GcDetector:
                       f"pauses >= 5 ms {rate_base:.1f} -> {rate_in:.1f}/min, up to {longest:.0f} ms",
                       f"GC pauses rose ({ch.baseline_ms:.1f} -> {ch.incident_ms:.1f} ms per slow request) and "
                       f"explain {ch.share:.0%} of the P99 excess (allocations from {source})",
-                      "gc", active, ch.share, ch.test, support=min(1.0, 0.5 + 0.5 * float(rate_in > 1.5 * rate_base)),
+                      "gc", active, ch.share, ch.evidence(self.t.max_p_value), support=min(1.0, 0.5 + 0.5 * float(rate_in > 1.5 * rate_base)),
                       service=service)
         evidence = [
             Evidence("gc_pause_ms_per_affected_request", round(ch.incident_ms, 2), round(ch.baseline_ms, 2),
@@ -183,7 +183,7 @@ class LoopDetector:
                       f"event loop blocked {blocked_ms / 1e3:.1f} s in {len(ev)} block(s) "
                       f"(longest {float(ev['duration_ms'].max()) if not ev.empty else 0:.0f} ms)",
                       f"Event loop blocked by {entity}: requests wait {ch.baseline_ms:.1f} -> {ch.incident_ms:.1f} ms "
-                      f"each, {ch.share:.0%} of the P99 excess", "loop", active, ch.share, ch.test,
+                      f"each, {ch.share:.0%} of the P99 excess", "loop", active, ch.share, ch.evidence(self.t.max_p_value),
                       support=1.0 if not ev.empty else 0.6, service=service)
         return [finding(ctx, cause, evidence=evidence, counterfactual_ms=np.clip(col - ch.baseline_ms, 0, None),
                         remediation=["Move CPU-bound or blocking work off the loop: await asyncio.to_thread(...) "

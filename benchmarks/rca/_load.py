@@ -110,7 +110,7 @@ class LoadGen:
 
     async def _one(self, client: httpx.AsyncClient, a: Arrival, scheduled_ns: int) -> None:
         route = self.routes[a.route]
-        method, template = route["method"].upper(), route["path"]
+        method, template = route["method"].upper(), route["path"].split("?", 1)[0]
         path, body = _request(route, a.values)
         sent_ns = time.time_ns()
         lag_ms = (sent_ns - scheduled_ns) / 1e6

@@ -93,7 +93,7 @@ def plan(workload: str, family: str, variant: int, cpu: int = 0, compact: bool =
         run.healthy = {"job_period_s": rng.choice([5, 10, 15]), "job_ms": round(rng.uniform(2, 8), 1)}
     if family == "cpu_contention":
         target = rng.choice(_cpu_targets(spec))
-        count = rng.choice([1, 2])
+        count = rng.choice([2, 3])  # pinned to one core: costs the box at most that core
         run.pin = {target: cpu}
         run.hogs.append({"kind": "noisy", "start_s": round(onset, 2), "duration_s": round(dur, 2), "count": count,
                          "duty": 1.0, "nice": 0, "cpu": cpu})

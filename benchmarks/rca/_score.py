@@ -52,6 +52,10 @@ def _p99(x: pd.Series) -> float | None:
     return round(float(np.percentile(x, 99)), 1) if len(x) >= 20 else None
 
 
+def _p50(x: pd.Series) -> float | None:
+    return round(float(x.median()), 1) if len(x) >= 5 else None
+
+
 def client_truth(folder: Path, labels: dict[str, Any]) -> dict[str, Any]:
     c = pd.read_parquet(folder / "client.parquet")
     t0 = labels["t0_epoch"] * 1e9
@@ -63,6 +67,7 @@ def client_truth(folder: Path, labels: dict[str, Any]) -> dict[str, Any]:
         off = max(f["start_s"] + f["duration_s"] for f in labels["faults"]) * 1e9 + t0
         before, during = c[c["scheduled_ns"] < on], c[(c["scheduled_ns"] >= on) & (c["scheduled_ns"] < off)]
         out |= {"baseline_p99_ms": _p99(before["latency_ms"]), "fault_p99_ms": _p99(during["latency_ms"]),
+                "baseline_p50_ms": _p50(before["latency_ms"]), "fault_p50_ms": _p50(during["latency_ms"]),
                 "baseline_error_ratio": round(float(before["error"].notna().mean()), 4) if len(before) else None,
                 "fault_error_ratio": round(float(during["error"].notna().mean()), 4) if len(during) else None}
     return out

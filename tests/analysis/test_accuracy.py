@@ -34,10 +34,8 @@ SOURCES = _sources()
 # baseline and needs more of it (the RCA corpus, benchmarks/rca, is what v2 is judged on).
 _SHORT = "recorded with ~8 s of baseline before the fault (v1 runs): "
 KNOWN_MISSES = {
-    "slow_downstream": _SHORT + "the change is not significant (scan p ~0.01)",
+    "cache_stampede": _SHORT + "the stampede ranks second behind the CPU contention its loads cause",
     "event_loop_block": _SHORT + "the change is not significant (scan p ~0.02)",
-    "cache_stampede": _SHORT + "the stampede ranks second behind the CPU contention its loads cause "
-                      "(too few misses per step to measure the link)",
     "cold_cache": _SHORT + "the miss storm's link to the CPU contention is not measured on so few steps",
     "pool_exhaustion": _SHORT + "the pool ranks second behind CPU contention",
     "gpu_idle": "the GPU idles for the whole run: a steady state, not a change (v2 reports no incident; "

@@ -16,6 +16,8 @@
 -- when the request has one and it is longer.
 -- is_error: the span failed (status Error, HTTP 5xx) or its trace holds an ERROR log record
 -- (services that log an exception but answer 200, or set no span status at all).
+-- gpu_*: the GPU plane's per-request aggregates (utilisation, other processes' share, throttling,
+-- allocation failures, memory) and the device the model served on (NULL without the plane).
 -- gc_pause_ms/loop_blocked_ms: time the request overlapped GC pauses / event-loop blocks, from the
 -- infersight attributes or, when absent, from span events.
 CREATE OR REPLACE TEMP TABLE f_requests AS
@@ -95,6 +97,16 @@ SELECT
             lambda e: coalesce(TRY_CAST(e[2]['lag_ms'] AS DOUBLE), TRY_CAST(e[2]['duration_ms'] AS DOUBLE),
                                0.0))) END,
         0.0)                                                          AS loop_blocked_ms,
+    -- what the GPU did while the request ran (infersight's GPU plane writes these on the span)
+    TRY_CAST(r.attrs['infersight.gpu.util_mean'] AS DOUBLE)           AS gpu_util,
+    TRY_CAST(r.attrs['infersight.gpu.other_util_mean'] AS DOUBLE)     AS gpu_other_util,
+    TRY_CAST(r.attrs['infersight.gpu.throttled'] AS BOOLEAN)          AS gpu_throttled,
+    r.attrs['infersight.gpu.clock_event_reasons']                     AS gpu_clock_reasons,
+    coalesce(TRY_CAST(r.attrs['infersight.gpu.ooms'] AS DOUBLE), 0)
+        + coalesce(TRY_CAST(r.attrs['infersight.gpu.alloc_retries'] AS DOUBLE), 0) AS gpu_alloc_failures,
+    TRY_CAST(r.attrs['infersight.gpu.memory_used_max_bytes'] AS DOUBLE)
+        / nullif(TRY_CAST(r.attrs['infersight.gpu.memory_total_bytes'] AS DOUBLE), 0) AS gpu_memory_share,
+    r.attrs['infersight.model.device']                                AS model_device,
     r.start_ns >= $window_ns                                          AS in_window,
     (fs.first_ns < d.t0 + $warmup_ns AND r.start_ns < fs.first_ns + $warmup_ns) AS warmup
 FROM req r
