@@ -38,6 +38,8 @@ def test_overview_lists_routes_with_red(ui_collector: Collector) -> None:
     assert "demo-model-server" in html and "risk-service" in html
     assert html.count('<svg class="spark"') >= 3 and html.count('<svg class="chart"') == 2
     assert "P99 latency per route" in html
+    # server-rendered, self-contained: nothing loaded from anywhere else, no script
+    assert not re.search(r"(src|href)=[\"']https?:", html) and "<script" not in html
 
 
 def test_default_range_is_the_last_hour_of_data(ui_collector: Collector) -> None:
