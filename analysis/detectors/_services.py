@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from infersight.analysis import _sql
 from infersight.analysis._category import Category
 from infersight.analysis._context import Context
 from infersight.analysis._finding import Evidence, Finding
@@ -73,7 +74,7 @@ class ServiceDetector:
         keys = set(ops.loc[sel, "tkey"].tolist()) if "tkey" in ops else set()
         if not keys:
             return np.zeros(len(ctx.requests), dtype=bool)
-        tk = ctx.tel.con.df("SELECT tkey FROM f_requests ORDER BY rowid")["tkey"].to_numpy()
+        tk = _sql.query(ctx.tel.con, "SELECT tkey FROM f_requests ORDER BY rowid")["tkey"].to_numpy()
         return np.isin(tk, np.fromiter(keys, dtype=tk.dtype, count=len(keys)))
 
     def _failures(self, ctx: Context, ops: pd.DataFrame, service: str, a: np.ndarray,
