@@ -166,6 +166,12 @@ def _rewrite(node: exp.Expression) -> exp.Expression:  # noqa: C901 - one dispat
         agg = next(a for a in outer.find_all(exp.Anonymous) if a.name in ("groupArray", "groupUniqArray"))
         agg.replace(exp.Filter(this=agg.copy(), expression=node.expression))
         return outer
+    if isinstance(node, exp.With) and node.args.get("recursive"):
+        # ClickHouse recurses only with UNION ALL; parent chains are acyclic and the statements
+        # de-duplicate what they read (a malformed cycle stops at max_recursive_cte_evaluation_depth)
+        for cte in node.expressions:
+            if isinstance(cte.this, exp.Union) and cte.this.args.get("distinct"):
+                cte.this.set("distinct", False)
     if isinstance(node, exp.Select):
         _zip_unnests(node)
         _name_qualified(node)

@@ -52,7 +52,9 @@ def run_child(source: str, timeout: float) -> dict[str, object]:
         return {"error": f"timed out after {timeout:.0f} s"}
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["?"])[-1], "returncode": out.returncode}
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    # the last JSON line (DuckDB's progress bar may write to stdout before it)
+    line = next(ln for ln in reversed(out.stdout.splitlines()) if ln.startswith('{"seconds"'))
+    return dict(json.loads(line))
 
 
 def main() -> int:
@@ -95,6 +97,7 @@ def main() -> int:
                "chdb": run_child(f"chdb:{ch_dir}?database=otel", args.timeout)}
         doc["sizes"].append(row)  # type: ignore[union-attr]
         print(json.dumps(row), flush=True)
+        args.out.write_text(json.dumps(doc, indent=2) + "\n")  # a size that later fails keeps these
         db.unlink(missing_ok=True)
         shutil.rmtree(ch_dir, ignore_errors=True)
     doc["machine"]["load_average_1m_after"] = round(os.getloadavg()[0], 1)  # type: ignore[index]

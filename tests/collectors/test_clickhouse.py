@@ -17,6 +17,7 @@ from infersight.collectors.clickhouse import (
     EXPORTER_TABLES,
     ClickHouse,
     create_exporter_tables,
+    exporter_columns,
     exporter_ddl,
     exporter_statements,
     parse_url,
@@ -115,3 +116,26 @@ def test_http_unreachable_is_one_line() -> None:
         port = s.getsockname()[1]
     with pytest.raises(SourceError, match=r"cannot reach ClickHouse at http://default@127\.0\.0\.1"):
         connect(f"clickhouse://127.0.0.1:{port}/otel")
+
+
+def test_duckdb_schema_has_the_exporters_columns() -> None:
+    """docs/schema.md: every column of collectors/schema.sql is the exporter's column of that name."""
+    import duckdb
+    from infersight.collectors._schema import schema_sql
+
+    con = duckdb.connect()
+    con.execute(schema_sql())
+    for table in EXPORTER_TABLES:
+        duck = {r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]).fetchall()}
+        with_nested = set()
+        nested = None
+        for line in exporter_columns(table).splitlines():
+            s = line.strip().rstrip(",")
+            if s.endswith("Nested ("):
+                nested = s.split()[0]
+            elif s == ")":
+                nested = None
+            elif s:
+                with_nested.add(f"{nested}.{s.split()[0]}" if nested else s.split()[0])
+        assert duck == with_nested, table
