@@ -91,6 +91,10 @@ def _print_table(console: Console, result: object, top: int) -> None:
     if result.client_p99_ms is not None and result.server_p99_ms is not None:
         console.print(text(f"client-seen P99 {result.client_p99_ms:.0f} ms, server-span P99 "
                            f"{result.server_p99_ms:.0f} ms"), highlight=False)
+    if result.probe:
+        b, i = result.probe["baseline"], result.probe["incident"]
+        console.print(text(f"prober-seen P99 {b['p99_ms']:.0f} -> {i['p99_ms']:.0f} ms ({i['requests']} probes, "
+                           f"{i['failures']} failed)"), highlight=False)
     if inc is None or not inc.found:
         console.print(text(f"No incident found: {inc.reason if inc else 'no requests'}. Nothing to explain "
                            "(a finding is a change against a baseline)."), highlight=False)

@@ -63,7 +63,7 @@ def feature(tel: Telemetry, name: str) -> pd.DataFrame:
     (GC pauses and event-loop blocks), ``pool_waits``, ``cache_calls`` or ``client_calls``."""
     if name not in FEATURES:
         raise UsageError(f"unknown feature {name!r}; known: {', '.join(FEATURES)}")
-    tel.build_features()
+    tel.build_features(lazy=f"features/f_{name}")
     # the f_* tables build_features() made (name checked against FEATURES above)
     return _times(_sql.table(tel.con, f"f_{name}", order_by="start_ns"))
 
