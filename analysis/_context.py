@@ -19,7 +19,7 @@ from infersight.analysis import _sql
 from infersight.analysis._finding import iso
 from infersight.analysis._incident import GATE, Incident, _describe, _normalised, detect_services
 from infersight.analysis._incident import detect as detect_incident
-from infersight.analysis._stats import Test, mann_whitney
+from infersight.analysis._stats import Test, as_bool, codes, mann_whitney
 from infersight.analysis._telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,10 @@ def _settle_warmup(req: pd.DataFrame, *, follow_ns: int = 30_000_000_000) -> Non
     if not warm.any():
         return
     lat = req["latency_ms"].to_numpy(dtype=float)
-    routes = req["route"].astype(str).to_numpy()
+    routes = codes(req["route"])
     med = pd.Series(lat).groupby(routes).transform("median").to_numpy(dtype=float)
     norm = lat / np.maximum(med, 1e-6)
-    inst = req["instance"].astype(str).to_numpy()
+    inst = codes(req["instance"])
     start = req["start_ns"].to_numpy()
     for name in np.unique(inst[warm]):
         w = warm & (inst == name)
@@ -89,17 +89,24 @@ class Context:
         inc, base = self.incident.incident_mask, self.incident.baseline_mask
         r["in_incident"] = inc
         r["in_baseline"] = base
-        ok = ~r["is_error"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        ok = ~as_bool(r["is_error"])
         lat = r["latency_ms"].to_numpy(dtype=float)
-        routes = r["route"].astype(str).to_numpy()
+        routes = codes(r["route"])
         sel = base & ok
         per_type = pd.Series(lat[sel]).groupby(routes[sel])
         p99 = per_type.quantile(0.99).where(per_type.size() >= GATE.min_requests)
         med = pd.Series(lat[ok]).groupby(routes[ok]).median()
-        pooled_ratio = float(np.quantile(lat[sel] / np.maximum(pd.Series(routes[sel]).map(med).to_numpy(dtype=float),
-                                                                1e-6), 0.99)) if sel.any() else np.nan
-        fallback = pd.Series(routes).map(med).to_numpy(dtype=float) * pooled_ratio
-        base_p99 = pd.Series(routes).map(p99).to_numpy(dtype=float)
+
+        def lookup(values: pd.Series) -> np.ndarray:
+            table = np.full(int(routes.max(initial=0)) + 2, np.nan)
+            v = values.dropna()
+            table[v.index.to_numpy(dtype=np.int64)] = v.to_numpy()
+            return table[routes]
+
+        med_r = lookup(med)
+        pooled_ratio = float(np.quantile(lat[sel] / np.maximum(med_r[sel], 1e-6), 0.99)) if sel.any() else np.nan
+        fallback = med_r * pooled_ratio
+        base_p99 = lookup(p99)
         base_p99 = np.where(np.isnan(base_p99), fallback, base_p99)
         r["base_p99"] = base_p99
         excess = np.where(inc & ok, np.clip(lat - np.nan_to_num(base_p99, nan=np.inf), 0.0, None), 0.0)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from infersight.analysis import _intervals, _sql
 from infersight.analysis._context import Context
-from infersight.analysis._stats import Test, mann_whitney
+from infersight.analysis._stats import Test, as_bool, mann_whitney
 
 SAMPLE_AFFECTED = 4000
 SAMPLE_BASELINE = 4000
@@ -224,7 +224,7 @@ def decompose(ctx: Context) -> Decomposition:
     loop_ns = _cap_by_recorded(ctx, spans, loop_ns, "loop_blocked_ms")
     own = spans["self_ns"].to_numpy(dtype=float) - gc_ns - loop_ns
     role = spans["role"].to_numpy()
-    hit = spans["hit"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    hit = as_bool(spans["hit"])
     prefix = np.where(role == "cache", np.where(hit, "self:", "cache:"), np.char.add(role.astype(str), ":"))
     ent = np.where((role == "cache") & hit, spans["service"].astype(str).to_numpy(), spans["entity"].astype(str).to_numpy())
     spans["part"] = np.char.add(prefix.astype(str), ent.astype(str))
@@ -249,11 +249,11 @@ def decompose(ctx: Context) -> Decomposition:
                     | ((spans["role"] == "self") & (spans["kind"] == "server"))]
     calls = (callish.groupby(["pos", "part"]).size().unstack(fill_value=0).reindex(pos, fill_value=0)
              if not callish.empty else pd.DataFrame(index=pos))
-    misses = spans[(spans["role"] == "cache") & ~spans["hit"].astype("boolean").fillna(False).astype(bool)]
+    misses = spans[(spans["role"] == "cache").to_numpy() & ~as_bool(spans["hit"])]
     miss_incl = (misses.assign(ms=(misses["end_ns"] - misses["start_ns"]) / 1e6)
                  .pivot_table(index="pos", columns="entity", values="ms", aggfunc="sum", fill_value=0.0)
                  .reindex(pos, fill_value=0.0)) if not misses.empty else pd.DataFrame(index=pos)
-    entry = ctx.requests["service"].astype(str).to_numpy()[pos]
+    entry = ctx.requests["service"].iloc[pos].astype(str).to_numpy()
     dec = Decomposition(pos, parts, calls, entry, miss_incl)
     dec.changes = _changes(ctx, dec)
     return dec
@@ -262,7 +262,7 @@ def decompose(ctx: Context) -> Decomposition:
 def _baseline_means(ctx: Context, dec: Decomposition, base: np.ndarray) -> pd.DataFrame:
     """Per request type, the mean ms of each part over its sampled baseline requests (the
     pooled baseline mean for types with few baseline samples)."""
-    routes = ctx.requests["route"].astype(str).to_numpy()[dec.pos]
+    routes = ctx.requests["route"].iloc[dec.pos].astype(str).to_numpy()
     df = dec.parts[base]
     pooled = df.mean() if len(df) else pd.Series(0.0, index=dec.parts.columns)
     per = df.groupby(routes[base]).mean()

@@ -44,6 +44,8 @@ class Diagnosis:
     client_p99_ms: float | None = None
     server_p99_ms: float | None = None
     latency_source: str = "server spans"
+    #: what an out-of-process prober (infersight probe) saw: {"baseline": {...}, "incident": {...}}
+    probe: dict[str, Any] | None = None
     errors: dict[str, str] = field(default_factory=dict)
     context: Context | None = field(default=None, repr=False)
 
@@ -58,6 +60,7 @@ class Diagnosis:
             "latency_source": self.latency_source,
             "client_p99_ms": None if self.client_p99_ms is None else round(self.client_p99_ms, 2),
             "server_p99_ms": None if self.server_p99_ms is None else round(self.server_p99_ms, 2),
+            "probe": self.probe,
             "incident": self.incident.to_dict() if self.incident else None,
             "findings": [f.to_dict() for f in self.findings], "detector_errors": self.errors,
         }
@@ -75,6 +78,23 @@ def _client_vs_server(ctx: Context) -> tuple[float | None, float | None, str]:
     source = "client spans (load generator / prober) where present, else " + source
     return (float(np.quantile(client[both], 0.99)),
             float(np.quantile(r["duration_ms"].to_numpy()[both], 0.99)), source)
+
+
+def _probe(ctx: Context) -> dict[str, Any] | None:
+    """Prober-seen latency in the baseline and in the incident (None without probe spans)."""
+    from infersight.analysis import _sql
+
+    inc = ctx.incident
+    if inc.onset_ns is None or inc.baseline_ns is None:
+        return None
+    out: dict[str, Any] = {}
+    for name, (lo, hi) in (("baseline", inc.baseline_ns), ("incident", (inc.onset_ns, inc.end_ns or ctx.tel.until_ns))):
+        row = _sql.run(ctx.tel.con, "detectors/probe_latency", lo_ns=int(lo), hi_ns=int(hi))
+        if row.empty or not int(row["requests"].iloc[0]):
+            return None
+        out[name] = {k: (round(float(v), 2) if k != "requests" and k != "failures" else int(v))
+                     for k, v in row.iloc[0].items()}
+    return out
 
 
 def diagnose(tel: Telemetry, *, progress: Progress | None = None) -> Diagnosis:
@@ -101,7 +121,8 @@ def diagnose(tel: Telemetry, *, progress: Progress | None = None) -> Diagnosis:
             f.confidence = min(f.confidence, LEAD_MAX)
     client, server, source = _client_vs_server(ctx)
     window_requests = int(ctx.requests["in_window"].sum())
-    return Diagnosis(findings=ranked, source=tel.source, window=ctx.window,
+    probe = _probe(ctx)
+    return Diagnosis(findings=ranked, source=tel.source, probe=probe, window=ctx.window,
                      route=tel.route, requests=window_requests, baseline_p99_ms=ctx.baseline_p99,
                      observed_p99_ms=ctx.observed_p99, incident=ctx.incident, client_p99_ms=client,
                      server_p99_ms=server, latency_source=source, errors=errors, context=ctx)

@@ -43,6 +43,7 @@ from infersight.analysis._dialect_tree import (
     _names,
     _post_order,
 )
+from infersight.analysis._errors import AnalysisError
 from sqlglot import exp
 
 #: settings under which ClickHouse evaluates the rendered SQL the way DuckDB does
@@ -59,7 +60,7 @@ _DUCK_TO_CH = {"DOUBLE": "Float64", "FLOAT": "Float32", "BIGINT": "Int64", "INT"
                "UINTEGER": "UInt32", "VARCHAR": "String", "TEXT": "String", "BOOLEAN": "Bool"}
 
 
-class UnsupportedSQL(ValueError):
+class UnsupportedSQL(AnalysisError, ValueError):
     """A DuckDB construct the ClickHouse rendering does not handle (say which, never guess)."""
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from infersight.analysis._finding import iso
-from infersight.analysis._stats import Segment, cluster, extend, mann_whitney, scan
+from infersight.analysis._stats import Segment, as_bool, cluster, codes, extend, mann_whitney, scan
 
 
 @dataclass(frozen=True)
@@ -141,11 +141,14 @@ def _normalised(req: pd.DataFrame, ok: np.ndarray, g: GateThresholds) -> np.ndar
     """Latency / the request type's median (over ``ok`` requests); types with few requests use
     the pooled median."""
     lat = req["latency_ms"].to_numpy(dtype=float)
-    routes = req["route"].astype(str).to_numpy()
+    routes = codes(req["route"])
     med = pd.Series(lat[ok]).groupby(routes[ok]).median()
     counts = pd.Series(lat[ok]).groupby(routes[ok]).size()
     pooled = float(np.median(lat[ok])) if ok.any() else 1.0
-    scale = pd.Series(routes).map(med.where(counts >= g.min_type_requests)).fillna(pooled).to_numpy(dtype=float)
+    table = np.full(int(routes.max(initial=0)) + 2, pooled)
+    keep = med.where(counts >= g.min_type_requests).dropna()
+    table[keep.index.to_numpy(dtype=np.int64)] = keep.to_numpy()
+    scale = table[routes]
     return lat / np.maximum(scale, 1e-6)
 
 
@@ -170,7 +173,7 @@ def detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: 
     if usable.sum() < 2 * g.min_requests:
         return Incident(False, f"too few requests to compare ({int(usable.sum())})", incident_mask=empty,
                         baseline_mask=empty)
-    is_err = req["is_error"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    is_err = as_bool(req["is_error"])
     ok = usable & ~is_err
     step = choose_step(start[usable], g)
     t0 = int(start[usable].min())
@@ -292,11 +295,13 @@ def _describe(inc: Incident, req: pd.DataFrame, norm: np.ndarray, ok: np.ndarray
               g: GateThresholds) -> None:
     """Before/after numbers: per request type and pooled (normalised per type, then scaled)."""
     lat = req["latency_ms"].to_numpy(dtype=float)
-    routes = req["route"].astype(str).to_numpy()
+    routes = codes(req["route"])
+    names = req["route"].cat.categories if hasattr(req["route"], "cat") else None
     a, b = inc.incident_mask, inc.baseline_mask
     types: list[TypeStats] = []
-    for route in pd.unique(routes[a | b]):
-        r = routes == route
+    for code in pd.unique(routes[a | b]):
+        r = routes == code
+        route = str(names[code]) if names is not None and code >= 0 else str(req["route"].iloc[int(np.argmax(r))])
         ra, rb = a & r, b & r
         if ra.sum() == 0:
             continue
@@ -369,8 +374,8 @@ def detect_services(ops: pd.DataFrame, req: pd.DataFrame, *, window_ns: int, unt
     svc_all = ops["service"].astype(str).to_numpy()
     for service in services:
         on = svc_all == service
-        own = ops["own_failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-        ok = on & ~ops["failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        own = as_bool(ops["own_failed"])
+        ok = on & ~as_bool(ops["failed"])
         self_ms = ops["self_ms"].to_numpy(dtype=float)
         med = pd.Series(self_ms[ok]).groupby(ops["operation"].astype(str).to_numpy()[ok]).median()
         scale = ops["operation"].astype(str).map(med).fillna(float(np.median(self_ms[ok])) if ok.any() else 1.0)

@@ -72,7 +72,9 @@ def _formatter(unit: str) -> Any:
 
 def _draw_timeseries(ax: Axes, items: Sequence[PanelData]) -> None:
     """Lines on the panel's axis; queries a field override moves to the right get one right-hand
-    axis per unit (so seconds, a share and a count are each labelled as what they are)."""
+    axis per unit (so seconds, a share and a count are each labelled as what they are), its tick
+    labels drawn just inside the plot. One colour cycle over all axes."""
+    palette = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     axes: dict[tuple[bool, str], Axes] = {}
     handles: list[Any] = []
     for pd in items:
@@ -83,17 +85,23 @@ def _draw_timeseries(ax: Axes, items: Sequence[PanelData]) -> None:
             else:
                 target = ax.twinx()
                 extra = sum(1 for right, _ in axes if right)
-                if extra:
-                    target.spines["right"].set_position(("axes", 1.0 + 0.09 * extra))
+                target.spines["right"].set_position(("axes", 1.0 - 0.08 * extra))
+                target.spines["right"].set_visible(extra == 0)
+                # labels inside the plot, in the colour of the axis' first line
+                target.tick_params(axis="y", direction="in", pad=-24,
+                                   labelcolor=palette[len(handles) % len(palette)])
             target.yaxis.set_major_formatter(_formatter(pd.query.unit))
             target.tick_params(labelsize=6)
             axes[key] = target
         target = axes[key]
         for s in pd.series:
-            handles += target.plot(_times(s), s.values, linewidth=1.2,
-                                   label=legend(pd.query.legend, s.labels)[:40])
+            label = legend(pd.query.legend, s.labels)[:40]
+            if pd.query.right_axis:
+                label += " (right)"
+            handles += target.plot(_times(s), s.values, linewidth=1.2, label=label,
+                                   color=palette[len(handles) % len(palette)])
     if not any(not right for right, _ in axes):
-        ax.yaxis.set_major_formatter(lambda v, _pos: fmt_value(v, items[0].query.unit if items else ""))
+        ax.yaxis.set_major_formatter(_formatter(items[0].query.unit if items else ""))
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))
     if 0 < len(handles) <= 8:
         ax.legend(handles=handles, fontsize=6, loc="upper left")

@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from infersight.analysis._diagnose import Diagnosis  # noqa: E402
@@ -61,7 +62,7 @@ def _latency_plot(d: Diagnosis) -> str | None:
         ax.axhline(ctx.baseline_p99, color="#2ca02c", ls="--", lw=1, label="baseline P99")
     labelled = False
     for f in d.findings:
-        for s, e in f.plot.get("job_windows", []):
+        for s, e in f.windows:
             ax.axvspan(pd.Timestamp(s, unit="ns"), pd.Timestamp(e, unit="ns"), color="#ff7f0e", alpha=0.2,
                        label=None if labelled else "job runs")
             labelled = True
@@ -126,6 +127,10 @@ def _latency_histogram(d: Diagnosis) -> str | None:
     ax.hist(dur[base], bins=list(bins), color="#2ca02c", alpha=0.6, density=True, label="baseline")
     ax.hist(dur[inc], bins=list(bins), color="#d62728", alpha=0.6, density=True, label="incident")
     ax.set_xscale("log")
+    # plain tick labels: with mathtext off (PLAIN_TEXT_RC) the log axis' default labels would
+    # print as raw "$\\mathdefault{10^{2}}$"
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("request latency (ms)")
     ax.legend(fontsize=8)
     ax.set_title("Latency distribution: baseline vs incident")

@@ -194,6 +194,29 @@ def cluster(k: np.ndarray, n: np.ndarray, seg: Segment, *, gap: int, lo_min: int
     return Segment(lo, hi, seg.llr, seg.p_value, seg.rate_in, seg.rate_out)
 
 
+def as_bool(values: object) -> np.ndarray:
+    """A boolean column (nullable, object or bool dtype) as a numpy bool array, NULL as False -
+    without pandas' slow per-element casts on millions of rows."""
+    dtype = str(getattr(values, "dtype", ""))
+    if dtype == "bool":
+        return np.asarray(values, dtype=bool)
+    if dtype == "boolean":  # pandas' nullable boolean
+        return np.asarray(values.fillna(False), dtype=bool)  # type: ignore[attr-defined]
+    out = np.asarray(values, dtype=object)
+    return np.asarray(out == True, dtype=bool)  # noqa: E712 - element-wise, None -> False
+
+
+def codes(values: object) -> np.ndarray:
+    """Integer group codes of a label column (a categorical's own codes; no string copies of
+    millions of rows), for groupby and equality."""
+    cat = getattr(values, "cat", None)
+    if cat is not None:
+        return np.asarray(cat.codes, dtype=np.int64)
+    import pandas as pd
+
+    return np.asarray(pd.factorize(np.asarray(values, dtype=object))[0], dtype=np.int64)
+
+
 def saturate(x: float, full: float) -> float:
     """x / full clipped to [0, 1]."""
     if full <= 0:
@@ -206,5 +229,5 @@ def significance(p_value: float, full_at: float = 1e-6) -> float:
     return saturate(-np.log10(max(p_value, 1e-300)), -np.log10(full_at))
 
 
-__all__ = ["Segment", "Test", "binomial_excess", "cluster", "extend", "mann_whitney", "rate_increase", "saturate", "scan",
+__all__ = ["Segment", "Test", "as_bool", "binomial_excess", "codes", "cluster", "extend", "mann_whitney", "rate_increase", "saturate", "scan",
            "significance"]

@@ -19,7 +19,9 @@ from infersight.analysis._timeparse import parse_duration_ns, parse_instant_ns
 log = logging.getLogger(__name__)
 
 _FEATURES = ("features/f_requests", "features/f_jobs", "features/f_runtime_events",
-             "features/f_cache_calls", "features/f_pool_waits", "features/f_client_calls")
+             "features/f_cache_calls", "features/f_pool_waits")
+#: built only when asked for (notebooks: ``feature(tel, "client_calls")``)
+_LAZY_FEATURES = ("features/f_client_calls",)
 
 
 def _ts(ns: pd.Series) -> pd.Series:
@@ -49,6 +51,7 @@ class Telemetry:
         self.baseline_ns = self._baseline(baseline)
         self.range_since_ns = self._range_start()
         self._features_built = False
+        self._lazy_built: set[str] = set()
 
     # -- window and features ---------------------------------------------------------------
     def _window(self, since: str | None, until: str | None) -> tuple[int, int]:
@@ -119,13 +122,16 @@ class Telemetry:
         a, b = _ts(pd.Series([self.first_ns, self.last_ns]))
         return f"{a:%Y-%m-%d %H:%M:%S} to {b:%Y-%m-%d %H:%M:%S} UTC"
 
-    def build_features(self) -> None:
-        """Materialise the feature tables (``f_*``) for the window once."""
-        if self._features_built:
-            return
-        for name in _FEATURES:
-            _sql.execute(self.con, name, **self.range_params)
-        self._features_built = True
+    def build_features(self, *, lazy: str | None = None) -> None:
+        """Materialise the feature tables (``f_*``) for the window once; ``lazy`` also builds one
+        of the tables the detectors do not need (``features/f_client_calls``)."""
+        if not self._features_built:
+            for name in _FEATURES:
+                _sql.execute(self.con, name, **self.range_params)
+            self._features_built = True
+        if lazy in _LAZY_FEATURES and lazy not in self._lazy_built:
+            _sql.execute(self.con, lazy, **self.range_params)
+            self._lazy_built.add(lazy)
 
     def query(self, name: str, **params: Any) -> pd.DataFrame:
         """Run one of the analysis ``.sql`` files (``"features/x"``) with the window's params."""

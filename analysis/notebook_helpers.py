@@ -63,7 +63,7 @@ def feature(tel: Telemetry, name: str) -> pd.DataFrame:
     (GC pauses and event-loop blocks), ``pool_waits``, ``cache_calls`` or ``client_calls``."""
     if name not in FEATURES:
         raise UsageError(f"unknown feature {name!r}; known: {', '.join(FEATURES)}")
-    tel.build_features()
+    tel.build_features(lazy=f"features/f_{name}")
     # the f_* tables build_features() made (name checked against FEATURES above)
     return _times(_sql.table(tel.con, f"f_{name}", order_by="start_ns"))
 
@@ -164,7 +164,8 @@ def in_flight(reqs: pd.DataFrame) -> np.ndarray:
     starts = np.sort(reqs["start_ns"].to_numpy(dtype=np.int64))
     ends = np.sort(reqs["end_ns"].to_numpy(dtype=np.int64))
     s = reqs["start_ns"].to_numpy(dtype=np.int64)
-    return (np.searchsorted(starts, s, side="right") - np.searchsorted(ends, s, side="right")).astype(int)
+    counts: np.ndarray = (np.searchsorted(starts, s, side="right") - np.searchsorted(ends, s, side="right")).astype(int)
+    return counts
 
 
 def gpu_samples(tel: Telemetry) -> pd.DataFrame:

@@ -11,10 +11,12 @@ Two facts about DuckDB shape this (measured on a small tmpfs, DuckDB 1.x):
   only reopening the file brings it back.
 
 So after every commit group the writer thread asks :meth:`DiskGuard.after_write`: when the free
-space is less than the WAL plus a reserve (5 % of the filesystem, 2 to 64 MiB), it checkpoints
-early, but only while the space left is enough for that checkpoint. Below half the reserve new
-writes are refused (503 + Retry-After, :meth:`refusal`), so the WAL never eats the room a
-checkpoint needs; writes resume as soon as space returns.
+space is less than twice the WAL plus a reserve (5 % of the filesystem, 2 to 64 MiB), it checkpoints
+early, but only while the space left is enough for that checkpoint. Below half the reserve, or
+when a checkpoint does not fit (or failed: DuckDB may spill to its temp folder on the same disk
+while it checkpoints; each failure raises the estimate), new writes are refused (503 +
+Retry-After, :meth:`refusal`), so the WAL never eats the room a checkpoint needs; writes resume
+as soon as that space is free again.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class DiskGuard:
         self.checkpoints = 0
         self.skipped = 0
         self._warned = False
+        self._factor = 1.0  # need = WAL * factor + reserve / 2 (raised after a failed checkpoint)
+        self._hold: int | None = None  # refuse writes until this much is free
 
     def space(self) -> tuple[int, int]:
         """(free bytes for this user, filesystem size) of the database's filesystem."""
@@ -61,6 +65,13 @@ class DiskGuard:
         except OSError:
             return 0
 
+    def _need(self, wal: int, reserve: int) -> int:
+        """Free space a checkpoint of a ``wal``-byte WAL needs: the new rows take about half the
+        WAL's bytes, but a checkpoint also rewrites the last, partly filled row groups before it
+        frees the old blocks, and DuckDB may spill to its temp folder (on the same disk) while it
+        checkpoints; so start at the WAL's size and double after every failed checkpoint."""
+        return int(wal * self._factor) + reserve // 2
+
     def checkpoint_fits(self) -> bool:
         """Whether a checkpoint of the current WAL can be written (one that cannot is fatal)."""
         try:
@@ -68,7 +79,7 @@ class DiskGuard:
         except OSError:
             return True
         wal = self.wal_bytes()
-        return not wal or free >= wal // 2 + self.reserve(total) // 2
+        return not wal or free >= self._need(wal, self.reserve(total))
 
     def after_write(self, con: duckdb.DuckDBPyConnection) -> None:
         """On the writer thread, after a commit group (committed or not)."""
@@ -78,8 +89,8 @@ class DiskGuard:
             return
         reserve = self.reserve(total)
         wal = self.wal_bytes()
-        if wal and free < wal + reserve:
-            need = wal // 2 + reserve // 2  # the rows take ~half the WAL's bytes, written in chunks
+        if wal and free < 2 * wal + reserve:
+            need = self._need(wal, reserve)
             if free >= need:
                 t0 = time.perf_counter()
                 try:
@@ -88,28 +99,35 @@ class DiskGuard:
                     logger.info("disk nearly full (%.1f MiB free on %s): checkpointed a %.1f MiB WAL early "
                                 "in %.0f ms", free / MIB, self.dir, wal / MIB, (time.perf_counter() - t0) * 1e3)
                 except duckdb.Error as exc:
-                    logger.error("early checkpoint failed: %s", str(exc).splitlines()[0])
+                    # FATAL in DuckDB (the writer reopens the file); ask for more room next time
+                    self._factor = min(8.0, self._factor * 2 + 0.5)
+                    self._hold = max(self._hold or 0, free + reserve)
+                    logger.error("early checkpoint failed (%s); refusing writes until %.1f MiB are free",
+                                 str(exc).splitlines()[0], self._hold / MIB)
                 try:
                     free, total = self.space()
                 except OSError:
                     return
-            else:
+            else:  # no room for the checkpoint: stop the WAL from growing until space returns
                 self.skipped += 1
+                self._hold = max(self._hold or 0, need)
                 if not self._warned:
                     self._warned = True
                     logger.warning("disk full: %.1f MiB free on %s, a checkpoint of the %.1f MiB WAL needs about "
-                                   "%.1f MiB; writes are refused until space returns", free / MIB, self.dir,
-                                   wal / MIB, need / MIB)
+                                   "%.1f MiB; refusing writes until then", free / MIB, self.dir, wal / MIB,
+                                   need / MIB)
         self._set_low(free, reserve)
 
     def _set_low(self, free: int, reserve: int) -> None:
         with self._lock:
-            low = free < reserve // 2
+            if self._hold is not None and free >= self._hold:
+                self._hold = None  # space came back: writes resume, and the next group checkpoints
+            low = free < reserve // 2 or self._hold is not None
             if low != self.low:
                 if low:
                     logger.warning("disk nearly full: %.1f MiB free on %s (keeping %.1f MiB for checkpoints); "
                                    "refusing writes with 503 until space returns", free / MIB, self.dir,
-                                   reserve / 2 / MIB)
+                                   max(reserve // 2, self._hold or 0) / MIB)
                 else:
                     logger.info("disk space back (%.1f MiB free on %s): accepting writes", free / MIB, self.dir)
                     self._warned = False

@@ -103,7 +103,8 @@ def main() -> int:
         _wait(f"http://127.0.0.1:{demo_port}/readyz", 180)
         _wait(f"http://127.0.0.1:{prom_port}/-/ready")
         subprocess.run([*CLI, "demo", "load", "--url", f"http://127.0.0.1:{demo_port}", "--rate", str(args.rate),
-                        "--duration", str(args.seconds)], check=True, stdout=subprocess.DEVNULL)
+                        "--duration", str(args.seconds), "--otlp-endpoint", f"http://127.0.0.1:{collector_port}"],
+                       check=True, stdout=subprocess.DEVNULL)
         time.sleep(5)
         return subprocess.run([*CLI, "dashboards", "preview", "--prometheus", f"http://127.0.0.1:{prom_port}",
                                "--out", str(args.out), "--range", f"{int(args.seconds) + 20}s", "--step", "2s",

@@ -59,7 +59,10 @@ def sparkline(values: Sequence[Num], *, w: int = 120, h: int = 24, color: str = 
 def line_chart(series: Sequence[tuple[str, Sequence[Num], str]], x_labels: Sequence[str], *, title: str,
                unit: str = "", w: int = 560, h: int = 180) -> Markup:
     """Lines over shared buckets; ``x_labels`` are drawn at the start, middle and end."""
-    left, right, top, bottom = 48, 8, 22, 22
+    # the legend: one row per two series under the axis (labels are "service route")
+    legend_rows = -(-len(series) // 2)
+    h += 16 * legend_rows
+    left, right, top, bottom = 48, 8, 22, 28 + 16 * legend_rows
     pw, ph = w - left - right, h - top - bottom
     vals = [v for _, values, _ in series for v in values if v is not None]
     vmax = _nice_max(max(vals) if vals else 0.0)
@@ -75,18 +78,25 @@ def line_chart(series: Sequence[tuple[str, Sequence[Num], str]], x_labels: Seque
     for idx in sorted({0, n // 2, n - 1} if n else set()):
         x = left + pw * idx / max(1, n - 1)
         anchor = "start" if idx == 0 else ("end" if idx == n - 1 else "middle")
-        out.append(f'<text x="{x:.1f}" y="{h - 6}" class="axis" text-anchor="{anchor}">{escape(x_labels[idx])}</text>')
+        out.append(f'<text x="{x:.1f}" y="{top + ph + 16}" class="axis" text-anchor="{anchor}">'
+                   f'{escape(x_labels[idx])}</text>')
     for label, values, color in series:
         d = _path(values, left, top, pw, ph, vmax)
         if d:
             out.append(f'<path d="{d}" fill="none" stroke="{escape(color)}" stroke-width="1.6">'
                        f'<title>{escape(label)}</title></path>')
+    for i, (label, _values, color) in enumerate(series):
+        x = left + (pw / 2) * (i % 2)
+        y = top + ph + 32 + 16 * (i // 2)
+        short = label if len(label) <= 44 else label[:43] + "\u2026"
+        out.append(f'<rect x="{x:.1f}" y="{y - 8}" width="9" height="9" fill="{escape(color)}"/>'
+                   f'<text x="{x + 13:.1f}" y="{y}" class="axis legend">{escape(short)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
 
 def scatter(points: Sequence[tuple[int, float, str, bool]], *, from_ns: int, to_ns: int, title: str,
-            w: int = 900, h: int = 150) -> Markup:
+            w: int = 1300, h: int = 170) -> Markup:
     """Duration (ms, y, log scale) against start time (x); each dot links to ``href``."""
     left, right, top, bottom = 56, 10, 20, 18
     pw, ph = w - left - right, h - top - bottom

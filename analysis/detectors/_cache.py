@@ -10,6 +10,7 @@ so a stampede is found even when other keys' hits keep the hit ratio up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,13 +46,19 @@ class CacheDetector:
         self.t = thresholds
 
     def detect(self, ctx: Context) -> list[Finding]:
-        calls = _sql.table(ctx.tel.con, "f_cache_calls")
-        if calls.empty:
+        inc = ctx.incident
+        if inc.onset_ns is None or inc.baseline_ns is None:
+            return []
+        # per-cache counts computed in the engine: only one row per cache leaves it
+        change = _sql.run(ctx.tel.con, "detectors/cache_change", lo_ns=inc.onset_ns, hi_ns=inc.end_ns or ctx.tel.until_ns,
+                          base_lo_ns=inc.baseline_ns[0], base_hi_ns=inc.baseline_ns[1])
+        change = change[change["lookups"] >= 5]
+        if change.empty:
             return []
         dups = _sql.run(ctx.tel.con, "detectors/cache_duplicate_misses", step_ns=ctx.step_ns)
         out = []
-        for cache, c in calls.groupby("cache"):
-            f = self._one(ctx, str(cache), c, dups[dups["cache"] == cache])
+        for row in change.itertuples(index=False):
+            f = self._one(ctx, str(row.cache), row, dups[dups["cache"] == row.cache])
             if f is not None:
                 out.append(f)
         return out
@@ -63,15 +70,13 @@ class CacheDetector:
         t = df[col]
         return df[(t >= lo) & (t < hi)], df[(t >= blo) & (t < bhi)]
 
-    def _one(self, ctx: Context, cache: str, calls: pd.DataFrame, dups: pd.DataFrame) -> Finding | None:
+    def _one(self, ctx: Context, cache: str, counts: Any, dups: pd.DataFrame) -> Finding | None:
         t = self.t
-        c_inc, c_base = self._window(ctx, calls, "start_ns")
-        if len(c_inc) < 5:
-            return None
-        miss_i, miss_b = int((~c_inc["hit"]).sum()), int((~c_base["hit"]).sum())
-        ratio_i = miss_i / len(c_inc)
-        ratio_b = miss_b / len(c_base) if len(c_base) else 0.0
-        test = rate_increase(miss_i, len(c_inc), miss_b, len(c_base))
+        n_i, n_b = int(counts.lookups), int(counts.base_lookups)
+        miss_i, miss_b = int(counts.misses), int(counts.base_misses)
+        ratio_i = miss_i / max(1, n_i)
+        ratio_b = miss_b / n_b if n_b else 0.0
+        test = rate_increase(miss_i, n_i, miss_b, n_b)
         d_inc, d_base = self._window(ctx, dups, "ts_ns")
         dup_n, loads = int(d_inc["duplicate_loads"].sum()), int(d_inc["loads"].sum())
         dup_base = int(d_base["duplicate_loads"].sum())
@@ -82,7 +87,7 @@ class CacheDetector:
         share, active, rise = self._explained(ctx, cache)
         if share < t.min_share:
             return None
-        start = int(c_inc.loc[~c_inc["hit"], "start_ns"].min()) if miss_i else None
+        start = int(counts.first_miss_ns) if miss_i and counts.first_miss_ns == counts.first_miss_ns else None
         category, kind = Category.CACHE_MISS_STORM, "cache"
         change = f"miss ratio {ratio_b:.0%} -> {ratio_i:.0%}"
         if stampede:

@@ -28,7 +28,7 @@ from infersight.analysis import _sql
 from infersight.analysis._category import Category
 from infersight.analysis._context import Context
 from infersight.analysis._finding import Evidence, Finding
-from infersight.analysis._stats import Test, mann_whitney, rate_increase
+from infersight.analysis._stats import Test, as_bool, mann_whitney, rate_increase
 from infersight.analysis.detectors._base import Cause, finding
 
 
@@ -85,7 +85,8 @@ class GpuRequestDetector:
         if test is None or share < self.t.min_share:
             return None
         lo, hi = self._window(ctx)
-        changes = _sql.run(ctx.tel.con, "detectors/model_device_changes", lo_ns=ctx.incident.baseline_ns[0], hi_ns=hi)
+        base_lo = ctx.incident.baseline_ns[0] if ctx.incident.baseline_ns is not None else lo
+        changes = _sql.run(ctx.tel.con, "detectors/model_device_changes", lo_ns=base_lo, hi_ns=hi)
         to_cpu = changes[changes["device"].astype(str).str.lower().str.startswith("cpu")]
         fact = ""
         if len(to_cpu):
@@ -175,7 +176,7 @@ class GpuRequestDetector:
             chain=["GPU shared with another process" if co else "GPU saturated", "slower GPU work per request", "P99"])
 
     def _throttled(self, ctx: Context, r: pd.DataFrame, inc: np.ndarray, base: np.ndarray) -> Finding | None:
-        thr = r["gpu_throttled"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        thr = as_bool(r["gpu_throttled"])
         # the software power cap at full load is how a saturated card behaves (it draws its power
         # limit): saturation, not throttling by a cause of its own (thermal, power brake, HW slowdown)
         reasons = r["gpu_clock_reasons"].astype(str).fillna("")

@@ -8,6 +8,7 @@ every connection busy, the queue grows), timeouts, and wait percentiles before a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,15 +29,6 @@ class Thresholds:
 
 
 T = Thresholds()
-
-
-def _peak_waiters(w: pd.DataFrame) -> int:
-    if w.empty:
-        return 0
-    t = np.concatenate([w["start_ns"].to_numpy(), w["end_ns"].to_numpy()])
-    d = np.concatenate([np.ones(len(w)), -np.ones(len(w))])
-    order = np.lexsort((d, t))
-    return int(np.cumsum(d[order]).max())
 
 
 class PoolDetector:
@@ -64,21 +56,29 @@ class PoolDetector:
         n = len(ctx.requests)
         col = dec.column(ch.part, n)
         active = dec.sampled(n) & ctx.inc & (col > ch.baseline_ms + self.t.min_wait_ms)
-        waits = _sql.table(ctx.tel.con, "f_pool_waits")
-        waits = waits[waits["pool"] == ch.entity]
         inc, lo_hi = ctx.incident, ctx.incident.baseline_ns or (0, 0)
-        w_inc = waits[(waits["start_ns"] >= (inc.onset_ns or 0)) & (waits["start_ns"] < (inc.end_ns or ctx.tel.until_ns))]
-        w_base = waits[(waits["start_ns"] >= lo_hi[0]) & (waits["start_ns"] < lo_hi[1])]
-        size = w_inc["pool_size"].dropna()
-        size_txt = f" (size {int(size.max())})" if len(size) else ""
-        peak = _peak_waiters(w_inc[w_inc["wait_ms"] >= self.t.min_wait_ms])
-        timeouts = int(w_inc["timed_out"].astype("boolean").fillna(False).sum())
+        stats = _sql.run(ctx.tel.con, "detectors/pool_change", lo_ns=inc.onset_ns or 0,
+                         hi_ns=inc.end_ns or ctx.tel.until_ns, base_lo_ns=lo_hi[0], base_hi_ns=lo_hi[1],
+                         min_wait_ms=self.t.min_wait_ms)
+        stats = stats[stats["pool"] == ch.entity].set_index("side")
 
-        def p95(w: pd.DataFrame) -> float | None:
-            return round(float(w["wait_ms"].quantile(0.95)), 2) if len(w) else None
+        def side(name: str, col: str) -> Any:
+            if name not in stats.index:
+                return None
+            v = stats.at[name, col]
+            return None if pd.isna(v) else v
+
+        size = side("incident", "pool_size")
+        size_txt = f" (size {int(size)})" if size is not None else ""
+        peak = int(side("incident", "peak_waiters") or 0)
+        timeouts = int(side("incident", "timeouts") or 0)
+
+        def p95(name: str) -> float | None:
+            v = side(name, "wait_p95_ms")
+            return None if v is None else round(float(v), 2)
 
         cause = Cause(Category.POOL_SATURATION, ch.entity, "pool",
-                      f"acquire wait p95 {p95(w_base)} -> {p95(w_inc)} ms, {timeouts} timeouts, up to {peak} waiters"
+                      f"acquire wait p95 {p95('baseline')} -> {p95('incident')} ms, {timeouts} timeouts, up to {peak} waiters"
                       f"{size_txt}",
                       f"Connection pool '{ch.entity}'{size_txt} saturated: waits {ch.baseline_ms:.1f} -> "
                       f"{ch.incident_ms:.1f} ms per request, {ch.share:.0%} of the P99 excess",
@@ -86,12 +86,12 @@ class PoolDetector:
         evidence = [
             Evidence("pool_wait_ms_per_affected_request", round(ch.incident_ms, 2), round(ch.baseline_ms, 2),
                      ctx.exemplars(active)),
-            Evidence("pool_wait_p95_ms", p95(w_inc), p95(w_base)),
-            Evidence("pool_timeouts", timeouts, int(w_base["timed_out"].astype("boolean").fillna(False).sum())),
-            Evidence("peak_concurrent_waiters", peak, _peak_waiters(w_base[w_base["wait_ms"] >= self.t.min_wait_ms])),
+            Evidence("pool_wait_p95_ms", p95("incident"), p95("baseline")),
+            Evidence("pool_timeouts", timeouts, int(side("baseline", "timeouts") or 0)),
+            Evidence("peak_concurrent_waiters", peak, int(side("baseline", "peak_waiters") or 0)),
         ]
-        if len(size):
-            evidence.append(Evidence("pool_size", int(size.max()), None))
+        if size is not None:
+            evidence.append(Evidence("pool_size", int(size), None))
         return finding(ctx, cause, evidence=evidence, counterfactual_ms=np.clip(col - ch.baseline_ms, 0, None),
                        remediation=["Do not hold a pooled connection across slow calls (release before the "
                                     "downstream call); size the pool to peak concurrency; add an acquire timeout "

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from infersight.analysis import _sql
 from infersight.analysis._category import Category
 from infersight.analysis._context import Context
 from infersight.analysis._finding import Evidence, Finding
-from infersight.analysis._stats import Test, mann_whitney, rate_increase
+from infersight.analysis._stats import Test, as_bool, mann_whitney, rate_increase
 from infersight.analysis.detectors._base import Cause, finding
 
 
@@ -71,15 +70,14 @@ class ServiceDetector:
 
     def _window_requests(self, ctx: Context, ops: pd.DataFrame, sel: np.ndarray) -> np.ndarray:
         """Entry requests whose traces hold the selected calls (the cause's active requests)."""
-        keys = set(ops.loc[sel, "tkey"].tolist()) if "tkey" in ops else set()
-        if not keys:
+        if "tkey" not in ops or not sel.any():
             return np.zeros(len(ctx.requests), dtype=bool)
-        tk = _sql.query(ctx.tel.con, "SELECT tkey FROM f_requests ORDER BY rowid")["tkey"].to_numpy()
-        return np.isin(tk, np.fromiter(keys, dtype=tk.dtype, count=len(keys)))
+        keys = np.unique(ops.loc[sel, "tkey"].to_numpy())
+        return np.isin(ctx.requests["tkey"].to_numpy(), keys)
 
     def _failures(self, ctx: Context, ops: pd.DataFrame, service: str, a: np.ndarray,
                   b: np.ndarray) -> Finding | None:
-        own = ops["own_failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        own = as_bool(ops["own_failed"])
         k_a, n_a, k_b, n_b = int((own & a).sum()), int(a.sum()), int((own & b).sum()), int(b.sum())
         test = rate_increase(k_a, n_a, k_b, n_b, min_n=self.t.min_calls)
         if test is None or k_a < self.t.min_failures or test.p_value > self._p(ctx):
@@ -108,7 +106,7 @@ class ServiceDetector:
     def _own_time(self, ctx: Context, ops: pd.DataFrame, service: str, a: np.ndarray, b: np.ndarray, *,
                   entry: bool) -> Finding | None:
         t = self.t
-        ok = ~ops["failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        ok = ~as_bool(ops["failed"])
         own = ops["self_ms"].to_numpy(dtype=float)
         a, b = a & ok, b & ok
         if a.sum() < t.min_calls or b.sum() < t.min_calls:

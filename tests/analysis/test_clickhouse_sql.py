@@ -42,6 +42,7 @@ def _params(tel: Telemetry, duck: Telemetry) -> dict[str, Any]:
     ids = [str(t) for t in _sql.query(duck.con, "SELECT trace_id FROM f_requests ORDER BY start_ns LIMIT 40")["trace_id"]]
     return {**r, "step_ns": 5 * 10**9, "q": 0.99, "metric": None, "trace_id": ids[0] if ids else None,
             "limit": 1000, "min_ms": 0.0, "lo_ns": r["since_ns"], "hi_ns": r["until_ns"],
+            "base_lo_ns": r["since_ns"], "base_hi_ns": (r["since_ns"] + r["until_ns"]) // 2, "min_wait_ms": 1.0,
             "idx": list(range(0, 200, 3)), "trace_ids": ids[:10], "selection": ids[:20], "baseline": ids[20:]}
 
 

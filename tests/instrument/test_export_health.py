@@ -35,11 +35,11 @@ APP = textwrap.dedent("""
                 pass
             time.sleep(0.05)
 
-    spans(6)  # nothing listens: every export fails, the SDK retries
+    spans(3)  # nothing listens: every export fails, the SDK retries
     lost = dropped_spans_total()
     from infersight.collectors import Collector
     with Collector(db, http_port=port, grpc_port=None):
-        spans(4)
+        spans(2)
         tel.shutdown(timeout_s=5)
     print(f"lost={lost}", flush=True)
 """)

@@ -75,7 +75,7 @@ def test_find_a_slow_trace_open_its_waterfall_and_the_findings(ui_collector: Col
     wait = WebDriverWait(browser, 60)
     browser.get(ui_collector.url + "/ui?from=all")
     routes = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "table.is-table td code")]
-    assert "/v1/chat/completions" in routes
+    assert "POST /v1/chat/completions" in routes
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart path")) >= 3
     shot(browser, out, "ui-overview")
 

@@ -17,7 +17,7 @@ HREF = re.compile(r'href="(/ui/trace/[0-9a-f]{32}\?t=\d+)"')
 
 
 def page(col: Collector, path: str, expect: int = 200, **params: str) -> str:
-    r = httpx.get(col.url + path, params=params, timeout=60)
+    r = httpx.get(col.url + path, params=params or None, timeout=60)  # {} would drop path's query
     assert r.status_code == expect, r.text[-2000:]
     assert r.headers["content-type"].startswith("text/html")
     return r.text
@@ -33,16 +33,18 @@ def durations_ms(html: str) -> list[float]:
 
 def test_overview_lists_routes_with_red(ui_collector: Collector) -> None:
     html = page(ui_collector, "/ui", **{"from": "all"})
-    for route in ("/v1/chat/completions", "/v1/embeddings", "/score"):
+    for route in ("POST /v1/chat/completions", "POST /v1/embeddings", "POST /score"):
         assert f"<code>{route}</code>" in html
     assert "demo-model-server" in html and "risk-service" in html
     assert html.count('<svg class="spark"') >= 3 and html.count('<svg class="chart"') == 2
     assert "P99 latency per route" in html
+    # server-rendered, self-contained: nothing loaded from anywhere else, no script
+    assert not re.search(r"(src|href)=[\"']https?:", html) and "<script" not in html
 
 
 def test_default_range_is_the_last_hour_of_data(ui_collector: Collector) -> None:
     # the run was recorded long before this test: the default window still shows it
-    assert "<code>/v1/chat/completions</code>" in page(ui_collector, "/ui")
+    assert "<code>POST /v1/chat/completions</code>" in page(ui_collector, "/ui")
 
 
 def test_search_slowest_first_then_open_the_slowest_trace(ui_collector: Collector) -> None:
@@ -115,3 +117,14 @@ def test_token_login_flow(tmp_path: Path) -> None:
 def test_mounts_are_read_only_under_post(ui_collector: Collector, prefix: str) -> None:
     r = httpx.post(ui_collector.url + prefix + ("/services" if prefix == "/api" else ""), content=b"x")
     assert r.status_code == 405
+
+
+def test_overview_link_opens_that_routes_slowest_requests(ui_collector: Collector) -> None:
+    html = page(ui_collector, "/ui", **{"from": "all"})
+    link = re.search(r'href="(/ui/traces\?[^"]*name=POST\+%2Fv1%2Fembeddings[^"]*)"', html)
+    assert link is not None
+    hits = page(ui_collector, link.group(1).replace("&amp;", "&"))
+    body = hits.split("<tbody>")[1]
+    assert "POST /v1/embeddings" in body and "/v1/chat/completions" not in body
+    ms = durations_ms(hits)
+    assert ms == sorted(ms, reverse=True)

@@ -38,7 +38,7 @@ WITH srv AS (
     -- every ancestor of a failed span, with the service the failure was in
     WITH RECURSIVE up(tkey, span_id, from_service) AS (
         SELECT tkey, parent_span_id, service FROM failures WHERE parent_span_id IS NOT NULL
-        UNION
+        UNION ALL  -- span trees have no cycles; DISTINCT below
         SELECT p.tkey, p.parent_span_id, up.from_service
         FROM up JOIN sub p ON p.tkey = up.tkey AND p.span_id = up.span_id
         WHERE p.parent_span_id IS NOT NULL

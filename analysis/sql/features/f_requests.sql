@@ -10,10 +10,10 @@
 -- route: http.route, else the span name; when that is missing or a wildcard ('/*', '{path:path}')
 -- as API gateways emit, the request type adds its first downstream operation, so heavy and light
 -- requests behind one gateway route do not share a baseline.
--- latency_ms: what the request's client waited: the span's duration plus the time it waited
--- before the span started (infersight.loop.queued_ms: queued behind a blocked event loop, or from
--- X-Request-Start), or the load generator's / prober's CLIENT span (from the scheduled send time)
--- when the request has one and it is longer.
+-- latency_ms: what the request's client waited: the load generator's / prober's CLIENT span (from
+-- the scheduled send time: measured) when the request has one, else the span's duration plus the
+-- time it waited before the span started (infersight.loop.queued_ms: measured from a gateway's
+-- X-Request-Start, or estimated from a blocked event loop - an upper bound).
 -- is_error: the span failed (status Error, HTTP 5xx) or its trace holds an ERROR log record
 -- (services that log an exception but answer 200, or set no span status at all).
 -- gpu_*: the GPU plane's per-request aggregates (utilisation, other processes' share, throttling,
@@ -70,9 +70,8 @@ SELECT
     r.end_ns,
     r.duration_ms,
     greatest(coalesce(TRY_CAST(r.attrs['infersight.loop.queued_ms'] AS DOUBLE), 0.0), 0.0) AS queued_ms,
-    greatest(r.duration_ms
-        + greatest(coalesce(TRY_CAST(r.attrs['infersight.loop.queued_ms'] AS DOUBLE), 0.0), 0.0),
-        coalesce(r.client_ms, 0.0))                                  AS latency_ms,
+    coalesce(r.client_ms, r.duration_ms
+        + greatest(coalesce(TRY_CAST(r.attrs['infersight.loop.queued_ms'] AS DOUBLE), 0.0), 0.0)) AS latency_ms,
     r.client_ms,
     r.client_start_ns,
     r.attrs['infersight.request.arrival_source']                    AS arrival_source,
