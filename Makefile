@@ -44,7 +44,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy $(SRC) dashboards
+	$(BIN)/python tools/typecheck.py
 
 pytest: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

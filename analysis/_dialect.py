@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import Any
 
 import sqlglot
+from infersight.analysis._errors import AnalysisError
 from sqlglot import exp
 
 #: settings under which ClickHouse evaluates the rendered SQL the way DuckDB does
@@ -51,7 +52,7 @@ _DUCK_TO_CH = {"DOUBLE": "Float64", "FLOAT": "Float32", "BIGINT": "Int64", "INT"
                "UINTEGER": "UInt32", "VARCHAR": "String", "TEXT": "String", "BOOLEAN": "Bool"}
 
 
-class UnsupportedSQL(ValueError):
+class UnsupportedSQL(AnalysisError, ValueError):
     """A DuckDB construct the ClickHouse rendering does not handle (say which, never guess)."""
 
 

@@ -99,7 +99,10 @@ class Finding:
     active: Any = field(default=None, repr=False, compare=False)
     #: the calibration features confidence was computed from (not part of the JSON output)
     features: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
-    #: data for the HTML report's evidence charts (not part of the JSON output)
+    #: when the cause was running, as (start_ns, end_ns) intervals (a job's runs): chains and the
+    #: report's overlay read it (not part of the JSON output)
+    windows: list[tuple[int, int]] = field(default_factory=list, repr=False, compare=False)
+    #: data for the HTML report's evidence charts only; ranking never reads it (not in the JSON)
     plot: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -128,7 +131,7 @@ class Finding:
         return list(seen)
 
     def to_dict(self) -> dict[str, Any]:
-        skip = ("plot", "mechanism", "active", "features")
+        skip = ("plot", "mechanism", "active", "features", "windows")
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         d = {k: asdict(v) if is_dataclass(v) and not isinstance(v, type) else v for k, v in d.items()}
         d["evidence"] = [asdict(e) for e in self.evidence]

@@ -82,7 +82,7 @@ def _events(ctx: Context, kind: str) -> _intervals.Intervals:
 
 
 def _job_time(root: Finding) -> _intervals.Intervals:
-    windows = root.plot.get("job_windows") or []
+    windows = root.windows
     s = np.array([int(a) for a, _ in windows], dtype=np.int64)
     e = np.array([int(b) for _, b in windows], dtype=np.int64) + GRACE_NS
     return s, e

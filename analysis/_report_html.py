@@ -62,7 +62,7 @@ def _latency_plot(d: Diagnosis) -> str | None:
         ax.axhline(ctx.baseline_p99, color="#2ca02c", ls="--", lw=1, label="baseline P99")
     labelled = False
     for f in d.findings:
-        for s, e in f.plot.get("job_windows", []):
+        for s, e in f.windows:
             ax.axvspan(pd.Timestamp(s, unit="ns"), pd.Timestamp(e, unit="ns"), color="#ff7f0e", alpha=0.2,
                        label=None if labelled else "job runs")
             labelled = True

@@ -1,8 +1,8 @@
 """``infersight diagnose``: run the detectors over a telemetry source and show what they find.
 
-Exit codes: 0 ran (findings or not), 1 no data in the source/window, 2 bad input (unreadable,
-foreign or newer database, bad arguments). Errors are one line on stderr, never a traceback
-(``--debug`` shows it).
+Exit codes (the map of :mod:`infersight._errors`): 0 ran (findings or not), 1 no data in the
+source/window, 2 bad input (unreadable, foreign or newer database, bad arguments). Errors are one
+line on stderr, ``infersight diagnose: error: ...``, never a traceback (``--debug`` shows it).
 """
 
 from __future__ import annotations
@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 from infersight.analysis._term import text
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from infersight.analysis._diagnose import Diagnosis
+
+from infersight._fail import fail
 
 diagnose_app = typer.Typer(add_completion=False, no_args_is_help=True,
                            help="Name the root cause of latency/cost problems in a telemetry DB.")
@@ -48,11 +52,9 @@ def diagnose(
     logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR)
     try:
         from infersight.analysis._diagnose import diagnose as run
-        from infersight.analysis._errors import AnalysisError
         from infersight.analysis._telemetry import connect
     except ImportError as exc:  # pragma: no cover - the lazy CLI shell already checks the extra
-        err.print(f"error: {exc}")
-        raise click.exceptions.Exit(2) from None
+        raise fail("diagnose", exc, code=2) from None
     try:
         with err.status("opening telemetry", spinner="dots") as status:
             tel = connect(db, since=since, until=until, route=route, baseline=baseline, token=token)
@@ -65,22 +67,10 @@ def diagnose(
                     html_out.write_text(render(result), encoding="utf-8")
             finally:
                 tel.close()
-    except AnalysisError as exc:
+    except Exception as exc:  # one line in the format every subcommand uses; --debug: the traceback
         if debug:
             raise
-        err.print(Text.assemble(("error:", "red"), " ", text(exc)), highlight=False, soft_wrap=True)
-        raise click.exceptions.Exit(exc.exit_code) from None
-    except OSError as exc:
-        if debug:
-            raise
-        err.print(Text.assemble(("error:", "red"), " ", text(exc)), highlight=False)
-        raise click.exceptions.Exit(2) from None
-    except Exception as exc:  # last resort: still one line, no traceback
-        if debug:
-            raise
-        err.print(Text.assemble(("error:", "red"), " ", text(f"{type(exc).__name__}: {exc}"),
-                                " (run with --debug for details)"), highlight=False)
-        raise click.exceptions.Exit(1) from None
+        raise fail("diagnose", exc) from None
     for name, msg in result.errors.items():
         err.print(Text.assemble(("warning:", "yellow"), " ", text(f"detector {name} failed: {msg}")), highlight=False)
     if as_json:
@@ -111,6 +101,9 @@ def _print_table(console: Console, result: object, top: int) -> None:
         if not result.findings:
             return
         console.print(text(f"{len(result.findings)} low-confidence lead(s) on the weaker change seen:"), style="dim")
+    if inc is None:  # no requests to compare, yet findings (GPU, jobs): show them without an incident
+        _print_findings(console, result, top)
+        return
     d = inc.to_dict()
     console.print(text(f"Incident from {d['onset']} to {d['end']}: {inc.reason}"), highlight=False)
     console.print(text(f"baseline {d['baseline']['start']} .. {d['baseline']['end']} ({inc.baseline_source}); "
@@ -118,6 +111,10 @@ def _print_table(console: Console, result: object, top: int) -> None:
     if not result.findings:
         console.print("No finding explains the change with enough evidence.", highlight=False)
         return
+    _print_findings(console, result, top)
+
+
+def _print_findings(console: Console, result: Diagnosis, top: int) -> None:
     table = Table(title="Root causes, ranked by impact x confidence")
     # names stay whole at 80 columns (they used to split mid-word: pool_saturati/on); each
     # finding's sentence follows the table, numbered, wrapped at word boundaries

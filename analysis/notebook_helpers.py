@@ -164,7 +164,8 @@ def in_flight(reqs: pd.DataFrame) -> np.ndarray:
     starts = np.sort(reqs["start_ns"].to_numpy(dtype=np.int64))
     ends = np.sort(reqs["end_ns"].to_numpy(dtype=np.int64))
     s = reqs["start_ns"].to_numpy(dtype=np.int64)
-    return (np.searchsorted(starts, s, side="right") - np.searchsorted(ends, s, side="right")).astype(int)
+    counts: np.ndarray = (np.searchsorted(starts, s, side="right") - np.searchsorted(ends, s, side="right")).astype(int)
+    return counts
 
 
 def gpu_samples(tel: Telemetry) -> pd.DataFrame:

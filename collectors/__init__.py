@@ -4,17 +4,18 @@
 running collector URL or Parquet folder); ``query`` holds the trace-search and trace-lookup
 queries the Jaeger API and the web UI use; ``Reads`` is what an app mounted on the collector's
 port (``Collector(mounts=...)``) gets to read the live database. The tables follow the OpenTelemetry Collector contrib
-ClickHouse exporter schema (collectors/schema.sql, docs/schema.md).
+ClickHouse exporter schema (collectors/schema.sql, its public handle ``schema``, docs/schema.md).
 """
 
 from __future__ import annotations
 
 from ._collector import Collector
 from ._errors import (
+    CollectorConfigError,
     CollectorError,
-    ConfigError,
     DecodeError,
     ImportFormatError,
+    NotTelemetryError,
     OverloadedError,
     PayloadTooLargeError,
     PortInUseError,
@@ -22,17 +23,18 @@ from ._errors import (
     StorageError,
 )
 from ._reads import Reads
-from ._schema import SCHEMA_VERSION, TABLES
 from .reader import open_readonly
+from .schema import SCHEMA_VERSION, TABLES
 
 __all__ = [
     "SCHEMA_VERSION",
     "TABLES",
     "Collector",
     "CollectorError",
-    "ConfigError",
+    "CollectorConfigError",
     "DecodeError",
     "ImportFormatError",
+    "NotTelemetryError",
     "OverloadedError",
     "PayloadTooLargeError",
     "PortInUseError",

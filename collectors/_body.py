@@ -121,11 +121,3 @@ async def read_body(chunks: AsyncIterator[bytes], encoding: str, limit: int, tak
                 raise PayloadTooLargeError(f"body larger than {limit} bytes")
             inflater.feed(chunk)
     return inflater.finish()
-
-
-def inflate(data: bytes, encoding: str, limit: int) -> bytes:
-    """Synchronous variant for files and gRPC."""
-    inflater = _Inflater(encoding, limit)
-    if data:
-        inflater.feed(data)
-    return inflater.finish()

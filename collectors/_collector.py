@@ -19,7 +19,7 @@ import uvicorn
 from ._budget import InflightBudget
 from ._conn import guarded_protocol
 from ._disk import DiskGuard
-from ._errors import ConfigError, PortInUseError, StorageError
+from ._errors import CollectorConfigError, PortInUseError, StorageError
 from ._hosts import allowed_hosts, is_wildcard
 from ._http import ASGIApp, OTLPHttpApp
 from ._jaeger_api import JaegerAPI
@@ -133,9 +133,9 @@ class Collector:
                  allow_hosts: Sequence[str] = (), private_files: bool = True,
                  mounts: Mapping[str, Callable[[Reads], ASGIApp]] | None = None) -> None:
         if (tls_cert is None) != (tls_key is None):
-            raise ConfigError("TLS needs both a certificate and a key")
+            raise CollectorConfigError("TLS needs both a certificate and a key")
         if max_body <= 0:
-            raise ConfigError("max_body must be positive")
+            raise CollectorConfigError("max_body must be positive")
         self.db_path = str(db_path)
         self.host = host
         self.http_port = http_port
@@ -243,7 +243,7 @@ class Collector:
             self._http_thread.start()
             if not started.wait(30) or not self._server.started:
                 err = self._http_error
-                raise ConfigError(f"HTTP server did not start: {err}" if err else "HTTP server did not start")
+                raise CollectorConfigError(f"HTTP server did not start: {err}" if err else "HTTP server did not start")
             self.retention = Retention(self.writer, self.db_path, retention_s=self.retention_s,
                                        max_size=self.max_size, interval_s=self.retention_interval_s)
             self.retention.start()

@@ -22,6 +22,7 @@ import urllib.parse
 from typing import Any
 
 from . import query
+from ._errors import CollectorConfigError
 from ._http import Receive, Scope, Send, _respond
 from ._jaeger_model import to_jaeger
 from ._reads import Reads
@@ -33,8 +34,8 @@ _KINDS = {k.lower(): k for k in query.KINDS}
 MAX_LIMIT = 1500
 
 
-class BadRequest(ValueError):
-    pass
+class BadRequest(CollectorConfigError):
+    """A query parameter the Jaeger API cannot use (HTTP 400)."""
 
 
 def parse_go_duration(text: str) -> int:

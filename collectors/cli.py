@@ -1,7 +1,8 @@
 """``infersight collect | import | export``: thin typer commands over the collectors package.
 
 Every expected failure (port in use, unwritable or locked DB, newer schema, bad flag value) is
-one line on stderr and exit code 1 (2 for usage errors); nothing is written in that case.
+one line on stderr, ``infersight <command>: error: ...``, with the exit code of
+:mod:`infersight._errors` (1 failed, 2 bad input); nothing is written in that case.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Annotated, Any
 
 import typer
 
-from ._errors import CollectorError
+from infersight._fail import fail
+from infersight._units import parse_duration, parse_size
+
+from ._errors import CollectorConfigError, CollectorError
 
 _HELP = {"help_option_names": ["-h", "--help"]}
 import_app = typer.Typer(add_completion=False, context_settings=_HELP,
@@ -27,10 +31,8 @@ export_app = typer.Typer(add_completion=False, context_settings=_HELP,
 Mounts = Mapping[str, Callable[[Any], Any]]
 
 
-def _fail(exc: Exception) -> SystemExit:
-    # SystemExit, not typer.Exit: the top-level shell is plain click, typer's Exit is not its own.
-    typer.echo(f"infersight: error: {exc}", err=True)
-    return SystemExit(1)
+def _size(text: str, option: str) -> int:
+    return parse_size(text, error=CollectorConfigError, what=option)
 
 
 def build_collect_app(mounts: Callable[[], Mounts] | None = None) -> typer.Typer:
@@ -73,7 +75,6 @@ def build_collect_app(mounts: Callable[[], Mounts] | None = None) -> typer.Typer
         and the collector's own Prometheus metrics (/metrics).
         """
         from ._collector import Collector
-        from ._units import parse_duration, parse_size
 
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             stream=sys.stderr)
@@ -82,16 +83,17 @@ def build_collect_app(mounts: Callable[[], Mounts] | None = None) -> typer.Typer
             token = _resolve_token(token, token_file)
             col = Collector(
                 db, host=host, http_port=http_port, grpc_port=None if grpc_port < 0 else grpc_port, token=token,
-                grpc_max_message=parse_size(grpc_max_message), max_connections=max_connections,
+                grpc_max_message=_size(grpc_max_message, "--grpc-max-message"), max_connections=max_connections,
                 allow_hosts=allow_host or (),
-                retention_s=parse_duration(retention) if retention else None,
-                max_size=parse_size(max_size) if max_size else None, max_body=parse_size(max_body),
+                retention_s=parse_duration(retention, error=CollectorConfigError, what="--retention")
+                if retention else None,
+                max_size=_size(max_size, "--max-size") if max_size else None, max_body=_size(max_body, "--max-body"),
                 tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
                 decode_workers=workers if workers >= 0 else max(1, min(4, (os.cpu_count() or 2) - 1)),
                 mounts=extra)
             col.start()
         except CollectorError as exc:
-            raise _fail(exc) from None
+            raise fail("collect", exc) from None
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
@@ -119,28 +121,26 @@ def _resolve_token(flag: str | None, path: Path | None) -> str | None:
     ``INFERSIGHT_TOKEN=`` (set but empty) once meant "no token" without a word: a collector
     believed to be protected was open. Now it is refused: unset the variable to run without one.
     """
-    from ._errors import ConfigError
-
     if path is not None:
         if flag is not None:
-            raise ConfigError("give the token once: --token-file or --token/$INFERSIGHT_TOKEN, not both")
+            raise CollectorConfigError("give the token once: --token-file or --token/$INFERSIGHT_TOKEN, not both")
         try:
             text = path.read_text(encoding="utf-8")
             mode = path.stat().st_mode
         except OSError as exc:
-            raise ConfigError(f"cannot read --token-file {path}: {exc.strerror}") from None
+            raise CollectorConfigError(f"cannot read --token-file {path}: {exc.strerror}") from None
         flag = text.splitlines()[0].strip() if text.strip() else ""
         if mode & 0o077:
             logging.getLogger(__name__).warning("%s is readable by other users (mode %o): chmod 600 it",
                                                 path, mode & 0o777)
         if not flag:
-            raise ConfigError(f"--token-file {path} is empty")
+            raise CollectorConfigError(f"--token-file {path} is empty")
         return flag
     env = os.environ.get("INFERSIGHT_TOKEN")
     if flag is None and env is not None and not env.strip():  # click reads an empty variable as unset
-        raise ConfigError("$INFERSIGHT_TOKEN is set but empty: give a token, or unset it to run without one")
+        raise CollectorConfigError("$INFERSIGHT_TOKEN is set but empty: give a token, or unset it to run without one")
     if flag is not None and not flag.strip():
-        raise ConfigError("--token is empty: give a token, or leave it out to run without one")
+        raise CollectorConfigError("--token is empty: give a token, or leave it out to run without one")
     return flag.strip() if flag else None
 
 
@@ -156,7 +156,7 @@ def import_files(
     try:
         counts = import_paths(db, files, fmt=fmt)
     except CollectorError as exc:
-        raise _fail(exc) from None
+        raise fail("import", exc) from None
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
@@ -194,5 +194,5 @@ def export(
 
             counts = export_parquet(str(db), parquet)
     except CollectorError as exc:
-        raise _fail(exc) from None
+        raise fail("export", exc) from None
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))

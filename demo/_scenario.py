@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 from infersight.demo._config import DEFAULT_DATA_DIR
-from infersight.demo._errors import ConfigError, ProcessError
+from infersight.demo._errors import DemoConfigError, ProcessError
 from infersight.demo._faults import FAULTS
 from infersight.demo._load import LoadConfig, LoadSummary, run_load
 from infersight.demo._procs import Child, free_port, python_argv, start_collector, start_redis
@@ -213,10 +213,10 @@ def run_scenario(name: str, out: str | Path, *, duration: float = 40.0, rate: fl
     the scenario's fault window. Every process is stopped by PID before this returns or raises.
     """
     if name not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+        raise DemoConfigError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     sc = SCENARIOS[name]
     if any(FAULTS[f].needs_gpu for f in sc.faults) and not gpu_available():
-        raise ConfigError(f"scenario {name!r} needs a CUDA GPU and PyTorch (pip install torch)")
+        raise DemoConfigError(f"scenario {name!r} needs a CUDA GPU and PyTorch (pip install torch)")
     if whole_run or window is not None:
         sc = Scenario(sc.name, sc.faults, sc.description, None if whole_run else window, sc.rate, sc.ramp_to,
                       sc.server_args)

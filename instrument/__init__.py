@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from infersight.instrument import catalog as catalog  # load the catalog before its parts
+import warnings
+from typing import Any
+
 from infersight.instrument._app import (
     add_readiness_check,
     instrument_app,
@@ -14,7 +16,7 @@ from infersight.instrument._app import (
     uninstrument_app,
 )
 from infersight.instrument._cache import LRU, Lookup, TracedCache, key_hash, lru_cached, traced_cache
-from infersight.instrument._config import Telemetry, configure
+from infersight.instrument._config import TelemetryProviders, configure
 from infersight.instrument._device import declare_model_device
 from infersight.instrument._errors import AlreadyInstrumentedError, ConfigurationError, InstrumentError
 from infersight.instrument._genai import record_generation
@@ -35,7 +37,7 @@ __all__ = [
     "Lookup",
     "ReadinessCheck",
     "RequestHook",
-    "Telemetry",
+    "TelemetryProviders",
     "TracedCache",
     "add_readiness_check",
     "configure",
@@ -52,3 +54,10 @@ __all__ = [
     "traced_pool_acquire",
     "uninstrument_app",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Telemetry":  # renamed: infersight.analysis.Telemetry is the other one
+        warnings.warn("infersight.instrument.Telemetry is now TelemetryProviders", DeprecationWarning, stacklevel=2)
+        return TelemetryProviders
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,6 +21,7 @@ from infersight.instrument._middleware import InfersightMiddleware, redact_query
 from infersight.instrument._otelhist import LocalHistogram
 from infersight.instrument._redact import redact_url, set_capture_exception_messages
 from infersight.instrument._runtime import runtime_facts
+from infersight.instrument._sdk_compat import force_stable_http_semconv
 from infersight.instrument._state import Instrumentation
 from opentelemetry import metrics, trace
 from prometheus_client import CollectorRegistry
@@ -89,7 +90,7 @@ def instrument_app(
     (``loop_blocked_spans``; with the blocking stack when ``loop_lag_stack``), and requests that
     queued behind one, or carry a gateway's ``X-Request-Start``, get ``infersight.loop.queued_ms``.
     """
-    existing = getattr(app, _ATTR, None)
+    existing: Instrumentation | None = getattr(app, _ATTR, None)
     if existing is not None:
         logger.warning("infersight: app %r is already instrumented; ignoring the second call", app)
         return existing
@@ -126,22 +127,22 @@ def instrument_app(
         mode=mode, tracer=tracer if mode == "lean" else None, prom=prom,
         otel=otel if mode == "lean" else None, exposition=Exposition(reg), readiness=readiness,
         live_path=health_paths[0], ready_path=health_paths[1], metrics_path=metrics_path,
-        trace_health=trace_health, owned_telemetry=owned, capture_query=capture_query,
+        trace_health=trace_health, _owned_telemetry=owned, capture_query=capture_query,
         capture_paths=capture_paths)
     if capture_exception_messages is not None:
         set_capture_exception_messages(capture_exception_messages)
 
     if mode == "lean" and lean_spans:
-        state.lean = lean_tracer_for(tp, _SCOPE, _version())
+        state._lean = lean_tracer_for(tp, _SCOPE, _version())
         augmenting = owned_metric_exporter(mp)
         if augmenting is not None:
             spec = SPECS["http_server_request_duration_seconds"]
             local = LocalHistogram(spec.otel_name or "", spec.unit, spec.help, spec.buckets or ())
             augmenting.sources.append(local)
-            state.local_http = local
-            state.restore.append(lambda: augmenting.sources.remove(local))
+            state._local_http = local
+            state._restore.append(lambda: augmenting.sources.remove(local))
     previous_tp = MODEL_DEVICES.bind(tp)  # model device change spans go where this app's spans go
-    state.restore.append(lambda: MODEL_DEVICES.bind(previous_tp))
+    state._restore.append(lambda: MODEL_DEVICES.bind(previous_tp))
     facts = runtime_facts(process_role)
     info = prom["infersight_runtime"]
     if multiprocess_dir() is None:
@@ -161,9 +162,13 @@ def instrument_app(
     if mode == "contrib":
         _instrument_contrib(app, state, tp, mp, contrib_options or {})
     if gpu:
-        _install_gpu(state, tp, mp, reg, nvml, gpu_options)
+        try:
+            _install_gpu(state, tp, mp, reg, nvml, gpu_options)
+        except ConfigurationError:
+            _teardown(app, state)
+            raise
     if owned is not None:
-        state.flushers.append(owned.flush)
+        state._flushers.append(owned.flush)
     if instrument_clients:
         _instrument_clients(state, tp)
     try:
@@ -182,39 +187,27 @@ def _disable_native_fastapi_telemetry(app: Any, state: Instrumentation) -> None:
         saved = {k: config.get(k) for k in ("tracing", "metrics")}
         config["tracing"] = False
         config["metrics"] = False
-        state.restore.append(lambda: config.update(saved))
+        state._restore.append(lambda: config.update(saved))
 
 
 def _instrument_contrib(app: Any, state: Instrumentation, tp: Any, mp: Any, options: Mapping[str, Any]) -> None:
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
-    from opentelemetry.instrumentation._semconv import (
-        _OpenTelemetrySemanticConventionStability,
-        _OpenTelemetryStabilitySignalType,
-        _StabilityMode,
-    )
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     excluded = [p for p in (state.live_path, state.ready_path, state.metrics_path)
                 if p is not None and not (state.trace_health and p != state.metrics_path)]
-    signal = _OpenTelemetryStabilitySignalType.HTTP
-    stability = _OpenTelemetrySemanticConventionStability
-    stability._initialize()
-    if stability._get_opentelemetry_stability_opt_in_mode(signal) == _StabilityMode.DEFAULT:
-        # Initialised earlier (another instrumentor ran before OTEL_SEMCONV_STABILITY_OPT_IN was
-        # set): contrib mode promises the same stable attribute names as lean mode.
-        try:
-            with stability._lock:
-                stability._OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING[signal] = _StabilityMode.HTTP
-        except Exception:
-            logger.warning("infersight contrib mode: could not switch contrib to the stable HTTP "
-                           "semconv; spans carry the old attribute names", exc_info=True)
+    # Initialised earlier (another instrumentor ran before OTEL_SEMCONV_STABILITY_OPT_IN was
+    # set)? contrib mode promises the same stable attribute names as lean mode.
+    if not force_stable_http_semconv():
+        logger.warning("infersight contrib mode: could not switch contrib to the stable HTTP "
+                       "semconv; spans may carry the old attribute names")
     kwargs: dict[str, Any] = {"exclude_spans": ["receive", "send"],
                               "excluded_urls": ",".join(f"{p}$" for p in excluded) or None}
     kwargs.update(options)
     if not state.capture_query:
         kwargs["server_request_hook"] = _redacting_hook(kwargs.get("server_request_hook"))
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tp, meter_provider=mp, **kwargs)
-    state.restore.append(lambda: FastAPIInstrumentor.uninstrument_app(app))
+    state._restore.append(lambda: FastAPIInstrumentor.uninstrument_app(app))
 
 
 def _redacting_hook(user_hook: Any) -> Any:
@@ -239,11 +232,13 @@ def _install_gpu(state: Instrumentation, tp: Any, mp: Any, reg: CollectorRegistr
     try:
         from infersight.instrument import gpu as gpu_plane
 
-        plane = gpu_plane.install(tracer_provider=tp, meter_provider=mp, registry=reg,  # type: ignore[attr-defined]
+        plane = gpu_plane.install(tracer_provider=tp, meter_provider=mp, registry=reg,
                                   nvml=nvml, **dict(options or {}))
         state.hooks.append(plane.hook)
-        state.closers.append(plane.shutdown)
-        state.flushers.append(plane.flush)
+        state._closers.append(plane.shutdown)
+        state._flushers.append(plane.flush)
+    except ConfigurationError:  # a bad option (a typo, a rate out of range) is the caller's to fix
+        raise
     except Exception as exc:  # no GPU, no pynvml, a broken plane: never fail the server
         logger.warning("infersight: GPU telemetry unavailable, continuing without it (%s: %s)",
                        type(exc).__name__, exc)
@@ -270,7 +265,7 @@ def _instrument_clients(state: Instrumentation, tp: Any) -> None:
                 hooks["async_request_hook"] = _redact_client_url_async
         try:
             instrumentor.instrument(tracer_provider=tp, **hooks)
-            state.restore.append(instrumentor.uninstrument)
+            state._restore.append(instrumentor.uninstrument)
         except Exception as exc:
             logger.warning("infersight: instrumenting %s failed (%s)", cls, exc)
 
@@ -310,15 +305,15 @@ def _teardown(app: Any, state: Instrumentation) -> None:
         state.loop.stop()
     if state.gc is not None:
         state.gc.uninstall()
-    for close in (*state.closers, *reversed(state.restore)):
+    for close in (*state._closers, *reversed(state._restore)):
         try:
             close()
         except Exception:
             logger.warning("infersight: teardown step %r failed", close, exc_info=True)
-    state.closers.clear()
-    state.restore.clear()
-    if state.owned_telemetry is not None:
-        state.owned_telemetry.shutdown()
+    state._closers.clear()
+    state._restore.clear()
+    if state._owned_telemetry is not None:
+        state._owned_telemetry.shutdown()
 
 
 def uninstrument_app(app: Any) -> bool:

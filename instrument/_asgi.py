@@ -53,7 +53,7 @@ def route_template(scope: dict[str, Any], root0: str) -> str | None:
             return None
     root1 = scope.get("root_path", "") or ""
     if root1 != root0 and root1.startswith(root0):
-        return root1[len(root0):] + path
+        return root1[len(root0):] + str(path)
     return str(path)
 
 

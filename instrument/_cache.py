@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from typing import Any, Literal, TypeVar
 
+from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._providers import Sinks
 from infersight.instrument._redact import exception_attributes
 from opentelemetry import metrics, trace
@@ -52,7 +53,7 @@ class LRU(MutableMapping[Hashable, Any]):
 
     def __init__(self, maxsize: int = 1024) -> None:
         if maxsize < 1:
-            raise ValueError("maxsize must be >= 1")
+            raise ConfigurationError("maxsize must be >= 1")
         self.maxsize = maxsize
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
@@ -107,9 +108,9 @@ class TracedCache:
                  meter_provider: metrics.MeterProvider | None = None,
                  registry: CollectorRegistry | None = None) -> None:
         if not name:
-            raise ValueError("a traced cache needs a name")
+            raise ConfigurationError("a traced cache needs a name")
         if spans not in ("all", "misses", "none"):
-            raise ValueError(f"spans must be 'all', 'misses' or 'none', got {spans!r}")
+            raise ConfigurationError(f"spans must be 'all', 'misses' or 'none', got {spans!r}")
         self.name = name
         self.cache: MutableMapping[Any, Any] = cache if cache is not None else LRU(maxsize)
         self.spans = spans

@@ -7,7 +7,7 @@ land in DuckDB under that name (seconds for durations, as in OTel semconv).
 
 from __future__ import annotations
 
-from infersight.instrument.catalog import MetricSpec
+from infersight.instrument._metricspec import MetricSpec
 
 # 5 ms .. 30 s, roughly x2 steps (fits model-server latencies: cheap routes to long generations).
 LATENCY_BUCKETS: tuple[float, ...] = (

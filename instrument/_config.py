@@ -1,8 +1,10 @@
 """``configure()``: the only place infersight builds SDK providers.
 
 OTLP/HTTP (protobuf) exporters for traces and metrics, a bounded batch span processor that
-counts drops, and a resource carrying runtime facts. Endpoint, headers, sampler and resource
-attributes follow the standard ``OTEL_*`` variables; explicit arguments win over them.
+counts drops, and a resource carrying runtime facts. Endpoint, headers, sampler, resource
+attributes, the batch processor's ``OTEL_BSP_*`` settings and the metric interval/timeout follow
+the standard ``OTEL_*`` variables; explicit arguments win over them (argument > environment >
+default, as the SDK does; every variable: :mod:`infersight._env`, docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +22,7 @@ from infersight.instrument._export import BoundedBatchSpanProcessor
 from infersight.instrument._exporthealth import ensure_visible, watch_exports
 from infersight.instrument._otelhist import AugmentingMetricExporter
 from infersight.instrument._runtime import RuntimeFacts, runtime_facts
+from infersight.instrument._sdk_compat import exporter_endpoint, span_processors
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
@@ -28,25 +31,84 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
+from infersight._env import positive_int, positive_ms_as_s, resolve
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 DEFAULT_EXPORT_INTERVAL_S = 5.0
+DEFAULT_EXPORT_TIMEOUT_S = 10.0
+DEFAULT_SCHEDULE_DELAY_MS = 1000.0  # the SDK's is 5000: infersight keeps spans in memory for less
+DEFAULT_MAX_QUEUE_SIZE = 2048
+DEFAULT_MAX_EXPORT_BATCH_SIZE = 512
 
 
 def default_export_interval_s() -> float:
-    """``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds, the OTel SDK variable) or 5 s."""
-    raw = os.environ.get("OTEL_METRIC_EXPORT_INTERVAL")
-    if raw:
-        try:
-            return max(0.1, float(raw) / 1000.0)
-        except ValueError:
-            logger.warning("infersight: OTEL_METRIC_EXPORT_INTERVAL=%r is not a number of ms", raw)
-    return DEFAULT_EXPORT_INTERVAL_S
+    """``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds, the OTel SDK variable; at least 100 ms) or 5 s."""
+    return max(0.1, resolve(None, "OTEL_METRIC_EXPORT_INTERVAL", DEFAULT_EXPORT_INTERVAL_S, positive_ms_as_s))
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """The span processor's and metric reader's settings after argument > environment > default."""
+
+    max_queue_size: int
+    max_export_batch_size: int
+    schedule_delay_ms: float
+    span_export_timeout_s: float
+    export_interval_s: float
+    metric_export_timeout_s: float
+    #: the OTLP exporters' request timeout; None: the SDK reads OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT
+    exporter_timeout_s: float | None
+
+
+def _ms(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def batch_settings(*, max_queue_size: int | None = None, max_export_batch_size: int | None = None,
+                   schedule_delay_ms: float | None = None, export_timeout_s: float | None = None,
+                   export_interval_s: float | None = None) -> BatchSettings:
+    """Resolve each setting: the argument, else its ``OTEL_BSP_*`` / ``OTEL_METRIC_EXPORT_*``
+    variable, else infersight's default. Bad arguments raise :class:`ConfigurationError`; a bad
+    variable is one warning and the default (the SDK's own behaviour)."""
+    for name, value in (("max_queue_size", max_queue_size), ("max_export_batch_size", max_export_batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
+    for name, num in (("schedule_delay_ms", schedule_delay_ms), ("export_timeout_s", export_timeout_s),
+                      ("export_interval_s", export_interval_s)):
+        if num is not None:
+            _positive(name, num)
+    queue = resolve(max_queue_size, "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE, positive_int)
+    batch = resolve(max_export_batch_size, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                    min(DEFAULT_MAX_EXPORT_BATCH_SIZE, queue), positive_int)
+    if batch > queue:
+        if max_export_batch_size is not None and max_queue_size is not None:
+            raise ConfigurationError(
+                f"need max_export_batch_size ({batch}) <= max_queue_size ({queue})")
+        logger.warning("infersight: span batch size %d > queue size %d; using %d", batch, queue, queue)
+        batch = queue
+    env_timeout = any(os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                                                  "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"))
+    return BatchSettings(
+        max_queue_size=queue,
+        max_export_batch_size=batch,
+        schedule_delay_ms=resolve(schedule_delay_ms, "OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS, _ms),
+        span_export_timeout_s=resolve(export_timeout_s, "OTEL_BSP_EXPORT_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_S,
+                                      positive_ms_as_s),
+        export_interval_s=export_interval_s if export_interval_s is not None else default_export_interval_s(),
+        metric_export_timeout_s=resolve(export_timeout_s, "OTEL_METRIC_EXPORT_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_S,
+                                        positive_ms_as_s),
+        exporter_timeout_s=(export_timeout_s if export_timeout_s is not None
+                            else None if env_timeout else DEFAULT_EXPORT_TIMEOUT_S),
+    )
 
 
 @dataclass
-class Telemetry:
+class TelemetryProviders:
     """What :func:`configure` built; ``shutdown()`` flushes and stops both providers."""
 
     tracer_provider: TracerProvider
@@ -54,14 +116,17 @@ class Telemetry:
     resource: Resource
     facts: RuntimeFacts
     span_processor: BoundedBatchSpanProcessor
+    settings: BatchSettings | None = None  # what the batch settings resolved to (argument > env > default)
     _closed: bool = field(default=False, repr=False)
 
     def flush(self, timeout_s: float = 5.0) -> None:
         """Export what is queued now (spans, then metrics); providers keep running."""
         if self._closed:
             return
-        for step in (lambda: self.tracer_provider.force_flush(int(timeout_s * 1000)),
-                     lambda: self.meter_provider.force_flush(int(timeout_s * 1000))):
+        steps: tuple[Callable[[], object], ...] = (
+            lambda: self.tracer_provider.force_flush(int(timeout_s * 1000)),
+            lambda: self.meter_provider.force_flush(int(timeout_s * 1000)))
+        for step in steps:
             try:
                 step()
             except Exception:  # telemetry must never fail the caller
@@ -115,34 +180,35 @@ def configure(
     process_role: str | None = None,
     sampler: Sampler | None = None,
     export_interval_s: float | None = None,
-    max_queue_size: int = 2048,
-    max_export_batch_size: int = 512,
-    schedule_delay_ms: float = 1000.0,
-    export_timeout_s: float = 10.0,
+    max_queue_size: int | None = None,
+    max_export_batch_size: int | None = None,
+    schedule_delay_ms: float | None = None,
+    export_timeout_s: float | None = None,
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
     metric_exporter: MetricExporter | None = None,
     set_global: bool = True,
-) -> Telemetry:
+) -> TelemetryProviders:
     """Build a TracerProvider and a MeterProvider exporting OTLP/HTTP protobuf.
 
     ``endpoint`` is the collector's base URL (``/v1/traces`` and ``/v1/metrics`` are added);
     without it ``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`` apply, else
     ``http://127.0.0.1:4318``. ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_TRACES_SAMPLER[_ARG]``,
     ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` are honoured. ``span_exporter`` /
-    ``metric_reader`` replace the OTLP ones (tests, other backends). ``export_interval_s``
-    defaults to ``OTEL_METRIC_EXPORT_INTERVAL`` (ms), else 5 s; the GPU plane's series go out
+    ``metric_reader`` replace the OTLP ones (tests, other backends). Each batch setting is the
+    argument, else its SDK variable, else infersight's default: ``max_queue_size``
+    (``OTEL_BSP_MAX_QUEUE_SIZE``, 2048), ``max_export_batch_size`` (``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``,
+    512), ``schedule_delay_ms`` (``OTEL_BSP_SCHEDULE_DELAY``, 1000), ``export_timeout_s``
+    (``OTEL_BSP_EXPORT_TIMEOUT`` / ``OTEL_METRIC_EXPORT_TIMEOUT`` in ms, the exporters'
+    ``OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT``; 10 s) and ``export_interval_s``
+    (``OTEL_METRIC_EXPORT_INTERVAL`` in ms, 5 s). The GPU plane's series go out
     on their own 1 s reader (see ``gpu_metric_exporter``). With ``set_global`` the
     providers become the global ones, unless the application already installed its own
     (infersight never replaces a user's providers).
     """
-    if export_interval_s is None:
-        export_interval_s = default_export_interval_s()
-    _positive("export_interval_s", export_interval_s)
-    _positive("export_timeout_s", export_timeout_s)
-    if max_queue_size < 1 or max_export_batch_size < 1 or max_export_batch_size > max_queue_size:
-        raise ConfigurationError(
-            f"need 1 <= max_export_batch_size ({max_export_batch_size}) <= max_queue_size ({max_queue_size})")
+    batch = batch_settings(max_queue_size=max_queue_size, max_export_batch_size=max_export_batch_size,
+                           schedule_delay_ms=schedule_delay_ms, export_timeout_s=export_timeout_s,
+                           export_interval_s=export_interval_s)
     facts = runtime_facts(process_role)
     attrs: dict[str, Any] = dict(facts.resource_attributes())
     attrs.update(resource_attributes or {})
@@ -155,11 +221,12 @@ def configure(
 
         span_exporter = LeanOTLPSpanExporter(endpoint=signal_endpoint(endpoint, "traces"),
                                          headers=dict(headers) if headers else None,
-                                         timeout=export_timeout_s)
-        _announce(resource, getattr(span_exporter, "_endpoint", None))
+                                         timeout=batch.exporter_timeout_s)
+        _announce(resource, exporter_endpoint(span_exporter))
     processor = BoundedBatchSpanProcessor(
-        span_exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_ms,
-        max_export_batch_size=max_export_batch_size, export_timeout_millis=export_timeout_s * 1000)
+        span_exporter, max_queue_size=batch.max_queue_size, schedule_delay_millis=batch.schedule_delay_ms,
+        max_export_batch_size=batch.max_export_batch_size,
+        export_timeout_millis=batch.span_export_timeout_s * 1000)
     tracer_provider = TracerProvider(resource=resource, sampler=sampler)
     tracer_provider.add_span_processor(processor)
     _OWNED[tracer_provider] = processor
@@ -169,7 +236,7 @@ def configure(
         if metric_exporter is None:
             metrics_url = signal_endpoint(endpoint, "metrics")
             hdrs = dict(headers) if headers else None
-            timeout = export_timeout_s
+            timeout = batch.exporter_timeout_s
 
             def factory() -> MetricExporter:
                 from infersight.instrument._transport import adopt_lean_transport
@@ -182,8 +249,8 @@ def configure(
             metric_exporter = factory()
         augmenting = AugmentingMetricExporter(metric_exporter, "infersight.instrument", _version())
         metric_reader = PeriodicExportingMetricReader(
-            augmenting, export_interval_millis=export_interval_s * 1000,
-            export_timeout_millis=export_timeout_s * 1000)
+            augmenting, export_interval_millis=batch.export_interval_s * 1000,
+            export_timeout_millis=batch.metric_export_timeout_s * 1000)
     else:
         augmenting = None
     meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
@@ -201,7 +268,7 @@ def configure(
             metrics.set_meter_provider(meter_provider)
         else:
             logger.info("a global MeterProvider is already set; infersight leaves it in place")
-    return Telemetry(tracer_provider, meter_provider, resource, facts, processor)
+    return TelemetryProviders(tracer_provider, meter_provider, resource, facts, processor, batch)
 
 
 def _announce(resource: Resource, traces_url: Any) -> None:
@@ -222,9 +289,8 @@ def owned_processor(provider: Any) -> BoundedBatchSpanProcessor | None:
     processor = _OWNED.get(provider) if isinstance(provider, TracerProvider) else None
     if processor is None:
         return None
-    active = getattr(provider, "_active_span_processor", None)
-    listeners = getattr(active, "_span_processors", None)
-    if listeners is None or tuple(listeners) != (processor,):
+    listeners = span_processors(provider)
+    if listeners is None or listeners != (processor,):
         return None  # someone added a processor: they expect SDK spans
     return processor
 
@@ -264,5 +330,5 @@ def is_default_provider(provider: object) -> bool:
     return name.startswith(("Proxy", "NoOp", "_Proxy", "_NoOp"))
 
 
-__all__ = ["Telemetry", "configure", "signal_endpoint", "is_default_provider", "DEFAULT_ENDPOINT",
+__all__ = ["BatchSettings", "TelemetryProviders", "batch_settings", "configure", "signal_endpoint", "is_default_provider", "DEFAULT_ENDPOINT",
            "default_export_interval_s", "gpu_metric_exporter"]

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from infersight.instrument._errors import ConfigurationError
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
@@ -53,7 +54,7 @@ class ModelDevice:
 def _normalise(device: Any) -> str:
     text = str(device).strip().lower()
     if not text:
-        raise ValueError("empty device")
+        raise ConfigurationError("empty device")
     return "cuda:0" if text == "cuda" else text
 
 
@@ -72,7 +73,7 @@ def _device_of(target: Any) -> tuple[str, bool]:
     dev = getattr(target, "device", None)
     if dev is not None:
         return _normalise(dev), True
-    raise ValueError(f"cannot tell the device of {type(target).__name__!r}: pass a device string "
+    raise ConfigurationError(f"cannot tell the device of {type(target).__name__!r}: pass a device string "
                      "('cuda:0', 'cpu'), a torch.device, or a model with parameters or .device")
 
 

@@ -20,13 +20,12 @@ import re
 import sys
 import threading
 
+from infersight.instrument._sdk_compat import SDK_EXPORT_LOGGERS
+
 logger = logging.getLogger(__name__)
 
 # where the SDK's OTLP/HTTP exporters log their per-attempt failures
-SDK_LOGGERS = ("opentelemetry.exporter.otlp.proto.http._common",
-               "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-               "opentelemetry.exporter.otlp.proto.http.metric_exporter",
-               "opentelemetry.exporter.otlp.proto.http._log_exporter")
+SDK_LOGGERS = SDK_EXPORT_LOGGERS
 _FAILURE = re.compile(r"^(Transient error|Failed to export|Shutdown in progress, aborting retry)")
 _REASON = re.compile(r"^Transient error (.*?) encountered while exporting (\w+)")
 _SIGNAL = re.compile(r"exporting (\w+) batch|export (\w+) batch")

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._loopblocks import tracker_for_current_thread
 from infersight.instrument._providers import Sinks
 from infersight.instrument._redact import exception_attributes, status_description
@@ -91,7 +92,7 @@ class traced_job:  # noqa: N801 - used like a function/decorator
                  registry: CollectorRegistry | None = None, attributes: dict[str, Any] | None = None,
                  rows_from_result: bool = True) -> None:
         if not name or not isinstance(name, str):
-            raise ValueError("traced_job needs a non-empty job name")
+            raise ConfigurationError("traced_job needs a non-empty job name")
         self.name = name
         self._sinks = Sinks(tracer_provider, meter_provider, registry)
         self._attributes = dict(attributes or {})

@@ -37,6 +37,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._loopblocks import BlockExporter, JobTracker, register, unregister
 from opentelemetry.trace import Span, Tracer
 
@@ -52,7 +53,7 @@ class LoopLagMonitor:
                  interval_s: float = 0.1, blocked_threshold_s: float = 0.1, capture_stack: bool = False,
                  stack_limit: int = 30, on_error: Callable[[str], None] | None = None) -> None:
         if interval_s <= 0 or blocked_threshold_s <= 0:
-            raise ValueError("interval_s and blocked_threshold_s must be > 0")
+            raise ConfigurationError("interval_s and blocked_threshold_s must be > 0")
         self.interval_s = interval_s
         self.threshold_s = blocked_threshold_s
         self.interval_ns = int(interval_s * 1e9)

@@ -12,11 +12,10 @@ import weakref
 from typing import Any
 
 import prometheus_client
-from infersight.instrument import catalog as _catalog  # noqa: F401  (load the catalog before its parts)
 from infersight.instrument._catalog_runtime import METRICS
 from infersight.instrument._device import MODEL_DEVICES, torch_cuda_available
 from infersight.instrument._export import dropped_spans_total
-from infersight.instrument.catalog import MetricSpec
+from infersight.instrument._metricspec import MetricSpec
 from opentelemetry import metrics as otel_metrics
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily

@@ -85,7 +85,7 @@ class InfersightMiddleware:
         st = self.state
 
         async def wrapped(message: dict[str, Any]) -> None:
-            if message.get("type") == "lifespan.shutdown.complete" and st.flushers:
+            if message.get("type") == "lifespan.shutdown.complete" and st._flushers:
                 try:
                     await asyncio.to_thread(st.flush)
                 except Exception:
@@ -240,7 +240,7 @@ class InfersightMiddleware:
         if agent:
             attrs["user_agent.original"] = agent
         request_start = headers.get("x-request-start") or headers.get("x-queue-start")
-        lean = self.state.lean
+        lean = self.state._lean
         if lean is not None:
             return lean.start_span(method, parent, SpanKind.SERVER, attrs), parent, request_start
         return (tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attrs), parent,
@@ -307,7 +307,7 @@ class InfersightMiddleware:
                     attrs["error.type"] = error
                 return attrs
 
-            local = st.local_http
+            local = st._local_http
             if local is not None:
                 local.record((method, route, code, scheme, error), attributes, seconds)
             else:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from infersight.instrument._exporthealth import HEALTH
+from infersight.instrument._sdk_compat import preferred_aggregation, preferred_temporality
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
@@ -77,8 +78,8 @@ class AugmentingMetricExporter(MetricExporter):
     """Passes every export to ``inner`` with the local histograms added under ``scope_name``."""
 
     def __init__(self, inner: MetricExporter, scope_name: str, scope_version: str) -> None:
-        super().__init__(preferred_temporality=getattr(inner, "_preferred_temporality", None),
-                         preferred_aggregation=getattr(inner, "_preferred_aggregation", None))
+        super().__init__(preferred_temporality=preferred_temporality(inner),
+                         preferred_aggregation=preferred_aggregation(inner))
         self.inner = inner
         self.scope = InstrumentationScope(scope_name, scope_version)
         self.sources: list[LocalHistogram] = []

@@ -21,6 +21,7 @@ import logging
 import time
 from typing import Any
 
+from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._providers import Sinks
 from infersight.instrument._redact import status_description
 from opentelemetry import metrics, trace
@@ -44,7 +45,7 @@ class traced_pool_acquire:  # noqa: N801 - used like a function
                  meter_provider: metrics.MeterProvider | None = None,
                  registry: CollectorRegistry | None = None) -> None:
         if not pool_name:
-            raise ValueError("traced_pool_acquire needs a pool name")
+            raise ConfigurationError("traced_pool_acquire needs a pool name")
         self.pool_name = pool_name
         self._sinks = Sinks(tracer_provider, meter_provider, registry)
         self._attrs = {"db.client.connection.pool.name": pool_name}

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from infersight.instrument._config import Telemetry, configure, default_export_interval_s
+from infersight.instrument._config import TelemetryProviders, configure, default_export_interval_s
 from infersight.instrument._gc import GcMonitor
 from infersight.instrument._loop import LoopLagMonitor
 from infersight.instrument._metrics import otel_instruments, prom_metrics
@@ -52,7 +52,7 @@ _fork_hook_installed = False
 class VllmTelemetry:
     role: str
     pid: int
-    telemetry: Telemetry
+    telemetry: TelemetryProviders
     gc_monitor: GcMonitor
     enricher: VllmSpanEnricher | None = None
     loop_monitor: LoopLagMonitor | None = None
@@ -224,7 +224,7 @@ def _vllm_version() -> str:
         return ""
 
 
-def _start_gpu(state: VllmTelemetry, tel: Telemetry, nvml: Any) -> None:
+def _start_gpu(state: VllmTelemetry, tel: TelemetryProviders, nvml: Any) -> None:
     from infersight.instrument._vllm_gpu import TokenEnergyLedger, registry_token_reader
     from infersight.instrument.gpu._sampler import start_sampler
 

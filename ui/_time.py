@@ -13,14 +13,16 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from infersight._errors import BadArgumentError
+
 _UNITS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 _DUR = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _NOW = re.compile(r"^now(?:-(\d+(?:\.\d+)?)(ms|s|m|h|d))?$")
 DEFAULT_SPAN_NS = 3600 * 10**9
 
 
-class RangeError(ValueError):
-    pass
+class RangeError(BadArgumentError):
+    """A time range the UI cannot use (shown on the page, HTTP 400)."""
 
 
 def duration_ns(text: str) -> int:

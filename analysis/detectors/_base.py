@@ -22,8 +22,11 @@ from infersight.analysis._stats import Test, saturate, significance
 
 
 class Detector(Protocol):
-    name: str
-    categories: tuple[Category, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def categories(self) -> tuple[Category, ...]: ...
 
     def detect(self, ctx: Context) -> list[Finding]: ...
 

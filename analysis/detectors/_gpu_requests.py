@@ -85,7 +85,8 @@ class GpuRequestDetector:
         if test is None or share < self.t.min_share:
             return None
         lo, hi = self._window(ctx)
-        changes = _sql.run(ctx.tel.con, "detectors/model_device_changes", lo_ns=ctx.incident.baseline_ns[0], hi_ns=hi)
+        base_lo = ctx.incident.baseline_ns[0] if ctx.incident.baseline_ns is not None else lo
+        changes = _sql.run(ctx.tel.con, "detectors/model_device_changes", lo_ns=base_lo, hi_ns=hi)
         to_cpu = changes[changes["device"].astype(str).str.lower().str.startswith("cpu")]
         fact = ""
         if len(to_cpu):

@@ -159,7 +159,7 @@ class JobDetector:
                         "Stream rows in batches instead of materialising them; move CPU-bound work off the event "
                         "loop (asyncio.to_thread) or out of the serving process.",
                         "Serve lookups from an LRU / second-level cache."])
-        f.plot["job_windows"] = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        f.windows = list(zip(starts.tolist(), ends.tolist(), strict=True))
         return f
 
     def _changed(self, inc: pd.DataFrame, base: pd.DataFrame, net_inc: float,

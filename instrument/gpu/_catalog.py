@@ -11,7 +11,7 @@ default); the scrape path only reads the cached last sample.
 
 from __future__ import annotations
 
-from infersight.instrument.catalog import MetricSpec
+from infersight.instrument._metricspec import MetricSpec
 
 DEVICE_LABELS: tuple[str, ...] = ("gpu", "uuid", "name")
 

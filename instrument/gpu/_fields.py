@@ -98,7 +98,7 @@ def _ecc(n: Any, h: Any, v: Values) -> None:
 
 def _processes(n: Any, h: Any, v: Values) -> None:
     procs = n.nvmlDeviceGetComputeRunningProcesses(h)
-    v["_procs"] = procs  # type: ignore[assignment]  # unpacked by the reader
+    v["_procs"] = procs  # unpacked by the reader
 
 
 @dataclass(frozen=True)

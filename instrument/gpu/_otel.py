@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from infersight.instrument._sdk_compat import preferred_temporality
 from infersight.instrument.gpu._catalog import METRICS
 from infersight.instrument.gpu._memory import ALLOC
 from infersight.instrument.gpu._series import points
@@ -198,7 +199,7 @@ class _SweepReader(MetricReader):
     """Collected after every sweep; batches MetricsData and exports them together."""
 
     def __init__(self, exporter: Any, max_batches: int) -> None:
-        super().__init__(preferred_temporality=getattr(exporter, "_preferred_temporality", None))
+        super().__init__(preferred_temporality=preferred_temporality(exporter))
         self._exporter = exporter
         self._batches: deque[Any] = deque()
         self._max = max_batches

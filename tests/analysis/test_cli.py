@@ -75,7 +75,7 @@ def test_route_filter_and_since(sync_db: Path, capsys: pytest.CaptureFixture[str
 def _one_line_error(err: str) -> str:
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert "Traceback" not in err
-    assert lines and lines[0].startswith("error:"), err
+    assert lines and lines[0].startswith("infersight diagnose: error:"), err
     return err
 
 

@@ -8,8 +8,8 @@ from infersight.collectors import reader
 
 def test_all_is_pinned() -> None:
     assert collectors.__all__ == [
-        "SCHEMA_VERSION", "TABLES", "Collector", "CollectorError", "ConfigError", "DecodeError",
-        "ImportFormatError", "OverloadedError", "PayloadTooLargeError", "PortInUseError", "Reads",
+        "SCHEMA_VERSION", "TABLES", "Collector", "CollectorError", "CollectorConfigError", "DecodeError",
+        "ImportFormatError", "NotTelemetryError", "OverloadedError", "PayloadTooLargeError", "PortInUseError", "Reads",
         "SchemaVersionError", "StorageError", "open_readonly",
     ]
     for name in collectors.__all__:

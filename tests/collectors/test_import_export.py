@@ -120,7 +120,7 @@ def test_cli_import_export(tmp_path: Path) -> None:
     assert res.returncode == 0 and "otel_traces=2" in res.stdout, res.stderr
     res = subprocess.run([*exe, "import", str(tmp_path / "nope.json"), "--db", str(db)],
                          capture_output=True, text=True, timeout=60)
-    assert res.returncode == 1 and res.stderr.startswith("infersight: error:")
+    assert res.returncode == 2 and res.stderr.startswith("infersight import: error:"), res.stderr
 
 
 @pytest.mark.parametrize("field,value,ok", [
@@ -139,5 +139,5 @@ def test_malformed_jaeger_is_a_one_line_error(tmp_path: Path, field: str, value:
     if ok:
         assert res.returncode == 0, res.stderr
         return
-    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert str(f) in res.stderr and field in res.stderr, res.stderr

@@ -26,7 +26,9 @@ def test_wheel_maps_top_level_folders_to_infersight_namespace(wheel: Path) -> No
         assert not any(n.startswith(f"{part}/") for n in names), f"{part}/ leaked as a top-level package"
     assert "infersight/cli.py" in names and "infersight/_version.py" in names
     assert "infersight/collectors/schema.sql" in names
-    assert not any(n.startswith("tests/") for n in names)
+    assert not any(n.startswith(("tests/", "benchmarks/", "tools/", "infersight/benchmarks/", "infersight/tools/"))
+                   for n in names), "developer tools and benchmarks stay out of the wheel"
+    assert "infersight/py.typed" in names  # PEP 561: the installed package is typed
     # every source and data file of the parts is in the wheel (templates, stylesheet, SQL)
     for part in ("instrument", "collectors", "analysis", "demo", "ui"):
         for f in (ROOT / part).rglob("*"):
@@ -89,6 +91,9 @@ def test_extras_match_design() -> None:
     base = " ".join(meta["dependencies"])
     assert "duckdb" not in base and "numpy" not in base
     assert any(d.startswith("nvidia-ml-py") for d in extras["gpu"])
+    # a dependency is declared by the part that imports it: jinja2 is the web UI's ([collector])
+    assert not any(d.startswith("jinja2") for d in extras["analysis"])
+    assert any(d.startswith("jinja2") for d in extras["collector"])
     # compatible ranges, no exact pins
     for dep in meta["dependencies"] + [d for v in extras.values() for d in v]:
         assert "==" not in dep, dep

@@ -6,20 +6,20 @@ import gc
 from pathlib import Path
 
 from infersight.instrument import instrument_app, traced_cache, traced_job, traced_pool_acquire
-from infersight.instrument._catalog_doc import main as doc_main
-from infersight.instrument._catalog_doc import render
 from infersight.instrument._catalog_runtime import METRICS
 from infersight.instrument.catalog import CATALOG, all_series_names
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.instrument.conftest import Providers, TestClient, make_app
+from tools.metrics_doc import main as doc_main
+from tools.metrics_doc import render
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_docs_metrics_md_is_generated_from_the_catalog(tmp_path: Path) -> None:
     assert (REPO / "docs" / "metrics.md").read_text(encoding="utf-8") == render(), \
-        "docs/metrics.md is stale: run python -m infersight.instrument._catalog_doc"
+        "docs/metrics.md is stale: run python tools/metrics_doc.py"
     stale = tmp_path / "metrics.md"
     stale.write_text("old")
     assert doc_main(["--check", "--output", str(stale)]) == 1

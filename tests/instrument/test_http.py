@@ -294,13 +294,30 @@ def test_bad_arguments_are_refused(app: FastAPI, providers: Providers) -> None:
     assert instrumentation_of(app) is None
 
 
+def test_a_gpu_option_typo_is_refused_like_any_bad_argument(app: FastAPI, providers: Providers) -> None:
+    from infersight.instrument import ConfigurationError
+
+    callbacks = list(gc.callbacks)
+    with pytest.raises(ConfigurationError, match="no_such_option"):
+        instrument_app(app, gpu=True, gpu_options={"no_such_option": 1}, **providers.kwargs())
+    assert instrumentation_of(app) is None
+    assert gc.callbacks == callbacks  # nothing half-installed is left behind
+
+
+class _BrokenNvml:
+    """An NVML module whose every call fails in a way the plane does not expect."""
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError(f"broken driver binding: {name}")
+
+
 def test_a_failing_gpu_plane_logs_one_warning_and_the_app_still_serves(app: FastAPI, providers: Providers,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="infersight.instrument"):
-        state = instrument_app(app, gpu=True, gpu_options={"no_such_option": 1}, **providers.kwargs())
-    warnings = [r for r in caplog.records if "GPU telemetry unavailable" in r.getMessage()]
-    assert len(warnings) == 1
-    assert state.hooks == []
+        state = instrument_app(app, gpu=True, nvml=_BrokenNvml(), **providers.kwargs())
+    warnings = [r for r in caplog.records if "GPU" in r.getMessage()]
+    assert len(warnings) >= 1 and instrumentation_of(app) is state
     with TestClient(app) as client:
         assert client.get("/items/1").status_code == 200
     assert len(providers.server_spans()) == 1
+    uninstrument_app(app)

@@ -21,7 +21,7 @@ def test_lifespan_shutdown_flushes_spans_and_metrics(otlp_receiver: tuple[OtlpRe
     app = make_app()
     state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
                            registry=CollectorRegistry(), instrument_clients=False, gc=False, loop_lag=False)
-    state.flushers.append(tel.flush)  # what instrument_app registers for providers it builds itself
+    state._flushers.append(tel.flush)  # what instrument_app registers for providers it builds itself
     try:
         with serve(app) as base:
             assert httpx.get(f"{base}/items/7").status_code == 200
