@@ -106,12 +106,18 @@ class Decomposition:
 
 
 def _sample(ctx: Context) -> np.ndarray:
-    rng = np.random.default_rng(0)
+    """Positions of the requests whose traces are read: every affected one up to a cap, as many
+    baseline ones, some other incident ones. Beyond a cap the ones with the smallest trace key (a
+    hash of the trace id) are taken: a fixed pseudo-random choice that does not depend on the
+    order the engine returned the rows in."""
     inc, base, aff = ctx.inc, ctx.base, ctx.affected()
+    key = ctx.requests["tkey"].to_numpy()
 
     def pick(mask: np.ndarray, cap: int) -> np.ndarray:
         where = np.flatnonzero(mask)
-        return np.sort(rng.choice(where, cap, replace=False)) if len(where) > cap else where
+        if len(where) <= cap:
+            return where
+        return np.sort(where[np.argsort(key[where], kind="stable")[:cap]])
 
     return np.unique(np.concatenate([pick(aff, SAMPLE_AFFECTED), pick(base, SAMPLE_BASELINE),
                                      pick(inc & ~aff, SAMPLE_OTHER)]))

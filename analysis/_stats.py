@@ -33,10 +33,11 @@ def mann_whitney(a: np.ndarray, b: np.ndarray, *, min_n: int = 5) -> Test | None
     if len(a) < min_n or len(b) < min_n:
         return None
     rng = np.random.default_rng(0)
+    # sorted first, so the sample depends on the values, not on the order rows came in
     if len(a) > MWU_SAMPLE:
-        a = rng.choice(a, MWU_SAMPLE, replace=False)
+        a = rng.choice(np.sort(a), MWU_SAMPLE, replace=False)
     if len(b) > MWU_SAMPLE:
-        b = rng.choice(b, MWU_SAMPLE, replace=False)
+        b = rng.choice(np.sort(b), MWU_SAMPLE, replace=False)
     if np.ptp(np.concatenate([a, b])) == 0:
         return Test("mann_whitney", 1.0, 0.0, len(a), len(b))
     res = stats.mannwhitneyu(a, b, alternative="greater")

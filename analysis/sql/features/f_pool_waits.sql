@@ -12,8 +12,8 @@ SELECT
     coalesce(attrs['db.client.connection.pool.name'], attrs['pool.name'], attrs['infersight.pool.name']) AS pool,
     start_ns,
     end_ns,
-    coalesce(TRY_CAST(attrs['infersight.pool.wait_ms'] AS DOUBLE),
-             TRY_CAST(attrs['db.client.connection.wait_time'] AS DOUBLE) * 1000.0,
+    coalesce(TRY_CAST(attrs['db.client.connection.wait_time'] AS DOUBLE) * 1000.0,
+             TRY_CAST(attrs['infersight.pool.wait_ms'] AS DOUBLE),
              duration_ms)                                                     AS wait_ms,
     TRY_CAST(coalesce(attrs['db.client.connection.pool.size'], attrs['infersight.pool.size']) AS INTEGER) AS pool_size,
     (status_code = 'Error' OR lower(coalesce(attrs['infersight.pool.timeout'], '')) IN ('true', '1')) AS timed_out

@@ -6,7 +6,8 @@
 -- $warmup_ns (requests this close to the start of a process instance that started with the data
 -- are its warm-up).
 -- Output grain: one row per request; its rowid (0..n-1) is the request's idx in the detectors'
--- arrays.
+-- arrays, in start order (ties by span id: the same data numbers its requests the same way on
+-- every engine, and ClickHouse numbers a table's rows by its ORDER BY).
 -- route: http.route, else the span name; when that is missing or a wildcard ('/*', '{path:path}')
 -- as API gateways emit, the request type adds its first downstream operation, so heavy and light
 -- requests behind one gateway route do not share a baseline.
@@ -115,4 +116,4 @@ LEFT JOIN log_errors le ON le.trace_id = r.trace_id
 CROSS JOIN data_start d
 WHERE ($route IS NULL OR r.raw_route = $route
        OR (CASE WHEN f.op IS NOT NULL THEN coalesce(r.raw_route, '*') || ' -> ' || f.op END) = $route)
-ORDER BY r.start_ns;
+ORDER BY r.start_ns, r.span_id;
