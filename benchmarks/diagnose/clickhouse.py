@@ -68,6 +68,7 @@ def main() -> int:
     ap.add_argument("--spans", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
     ap.add_argument("--work", type=Path, default=Path("/tmp/infersight_ch_bench"))
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--engines", nargs="+", default=["duckdb", "chdb"], choices=["duckdb", "chdb"])
     ap.add_argument("--append", action="store_true", help="add these sizes to the sizes already in --out")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "diagnose_clickhouse.json")
     args = ap.parse_args()
@@ -101,8 +102,8 @@ def main() -> int:
                "copy_to_chdb_seconds": round(copy_s, 1), "duckdb_file_mib": round(db.stat().st_size / 2**20),
                "chdb_folder_mib": round(ch_bytes / 2**20),
                "chdb_bytes_per_span": round(ch_bytes / max(1, counts.get("otel_traces", 1)), 1),
-               "duckdb": run_child(str(db), args.timeout),
-               "chdb": run_child(f"chdb:{ch_dir}?database=otel", args.timeout)}
+               "duckdb": run_child(str(db), args.timeout) if "duckdb" in args.engines else "not run",
+               "chdb": run_child(f"chdb:{ch_dir}?database=otel", args.timeout) if "chdb" in args.engines else "not run"}
         doc["sizes"].append(row)  # type: ignore[union-attr]
         print(json.dumps(row), flush=True)
         args.out.write_text(json.dumps(doc, indent=2) + "\n")  # a size that later fails keeps these
