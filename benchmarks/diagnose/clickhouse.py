@@ -116,6 +116,7 @@ def main() -> int:
     if args.append and args.out.exists():
         old = json.loads(args.out.read_text())
         doc["sizes"] = old["sizes"]
+        doc["notes"] = old.get("notes", [])
         doc["command"] = old["command"] + " ; " + str(doc["command"])
     args.work.mkdir(parents=True, exist_ok=True)
     for n in args.spans:
