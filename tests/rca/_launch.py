@@ -84,8 +84,8 @@ class Launch:
 
     def load(self, seconds: float, rps: float, concurrency: int = 128,
              bursts: Sequence[tuple[float, dict[str, Any], int]] = ()) -> list[int]:
-        """Open-loop-ish load over the spec's ROUTES (weighted), plus ``bursts`` of (offset s, route,
-        n concurrent copies); returns the status codes (0 = no answer, see ``errors``)."""
+        """Open-loop-ish load over the spec's ROUTES (weighted), plus ``bursts`` of (seconds after
+        RCA_T0, route, n concurrent copies); returns the status codes (0 = no answer, see ``errors``)."""
         statuses = asyncio.run(self._load(seconds, rps, concurrency, list(bursts)))
         self.statuses += statuses
         return statuses
@@ -117,8 +117,9 @@ class Launch:
 
             tasks = []
             start = time.monotonic()
+            late = time.time() - self.t0  # bursts keep RCA_T0 as their origin, like the faults
             schedule = [(i / rps, [rng.choices(routes, weights)[0]]) for i in range(int(seconds * rps))]
-            schedule += [(at, [route] * n) for at, route, n in bursts]
+            schedule += [(at - late, [route] * n) for at, route, n in bursts]
             for at, batch in sorted(schedule, key=lambda x: x[0]):
                 delay = start + at - time.monotonic()
                 if delay > 0:

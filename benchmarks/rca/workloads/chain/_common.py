@@ -29,6 +29,7 @@ from benchmarks.rca.workloads._faultenv import (
 
 logger = logging.getLogger(__name__)
 
+
 class Service:
     """One chain service: ``svc.app`` is what uvicorn runs; faults are read from RCA_* env vars."""
 

@@ -20,16 +20,16 @@ SERVICES = [
 ]
 
 
-ROUTES = [  # tenants "1".."60", log-uniform: a few hot tenants (prefixes), a long tail
-    {"method": "POST", "path": "/v1/chat/completions", "weight": 0.45, "stream": True,
+ROUTES = [  # tenants "1".."24", log-uniform: a few hot tenants (prefixes), a tail
+    {"method": "POST", "path": "/v1/chat/completions", "weight": 0.4, "stream": True,
      "json": {"tenant": "1", "prompt": " ".join(f"w{i}" for i in range(40)), "max_tokens": 24},
-     "vary": {"tenant": [1, 60]}},
+     "vary": {"tenant": [1, 24]}},
     {"method": "POST", "path": "/v1/chat/completions", "weight": 0.13, "stream": True,
      "json": {"tenant": "1", "prompt": " ".join(f"w{i % 20}" for i in range(120)), "max_tokens": 48},
-     "vary": {"tenant": [1, 60]}},
-    {"method": "POST", "path": "/v1/completions", "weight": 0.12, "stream": False,  # platform summaries: tenant 1
+     "vary": {"tenant": [1, 24]}},
+    {"method": "POST", "path": "/v1/completions", "weight": 0.25, "stream": False,  # platform summaries: tenant 1
      "json": {"tenant": "1", "prompt": "summarise my last order", "max_tokens": 16}},
-    {"method": "POST", "path": "/v1/embeddings", "weight": 0.25, "stream": False,
+    {"method": "POST", "path": "/v1/embeddings", "weight": 0.17, "stream": False,
      "json": {"input": "where is my parcel it was due yesterday"}},
     {"method": "GET", "path": "/v1/models", "weight": 0.05, "stream": False},
 ]
