@@ -1,6 +1,6 @@
 """Package discovery for the card's layout.
 
-The sources live in top-level folders (instrument/, collectors/, analysis/, demo/) but are
+The sources live in top-level folders (instrument/, collectors/, analysis/, demo/, ui/) but are
 imported as ``infersight.<folder>``; setuptools' ``packages.find`` cannot remap folders, so
 this walks them and maps every sub-package. Everything else is in pyproject.toml.
 tests/foundation/test_packaging.py checks that every data file the code opens is in the wheel.
@@ -15,7 +15,7 @@ from setuptools import setup
 ROOT = Path(__file__).parent
 PARTS = {"infersight": "infersight", "instrument": "infersight.instrument",
          "collectors": "infersight.collectors", "analysis": "infersight.analysis",
-         "demo": "infersight.demo"}
+         "demo": "infersight.demo", "ui": "infersight.ui"}
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

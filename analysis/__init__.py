@@ -5,13 +5,18 @@ and returns a :class:`Telemetry` with a small pandas API; ``diagnose(telemetry)`
 detector and returns ranked :class:`Finding` objects.
 """
 
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
 from infersight.analysis._critical_path import Segment, Span, critical_path
 from infersight.analysis._diagnose import Diagnosis, diagnose
 from infersight.analysis._errors import (
     AnalysisError,
+    NewerSchemaError,
     NoDataError,
     SchemaError,
-    SchemaVersionError,
     SourceError,
     UsageError,
 )
@@ -27,9 +32,9 @@ __all__ = [
     "Impact",
     "RootCause",
     "Symptom",
+    "NewerSchemaError",
     "NoDataError",
     "SchemaError",
-    "SchemaVersionError",
     "Segment",
     "SourceError",
     "Span",
@@ -39,3 +44,11 @@ __all__ = [
     "critical_path",
     "diagnose",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SchemaVersionError":  # renamed: one class of that name (the collectors') is enough
+        warnings.warn("infersight.analysis.SchemaVersionError is now NewerSchemaError",
+                      DeprecationWarning, stacklevel=2)
+        return NewerSchemaError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

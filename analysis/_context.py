@@ -1,9 +1,10 @@
-"""Shared inputs of the detectors: the window's requests and their latency baseline.
+"""Shared inputs of the detectors: the requests, the incident, its baseline and the excess.
 
-The *baseline P99* of a route is the 25th percentile of its per-step P99s (a fault that lasts
-even most of the window does not move it); a request's *excess* is how far it ran past its route's baseline
-P99. A detector explains a *share of the P99 excess* when the time it can attribute covers
-part of that excess.
+Every request in the analysis range (the window asked for plus the baseline before it) is a row
+of ``requests``. The incident gate (``_incident``) marks which of them are the incident's and
+which the baseline's; a request type's *baseline P99* is the P99 of its baseline requests, and
+an incident request's *excess* is how far it ran past it. A detector explains a *share of the
+P99 excess* when the time it can attribute covers part of that excess.
 """
 
 from __future__ import annotations
@@ -16,188 +17,191 @@ import numpy as np
 import pandas as pd
 from infersight.analysis import _sql
 from infersight.analysis._finding import iso
+from infersight.analysis._incident import GATE, Incident, _describe, _normalised, detect_services
+from infersight.analysis._incident import detect as detect_incident
+from infersight.analysis._stats import Test, as_bool, codes, mann_whitney
 from infersight.analysis._telemetry import Telemetry
-from scipy import stats
 
 log = logging.getLogger(__name__)
 
-STEP_NS = 10_000_000_000  # 10 s steps for the P99 series and the baselines
-MWU_SAMPLE = 50_000
-BASELINE_Q = 0.25
-WARMUP_NS = 10_000_000_000  # see features/requests_for_detectors.sql
+#: requests this close to the start of a process that started with the data are its warm-up
+WARMUP_NS = 10_000_000_000
+
+
+def _settle_warmup(req: pd.DataFrame, *, follow_ns: int = 30_000_000_000) -> None:
+    """A process's first seconds are its warm-up only if they are slower than what follows (cold
+    caches, lazy loading, JIT): per instance, its flagged first requests against its next 30 s
+    (normalised per request type); when they are not significantly slower they are ordinary traffic
+    and stay in the baselines."""
+    warm = req["warmup"].to_numpy(dtype=bool)
+    if not warm.any():
+        return
+    lat = req["latency_ms"].to_numpy(dtype=float)
+    routes = codes(req["route"])
+    med = pd.Series(lat).groupby(routes).transform("median").to_numpy(dtype=float)
+    norm = lat / np.maximum(med, 1e-6)
+    inst = codes(req["instance"])
+    start = req["start_ns"].to_numpy()
+    for name in np.unique(inst[warm]):
+        w = warm & (inst == name)
+        last = int(start[w].max())
+        after = (inst == name) & ~warm & (start > last) & (start <= last + follow_ns)
+        test = mann_whitney(norm[w], norm[after])
+        if test is None or test.p_value > 0.01 or test.effect < 0.1:
+            warm[w] = False
+    req["warmup"] = warm
 
 
 @dataclass
 class Context:
     tel: Telemetry
     requests: pd.DataFrame
-    step_ns: int = STEP_NS
+    incident: Incident
     cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, tel: Telemetry) -> Context:
         tel.require_data()
         # via Arrow so the (few) route strings become a categorical, not 2M Python objects
-        sql = _sql.load("features/requests_for_detectors")
-        req = tel.con.sql(sql, params={"warmup_ns": WARMUP_NS}).to_arrow_table().to_pandas(
+        req = _sql.arrow(tel.con, "features/requests_for_detectors").to_pandas(
             strings_to_categorical=True)
-        if req.empty:
-            req = tel.con.sql(sql, params={"warmup_ns": 0}).to_arrow_table().to_pandas(strings_to_categorical=True)
-        span = int(req["start_ns"].max() - req["start_ns"].min()) if len(req) else 0
-        # ~60 steps over the window, between 1 s and 60 s
-        step = int(min(60e9, max(1e9, span / 60)))
-        ctx = cls(tel=tel, requests=req, step_ns=step)
-        ctx._baseline()
+        req["route"] = req["route"].astype("category")
+        _settle_warmup(req)
+        inc = detect_incident(req, window_ns=tel.since_ns, until_ns=tel.until_ns, explicit_since=tel.explicit_since,
+                              baseline=tel.baseline_ns)
+        ctx = cls(tel=tel, requests=req, incident=inc)
+        if not inc.found:
+            # nothing at the entry: did one service's own calls change? (callers retry, degrade)
+            svc = detect_services(ctx.operations(), req, window_ns=tel.since_ns, until_ns=tel.until_ns,
+                                  explicit_since=tel.explicit_since, baseline=tel.baseline_ns)
+            weaker = inc.scan_p_value is None or (svc is not None and svc.scan_p_value is not None
+                                                  and svc.scan_p_value <= inc.scan_p_value)
+            if svc is not None and (svc.found or weaker):
+                _describe(svc, req, _normalised(req, ~req["is_error"].to_numpy(dtype=bool), GATE),
+                          ~req["is_error"].to_numpy(dtype=bool), req["is_error"].to_numpy(dtype=bool), GATE)
+                ctx.incident = svc
+        ctx._excess()
         return ctx
 
     # -- baseline and excess ------------------------------------------------------------------
-    def _baseline(self) -> None:
+    def _excess(self) -> None:
         r = self.requests
-        r["bucket"] = r["start_ns"] // self.step_ns
-        per = r.groupby(["route", "bucket"], observed=True)["duration_ms"].quantile(0.99).rename("p99").reset_index()
-        # a fault may cover most of the window: the baseline is a low quantile of the step P99s
-        base = per.groupby("route", observed=True)["p99"].quantile(BASELINE_Q)
-        med = r.groupby("route", observed=True)["duration_ms"].median()
-        r["base_p99"] = r["route"].map(base).astype(float)
-        r["route_median"] = r["route"].map(med).astype(float)
-        r["excess_ms"] = (r["duration_ms"] - r["base_p99"]).clip(lower=0.0)
-        r["norm"] = r["duration_ms"] / r["route_median"].where(r["route_median"] > 0, 1.0)
-        self.total_excess = float(r["excess_ms"].sum())
-        self.baseline_p99 = float(np.average(base.reindex(r["route"]).to_numpy())) if len(r) else 0.0
-        self.observed_p99 = float(r["duration_ms"].quantile(0.99)) if len(r) else 0.0
+        inc, base = self.incident.incident_mask, self.incident.baseline_mask
+        r["in_incident"] = inc
+        r["in_baseline"] = base
+        ok = ~as_bool(r["is_error"])
+        lat = r["latency_ms"].to_numpy(dtype=float)
+        routes = codes(r["route"])
+        sel = base & ok
+        per_type = pd.Series(lat[sel]).groupby(routes[sel])
+        p99 = per_type.quantile(0.99).where(per_type.size() >= GATE.min_requests)
+        med = pd.Series(lat[ok]).groupby(routes[ok]).median()
+
+        def lookup(values: pd.Series) -> np.ndarray:
+            table = np.full(int(routes.max(initial=0)) + 2, np.nan)
+            v = values.dropna()
+            table[v.index.to_numpy(dtype=np.int64)] = v.to_numpy()
+            return table[routes]
+
+        med_r = lookup(med)
+        pooled_ratio = float(np.quantile(lat[sel] / np.maximum(med_r[sel], 1e-6), 0.99)) if sel.any() else np.nan
+        fallback = med_r * pooled_ratio
+        base_p99 = lookup(p99)
+        base_p99 = np.where(np.isnan(base_p99), fallback, base_p99)
+        r["base_p99"] = base_p99
+        excess = np.where(inc & ok, np.clip(lat - np.nan_to_num(base_p99, nan=np.inf), 0.0, None), 0.0)
+        r["excess_ms"] = excess
+        self.total_excess = float(excess.sum())
+
+    @property
+    def found(self) -> bool:
+        return self.incident.found
+
+    @property
+    def has_candidate(self) -> bool:
+        """No incident, but a candidate stretch with a baseline: the detectors may name leads
+        (capped at low confidence)."""
+        return bool(not self.found and self.incident.onset_ns is not None and self.inc.any() and self.base.any())
+
+    @property
+    def inc(self) -> np.ndarray:
+        return self.incident.incident_mask
+
+    @property
+    def base(self) -> np.ndarray:
+        return self.incident.baseline_mask
+
+    @property
+    def baseline_p99(self) -> float:
+        return float(self.incident.p99_baseline_ms or 0.0)
+
+    @property
+    def observed_p99(self) -> float:
+        return float(self.incident.p99_observed_ms or 0.0)
+
+    @property
+    def step_ns(self) -> int:
+        return self.incident.step_ns
 
     @property
     def window(self) -> str:
-        return f"{iso(self.tel.since_ns)}/{iso(self.tel.until_ns)}"
+        lo = self.incident.onset_ns if self.incident.onset_ns is not None else self.tel.since_ns
+        hi = self.incident.end_ns if self.incident.end_ns is not None else self.tel.until_ns
+        return f"{iso(lo)}/{iso(hi)}"
 
     @property
     def scope(self) -> str:
         return f"route {self.tel.route}" if self.tel.route else "all routes"
 
-    def excess_share(self, mask: np.ndarray | pd.Series | None = None,
-                     attributable_ms: np.ndarray | pd.Series | None = None) -> float:
+    def affected(self) -> np.ndarray:
+        """Incident requests that ran past their type's baseline P99."""
+        return self.requests["excess_ms"].to_numpy() > 0
+
+    def excess_share(self, mask: np.ndarray | None = None, attributable_ms: np.ndarray | None = None) -> float:
         """Share of the total P99 excess carried by ``mask`` requests, capped by what is attributable."""
         if self.total_excess <= 0:
             return 0.0
         ex = self.requests["excess_ms"].to_numpy()
         if attributable_ms is not None:
-            ex = np.minimum(ex, np.asarray(attributable_ms, dtype=float))
+            ex = np.minimum(ex, np.clip(np.asarray(attributable_ms, dtype=float), 0.0, None))
         if mask is not None:
             ex = ex[np.asarray(mask, dtype=bool)]
-        return float(ex.sum() / self.total_excess)
+        return float(min(1.0, ex.sum() / self.total_excess))
 
     def p99(self, mask: np.ndarray | pd.Series) -> float:
-        d = self.requests["duration_ms"].to_numpy()[np.asarray(mask, dtype=bool)]
+        d = self.requests["latency_ms"].to_numpy()[np.asarray(mask, dtype=bool)]
         return float(np.quantile(d, 0.99)) if len(d) else float("nan")
 
-    def contrast(self, mask: np.ndarray | pd.Series, min_n: int = 5) -> tuple[float, float]:
-        """One-sided Mann-Whitney U on route-normalised latency: ``mask`` requests slower than the rest?
-
-        Returns (p_value, rank-biserial effect size in [-1, 1]); (1.0, 0.0) when a side is too small.
-        """
-        m = np.asarray(mask, dtype=bool)
-        norm = self.requests["norm"].to_numpy()
-        a, b = norm[m], norm[~m]
-        if len(a) < min_n or len(b) < min_n:
-            return 1.0, 0.0
-        # ranks of millions of requests cost seconds; a fixed-seed sample of 50k a side gives the
-        # same effect size (to ~0.01) and a p-value that is still far below any threshold we use
-        rng = np.random.default_rng(0)
-        if len(a) > MWU_SAMPLE:
-            a = rng.choice(a, MWU_SAMPLE, replace=False)
-        if len(b) > MWU_SAMPLE:
-            b = rng.choice(b, MWU_SAMPLE, replace=False)
-        res = stats.mannwhitneyu(a, b, alternative="greater")
-        effect = 2.0 * float(res.statistic) / (len(a) * len(b)) - 1.0
-        return float(res.pvalue), effect
+    def contrast(self, mask: np.ndarray, against: np.ndarray | None = None, *, min_n: int = 5) -> Test | None:
+        """Mann-Whitney U on type-normalised latency: ``mask`` requests slower than ``against``
+        (default: the baseline requests)?"""
+        norm = self.requests["latency_ms"].to_numpy() / np.maximum(self.requests["base_p99"].to_numpy(), 1e-6)
+        other = self.base if against is None else np.asarray(against, dtype=bool)
+        return mann_whitney(norm[np.asarray(mask, dtype=bool)], norm[other], min_n=min_n)
 
     def exemplars(self, mask: np.ndarray | pd.Series | None = None, n: int = 5) -> list[str]:
         """Trace ids of the ``n`` slowest requests in ``mask``, slowest first."""
         r = self.requests if mask is None else self.requests[np.asarray(mask, dtype=bool)]
-        idx = [int(i) for i in r.nlargest(n, "duration_ms")["idx"]]
+        idx = [int(i) for i in r.nlargest(n, "latency_ms")["idx"]]
         if not idx:
             return []
-        found = dict(self.tel.con.execute(_sql.load("features/trace_ids_for"), {"idx": idx}).fetchall())
+        found = dict(_sql.rows(self.tel.con, "features/trace_ids_for", idx=idx))
         return [str(found[i]) for i in idx if i in found]
-
-    def symptom_strength(self) -> float:
-        """0..1: is there a latency problem at all? 1 when the window's P99 is 1.5x its baseline."""
-        if self.baseline_p99 <= 0:
-            return 0.0
-        return float(min(1.0, max(0.0, (self.observed_p99 / self.baseline_p99 - 1.0) / 0.5)))
-
-    def materiality(self, mask: np.ndarray) -> float:
-        """0..1: how much slower (median) the ``mask`` requests are than the rest; 1 at 2x or more.
-
-        Statistical significance alone is not a problem: a dependency's normal jitter explains
-        part of any tail, but a finding needs the affected requests to be materially slower.
-        """
-        m = np.asarray(mask, dtype=bool)
-        if m.sum() == 0 or (~m).sum() == 0:
-            return 0.0
-        d = self.requests["duration_ms"].to_numpy()
-        ratio = float(np.median(d[m])) / max(float(np.median(d[~m])), 1e-9)
-        return float(min(1.0, max(0.0, ratio - 1.0)))
-
-    def slow_mask(self) -> np.ndarray:
-        return (self.requests["excess_ms"] > 0).to_numpy()
-
-    def overlapping(self, starts: np.ndarray, ends: np.ndarray, *, grace_ns: int = 0,
-                    at_arrival: bool = False) -> np.ndarray:
-        """Requests whose [start, end) overlaps any interval [starts[i], ends[i] + grace);
-        ``at_arrival``: requests whose start falls in one (start <= arrival < end + grace)."""
-        if len(starts) == 0:
-            return np.zeros(len(self.requests), dtype=bool)
-        order = np.argsort(starts)
-        s = np.asarray(starts, dtype=np.int64)[order]
-        e = np.maximum.accumulate(np.asarray(ends, dtype=np.int64)[order] + grace_ns)
-        rs = self.requests["start_ns"].to_numpy()
-        # last interval starting before the request ends (at or before its arrival); it (or an
-        # earlier one) overlaps if the running max of ends is past the request's start
-        if at_arrival:
-            idx = np.searchsorted(s, rs, side="right") - 1
-        else:
-            idx = np.searchsorted(s, self.requests["end_ns"].to_numpy(), side="left") - 1
-        ok = idx >= 0
-        out = np.zeros(len(rs), dtype=bool)
-        out[ok] = e[idx[ok]] > rs[ok]
-        return out
 
     def in_steps(self, mask: np.ndarray) -> np.ndarray:
         """Requests that started in any time step in which a ``mask`` request started."""
-        buckets = self.requests["bucket"].to_numpy()
+        buckets = self.requests["start_ns"].to_numpy() // self.step_ns
         return np.isin(buckets, np.unique(buckets[np.asarray(mask, dtype=bool)]))
 
     def p99_series(self) -> pd.DataFrame:
-        """Per-step P99 (ms) and request count over the window (all selected routes)."""
+        """Per-step P99 (ms) and request count over the range (all selected routes)."""
         r = self.requests
-        g = r.groupby("bucket")["duration_ms"]
-        df = pd.DataFrame({"p99": g.quantile(0.99), "n": g.size()}).reset_index()
-        df["ts_ns"] = df["bucket"] * self.step_ns
+        step = max(self.step_ns, int((self.tel.until_ns - self.tel.range_since_ns) // 60) or 1)
+        b = r["start_ns"] // step
+        g = r.groupby(b)["latency_ms"]
+        df = pd.DataFrame({"p99": g.quantile(0.99), "n": g.size()}).reset_index(names="bucket")
+        df["ts_ns"] = df["bucket"] * step
         return df
-
-    def parts(self) -> dict[str, np.ndarray]:
-        """Per-request ms in each part (``pool``, ``cache_miss:<cache>``, ``dependency:<peer>``)."""
-        if "parts" not in self.cache:
-            cols = self.tel.con.execute(_sql.load("features/request_parts")).fetchnumpy()
-            n = len(self.requests)
-            out: dict[str, np.ndarray] = {}
-            if cols and len(cols.get("idx", ())):
-                # request idx -> position in self.requests (warm-up requests are not there)
-                ridx = self.requests["idx"].to_numpy(dtype=np.int64)
-                raw = np.asarray(cols.pop("idx"), dtype=np.int64)
-                pos = np.full(int(max(ridx.max(initial=0), raw.max(initial=0))) + 1, -1, dtype=np.int64)
-                pos[ridx] = np.arange(n)
-                at = pos[raw]
-                keep = at >= 0
-                for name, values in cols.items():
-                    arr = np.zeros(n)
-                    v: np.ndarray = np.ma.filled(np.ma.asarray(values, dtype=float), 0.0)
-                    arr[at[keep]] = np.nan_to_num(v[keep])
-                    out[str(name)] = arr
-            self.cache["parts"] = out
-        parts: dict[str, np.ndarray] = self.cache["parts"]
-        return parts
 
     def table(self, name: str) -> pd.DataFrame:
         """A feature table as a DataFrame, read once."""
@@ -206,51 +210,28 @@ class Context:
         df: pd.DataFrame = self.cache[name]
         return df
 
+    def operations(self) -> pd.DataFrame:
+        """Every SERVER span (entry and between services) with its own time and own failures
+        (``features/f_operations``), built once; empty for single-service data."""
+        if "operations" not in self.cache:
+            multi = _sql.run(self.tel.con, "features/internal_server_spans", **self.tel.range_params)
+            if len(multi) and int(multi.iloc[0, 0]) > 0:
+                _sql.execute(self.tel.con, "features/f_operations", **self.tel.range_params)
+                self.cache["operations"] = self.tel.con.arrow("SELECT * FROM f_operations").to_pandas(
+                    strings_to_categorical=True)
+            else:
+                self.cache["operations"] = pd.DataFrame(columns=["service", "operation", "start_ns", "self_ms",
+                                                                 "failed", "own_failed", "in_window"])
+        df: pd.DataFrame = self.cache["operations"]
+        return df
 
-def confidence(p_value: float, share: float, effect: float, *, support: float = 1.0) -> float:
-    """Combine significance, explained share and effect size into a 0..1 confidence.
+    def parts(self) -> Any:
+        """The per-request decomposition of latency (``_decompose.Decomposition``), built once."""
+        if "decomposition" not in self.cache:
+            from infersight.analysis._decompose import decompose
 
-    Each factor saturates: p < 1e-6 counts fully, share >= 0.5, effect >= 0.6; ``support``
-    (0..1) scales for corroborating evidence (periodicity, mechanism).
-    """
-    sig = min(1.0, max(0.0, -np.log10(max(p_value, 1e-300)) / 6.0))
-    sh = min(1.0, max(0.0, share / 0.5))
-    ef = min(1.0, max(0.0, effect / 0.6))
-    return float(sig ** 0.5 * sh ** 0.5 * ef ** 0.5 * min(1.0, max(0.0, support)))
-
-
-def mechanisms(ctx: Context) -> dict[str, np.ndarray]:
-    """Per-request milliseconds attributable to each mechanism (aligned with ``ctx.requests``).
-
-    ``gc`` and ``event_loop`` come from the request's own pause/block overlap; ``pool`` is the
-    time waiting for a pooled connection; ``dependency:<peer>`` the time in calls to a peer.
-    """
-    if "mechanisms" in ctx.cache:
-        out: dict[str, np.ndarray] = ctx.cache["mechanisms"]
-        return out
-    r = ctx.requests
-    out = {"gc": r["gc_pause_ms"].to_numpy(dtype=float),
-           "event_loop": r["loop_blocked_ms"].to_numpy(dtype=float)}
-    for part, arr in ctx.parts().items():
-        if part == "pool" or part.startswith("dependency:"):
-            out[part] = arr
-    ctx.cache["mechanisms"] = out
-    return out
+            self.cache["decomposition"] = decompose(self)
+        return self.cache["decomposition"]
 
 
-def dominant_mechanism(ctx: Context, mask: np.ndarray) -> tuple[str, float, float]:
-    """The mechanism whose per-request time grows most in ``mask`` requests vs the rest.
-
-    Returns (name, mean ms in mask, mean ms elsewhere); ("cpu", ...) when none grows by >= 1 ms,
-    i.e. the requests got slower without waiting on GC, the loop, the pool or a dependency.
-    """
-    best = ("cpu", 0.0, 0.0)
-    best_delta = 1.0
-    m = np.asarray(mask, dtype=bool)
-    if m.sum() == 0 or (~m).sum() == 0:
-        return best
-    for name, arr in mechanisms(ctx).items():
-        a, b = float(arr[m].mean()), float(arr[~m].mean())
-        if a - b > best_delta:
-            best, best_delta = (name, a, b), a - b
-    return best
+__all__ = ["WARMUP_NS", "Context"]

@@ -1,13 +1,16 @@
 """The one exception tree of :mod:`infersight.analysis`.
 
-Everything the analysis raises on bad input derives from :class:`AnalysisError`; the CLI maps
-each class to a one-line message and an exit code (:attr:`AnalysisError.exit_code`).
+Everything the analysis raises on bad input derives from :class:`AnalysisError` (itself an
+:class:`infersight.InfersightError`); the CLI maps each class to a one-line message and an exit
+code (:attr:`AnalysisError.exit_code`, the map of :mod:`infersight._errors`).
 """
 
 from __future__ import annotations
 
+from infersight._errors import BadArgumentError, InfersightError
 
-class AnalysisError(Exception):
+
+class AnalysisError(InfersightError):
     """Base class; ``exit_code`` is what ``infersight diagnose`` exits with."""
 
     exit_code = 1
@@ -25,8 +28,9 @@ class SchemaError(AnalysisError):
     exit_code = 2
 
 
-class SchemaVersionError(SchemaError):
-    """The database was written by a newer infersight schema than this analysis understands."""
+class NewerSchemaError(SchemaError):
+    """The database was written by a newer infersight schema than this analysis understands
+    (the collectors' ``SchemaVersionError``, seen from the analysis)."""
 
 
 class NoDataError(AnalysisError):
@@ -35,8 +39,9 @@ class NoDataError(AnalysisError):
     exit_code = 1
 
 
-class UsageError(AnalysisError):
-    """A bad argument (unparseable ``--since``, unknown quantile, ...)."""
+class UsageError(AnalysisError, BadArgumentError):
+    """A bad argument (unparseable ``--since``, unknown quantile, ...): the analysis' one
+    bad-argument class (a ``ValueError``)."""
 
     exit_code = 2
 
@@ -44,8 +49,8 @@ class UsageError(AnalysisError):
 __all__ = [
     "AnalysisError",
     "NoDataError",
+    "NewerSchemaError",
     "SchemaError",
-    "SchemaVersionError",
     "SourceError",
     "UsageError",
 ]

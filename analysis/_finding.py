@@ -7,15 +7,11 @@ times as ISO-8601 UTC strings) and :meth:`Finding.from_dict` reads them back.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-CATEGORIES: tuple[str, ...] = (
-    "periodic_job_interference", "gc_pause", "cache_miss_storm", "cache_stampede",
-    "pool_saturation", "slow_downstream", "event_loop_block", "gpu_saturation",
-    "gpu_throttling", "gpu_idle", "gpu_memory_pressure", "cold_start",
-)
+from infersight.analysis._category import CATEGORIES, Category
 
 #: confidence at or above which a finding is "medium" / "high"; below LOW_MAX it is "low"
 LOW_MAX = 0.4
@@ -49,6 +45,8 @@ class RootCause:
     state_change: str
     start: str | None = None
     end: str | None = None
+    #: the service (resource service.name) the cause lives in, when known
+    service: str | None = None
 
 
 @dataclass
@@ -91,12 +89,26 @@ class Finding:
     merged: list[str] = field(default_factory=list)
     #: share of the P99 excess (time above the baseline P99) this cause explains, 0..1
     excess_share: float = 0.0
-    #: data for the HTML report's evidence charts (not part of the JSON output)
+    #: when the incident began (ISO) and the baseline window it was compared with ("start/end")
+    onset: str | None = None
+    baseline_window: str | None = None
+    #: the mechanism whose per-request time carries the damage (a decomposition part such as
+    #: "gc", "loop", "pool:db", "dep:db sqlite", "self:api"), for ranking and chains
+    mechanism: str = field(default="", repr=False, compare=False)
+    #: requests (rows of the diagnosis' request table) this cause was active for
+    active: Any = field(default=None, repr=False, compare=False)
+    #: the calibration features confidence was computed from (not part of the JSON output)
+    features: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+    #: when the cause was running, as (start_ns, end_ns) intervals (a job's runs): chains and the
+    #: report's overlay read it (not part of the JSON output)
+    windows: list[tuple[int, int]] = field(default_factory=list, repr=False, compare=False)
+    #: data for the HTML report's evidence charts only; ranking never reads it (not in the JSON)
     plot: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
             raise ValueError(f"unknown finding category {self.category!r}")
+        self.category = str(Category(self.category).value)
         self.confidence = float(min(1.0, max(0.0, self.confidence)))
 
     @property
@@ -119,8 +131,12 @@ class Finding:
         return list(seen)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("plot", None)
+        skip = ("plot", "mechanism", "active", "features", "windows")
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        d = {k: asdict(v) if is_dataclass(v) and not isinstance(v, type) else v for k, v in d.items()}
+        d["evidence"] = [asdict(e) for e in self.evidence]
+        # what the confidence was computed from, before calibration (docs/accuracy.md)
+        d["confidence_inputs"] = {k: round(float(v), 4) for k, v in self.features.items()}
         d["confidence_level"] = self.level
         d["score"] = self.score
         return dict(_plain(d))
@@ -134,8 +150,9 @@ class Finding:
             evidence=[Evidence(**e) for e in d.get("evidence", [])],
             counterfactual=d.get("counterfactual", {}), remediation=list(d.get("remediation", [])),
             chain=list(d.get("chain", [])), merged=list(d.get("merged", [])),
-            excess_share=d.get("excess_share", 0.0),
+            excess_share=d.get("excess_share", 0.0), onset=d.get("onset"),
+            baseline_window=d.get("baseline_window"), features=dict(d.get("confidence_inputs") or {}),
         )
 
 
-__all__ = ["CATEGORIES", "Evidence", "Finding", "Impact", "RootCause", "Symptom", "iso"]
+__all__ = ["CATEGORIES", "Category", "Evidence", "Finding", "Impact", "RootCause", "Symptom", "iso"]

@@ -35,6 +35,7 @@ class PanelQuery:
     expr: str
     legend: str = ""
     unit: str = ""
+    right_axis: bool = False  # a field override puts this query's series on a right-hand axis
 
     @property
     def instant(self) -> bool:
@@ -95,11 +96,18 @@ def panel_queries(board: Mapping[str, Any]) -> Iterator[PanelQuery]:
         if panel.get("type") == "row":
             continue
         unit = str(panel.get("fieldConfig", {}).get("defaults", {}).get("unit", ""))
+        by_ref: dict[str, dict[str, Any]] = {}  # field overrides matched by query (byFrameRefID)
+        for ov in panel.get("fieldConfig", {}).get("overrides", []):
+            if ov.get("matcher", {}).get("id") == "byFrameRefID":
+                props = {p.get("id"): p.get("value") for p in ov.get("properties", [])}
+                by_ref.setdefault(str(ov["matcher"].get("options")), {}).update(props)
         for t in panel.get("targets", []):
             if t.get("expr"):
+                ref = str(t.get("refId", "A"))
+                props = by_ref.get(ref, {})
                 yield PanelQuery(str(board["uid"]), str(panel.get("title", "")), str(panel.get("type")),
-                                 str(t.get("refId", "A")), str(t["expr"]),
-                                 str(t.get("legendFormat", "")), unit)
+                                 ref, str(t["expr"]), str(t.get("legendFormat", "")),
+                                 str(props.get("unit", unit)), props.get("custom.axisPlacement") == "right")
 
 
 def _duration(seconds: float) -> str:

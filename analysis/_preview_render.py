@@ -66,17 +66,45 @@ def _si(v: float) -> str:
     return f"{v:.3g}"
 
 
+def _formatter(unit: str) -> Any:
+    return lambda v, _pos: fmt_value(v, unit)
+
+
 def _draw_timeseries(ax: Axes, items: Sequence[PanelData]) -> None:
-    n = 0
+    """Lines on the panel's axis; queries a field override moves to the right get one right-hand
+    axis per unit (so seconds, a share and a count are each labelled as what they are), its tick
+    labels drawn just inside the plot. One colour cycle over all axes."""
+    palette = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    axes: dict[tuple[bool, str], Axes] = {}
+    handles: list[Any] = []
     for pd in items:
+        key = (pd.query.right_axis, pd.query.unit)
+        if key not in axes:
+            if not pd.query.right_axis:
+                target = ax
+            else:
+                target = ax.twinx()
+                extra = sum(1 for right, _ in axes if right)
+                target.spines["right"].set_position(("axes", 1.0 - 0.08 * extra))
+                target.spines["right"].set_visible(extra == 0)
+                # labels inside the plot, in the colour of the axis' first line
+                target.tick_params(axis="y", direction="in", pad=-24,
+                                   labelcolor=palette[len(handles) % len(palette)])
+            target.yaxis.set_major_formatter(_formatter(pd.query.unit))
+            target.tick_params(labelsize=6)
+            axes[key] = target
+        target = axes[key]
         for s in pd.series:
-            ax.plot(_times(s), s.values, linewidth=1.2, label=legend(pd.query.legend, s.labels)[:40])
-            n += 1
-    unit = items[0].query.unit
-    ax.yaxis.set_major_formatter(lambda v, _pos: fmt_value(v, unit))
+            label = legend(pd.query.legend, s.labels)[:40]
+            if pd.query.right_axis:
+                label += " (right)"
+            handles += target.plot(_times(s), s.values, linewidth=1.2, label=label,
+                                   color=palette[len(handles) % len(palette)])
+    if not any(not right for right, _ in axes):
+        ax.yaxis.set_major_formatter(_formatter(items[0].query.unit if items else ""))
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))
-    if 0 < n <= 8:
-        ax.legend(fontsize=6, loc="upper left")
+    if 0 < len(handles) <= 8:
+        ax.legend(handles=handles, fontsize=6, loc="upper left")
 
 
 def _le(s: Series) -> float:

@@ -1,172 +1,321 @@
-"""Ranking findings by impact x confidence and merging overlapping ones into causal chains.
+"""Ranking findings by impact x confidence and folding mechanisms into their causes.
 
-Findings are ordered from root-like to mechanism-like (a job, a cache storm, a slow dependency,
-the GPU, then GC, the event loop and the pool). A root-like finding absorbs a later one when
-most of the later one's excess-carrying time falls in the root's active time (and more than
-the root's share of time alone would give): job -> allocations -> GC -> pool -> P99 becomes one
-finding, not three lines. GC absorbs event-loop blocks that coincide with GC pauses (a
-stop-the-world pause is seen by the loop monitor as a block) and pool waits that move with
-the GC pauses step by step when GC explains at least half as much.
+``FOLD_RULES`` is the table of measured links: (cause, mechanism) -> how to measure that the
+mechanism's damage lies inside the cause's (its rise concentrated in the requests the cause was
+active for, or its events inside the cause's time). A cause absorbs a mechanism only when that
+link is measured to hold: job -> allocations -> GC -> loop -> pool becomes one finding with one
+chain, not four lines; a GPU that is saturated does not absorb a GC pause (no measured link).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-from infersight.analysis._context import Context, mechanisms
+from infersight.analysis import _intervals, _sql
+from infersight.analysis._calibration import calibrated
+from infersight.analysis._category import Category
+from infersight.analysis._context import Context
 from infersight.analysis._finding import Finding
-from infersight.analysis.detectors._jobs import GRACE_NS, union
-from scipy import stats
 
-#: share of a mechanism's excess-carrying time that must fall in the root's active time
+#: share of a mechanism's rise that must fall inside the cause's active requests / time ...
 FOLD_SHARE = 0.6
-#: ... and how much more than the root's share of requests that must be
+#: ... and how much more than the cause's share of the affected requests that must be
 FOLD_LIFT = 1.2
-#: share of one mechanism's event time that another's events must cover to be its cause
-COVER_MIN = 0.5
-GC_POOL_SHARE = 0.5
-GC_POOL_RHO = 0.7
-ORDER = ("periodic_job_interference", "cold_start", "cache_stampede", "cache_miss_storm",
-         "gpu_throttling", "gpu_saturation", "gpu_memory_pressure", "gpu_idle", "slow_downstream", "gc_pause",
-         "event_loop_block", "pool_saturation")
-_STEP_TEXT = {"gc_pause": "allocations -> gen-2 GC pauses", "event_loop_block": "event loop stalled",
-              "pool_saturation": "connection pool exhausted", "slow_downstream": "dependency slowed"}
+#: a cause active for this much of the incident links a mechanism whose rise lies this much in it
+COVER_ALL = 0.75
+#: a job's garbage and queued requests drain shortly after a run ends
+GRACE_NS = 500_000_000
+
+C = Category
 
 
-def _carried(ctx: Context, mechanism: str) -> np.ndarray | None:
-    arr = mechanisms(ctx).get(mechanism)
-    if arr is None:
-        return None
-    return np.minimum(arr, ctx.requests["excess_ms"].to_numpy())
-
-
-def link(ctx: Context, root: Finding, other: Finding) -> float:
-    """How strongly ``other``'s damage lies inside ``root``'s active time (0 = not at all)."""
-    active = root.plot.get("active")
-    mech = str(other.plot.get("mechanism", ""))
-    carried = _carried(ctx, mech)
-    if active is None or carried is None or carried.sum() <= 0:
+def rise_inside(ctx: Context, root: Finding, other: Finding) -> float:
+    """Share of ``other``'s per-request rise (its decomposition part above the baseline mean) that
+    falls in requests where ``root`` was active; 0 unless concentrated there (FOLD_SHARE, FOLD_LIFT)."""
+    dec = ctx.parts()
+    part = other.mechanism
+    n = len(ctx.requests)
+    if root.active is None or part not in dec.parts:
         return 0.0
-    active = np.asarray(active, dtype=bool)
-    pair = (root.category, other.category)
-    if root.category in _STEP_TEXT:
-        # between runtime mechanisms only direct coincidence of the events says who caused whom
-        if pair == ("gc_pause", "event_loop_block"):
-            return _covered(_intervals(ctx, "loop"), _intervals(ctx, "gc"))
-        if pair == ("gc_pause", "pool_saturation"):
-            # a stop-the-world pause stalls the requests holding connections, so the others
-            # queue: GC that matters (half the pool's explained excess or more) and moves with the
-            # pool waits step by step is the cause
-            if root.excess_share < GC_POOL_SHARE * other.excess_share:
-                return 0.0
-            rho = _step_correlation(ctx, "gc", "pool")
-            return rho if rho >= GC_POOL_RHO else 0.0
-        if root.excess_share < other.excess_share:
-            return 0.0
-        if pair == ("pool_saturation", "event_loop_block"):
-            return _covered(_intervals(ctx, "loop"), _intervals(ctx, "pool"))
-        if pair == ("event_loop_block", "pool_saturation"):
-            return _covered(_intervals(ctx, "pool"), _intervals(ctx, "loop"))
+    sel = dec.sampled(n) & ctx.affected()
+    base = dec.sampled(n) & ctx.base
+    col = dec.column(part, n)
+    mu = float(col[base].mean()) if base.any() else 0.0
+    rise = np.where(sel, np.clip(col - mu, 0, None), 0.0)
+    if rise.sum() <= 0:
         return 0.0
-    inside = float(carried[active].sum() / carried.sum())
-    frac = float(active.mean())
-    if pair == ("periodic_job_interference", "event_loop_block"):
-        # a job that holds the GIL or triggers stop-the-world pauses stalls the loop while it
-        # runs: the loop's blocked time inside the job's runs (or the GC pauses during them)
-        # says so directly, whatever the requests that happened to arrive then
-        inside = max(inside, _covered(_intervals(ctx, "loop"), _job_time(ctx, root)))
-        return inside if inside >= FOLD_SHARE and frac > 0 else 0.0
-    if pair == ("periodic_job_interference", "gc_pause"):
-        # GC pauses that start while the job runs are the job's garbage: the pause time inside
-        # its runs says so directly, even when few requests happened to arrive during a run
-        inside = max(inside, _covered(_intervals(ctx, "gc"), _job_time(ctx, root)))
-        return inside if inside >= FOLD_SHARE and frac > 0 else 0.0
+    active = np.asarray(root.active, dtype=bool)
+    if Category(root.category) is not C.PERIODIC_JOB_INTERFERENCE and active.any():
+        # requests that arrived while the cause's own requests were still running queued behind
+        # them (a model on the CPU, a stampede's loads): they are the cause's too
+        r = ctx.requests
+        iv = (r["start_ns"].to_numpy()[active], r["end_ns"].to_numpy()[active])
+        active = active | (_intervals.contains(iv, r["start_ns"].to_numpy()) & ctx.inc)
+    inside = float(rise[active].sum() / rise.sum())
+    # the cause's share of the incident's requests (the sample over-represents affected ones:
+    # each sampled request stands for its group)
+    inc = dec.sampled(n) & ctx.inc
+    aff = ctx.affected()
+    w = np.zeros(n)
+    for group in (ctx.inc & aff, ctx.inc & ~aff):
+        k = int((inc & group).sum())
+        if k:
+            w[inc & group] = group.sum() / k
+    frac = float((w * active).sum() / w.sum()) if w.sum() > 0 else 0.0
+    if frac >= COVER_ALL and inside >= COVER_ALL:
+        # the cause holds for (nearly) the whole incident and the mechanism's rise lies in it: no
+        # lift to measure, but the two cover the same time (the cause's own test says it is new)
+        return inside
     if inside < FOLD_SHARE or frac <= 0 or inside / frac < FOLD_LIFT:
         return 0.0
     return inside
 
 
-def _job_time(ctx: Context, job: Finding) -> tuple[np.ndarray, np.ndarray]:
-    """A job's runs (plus the drain grace) and the GC pauses that started during them."""
-    windows = sorted(job.plot.get("job_windows") or [])
+def _events(ctx: Context, kind: str) -> _intervals.Intervals:
+    ev = ctx.table("runtime_events")
+    ev = ev[ev["kind"] == kind]
+    inc = ctx.incident
+    if inc.onset_ns is not None:
+        ev = ev[(ev["end_ns"] > inc.onset_ns) & (ev["start_ns"] < (inc.end_ns or ctx.tel.until_ns))]
+    return ev["start_ns"].to_numpy(dtype=np.int64), ev["end_ns"].to_numpy(dtype=np.int64)
+
+
+def _job_time(root: Finding) -> _intervals.Intervals:
+    windows = root.windows
     s = np.array([int(a) for a, _ in windows], dtype=np.int64)
     e = np.array([int(b) for _, b in windows], dtype=np.int64) + GRACE_NS
-    if len(s) == 0:
-        return s, e
-    gs, ge = _intervals(ctx, "gc")
-    idx = np.searchsorted(s, gs, side="right") - 1
-    during = (idx >= 0) & (gs < e[np.clip(idx, 0, None)])
-    return np.concatenate([s, gs[during]]), np.concatenate([e, ge[during]])
+    return s, e
 
 
-def _step_correlation(ctx: Context, a: str, b: str) -> float:
-    """Spearman correlation of two mechanisms' per-step totals (20 steps over the window)."""
-    m = mechanisms(ctx)
-    if a not in m or b not in m:
+def job_runtime(kind: str) -> Callable[[Context, Finding, Finding], float]:
+    """A job causes GC pauses / loop blocks when they happen while it runs (the pause time inside
+    its runs says so directly), or when the loop blocks name the job."""
+
+    def link(ctx: Context, root: Finding, other: Finding) -> float:
+        covered = _intervals.covered_share(_events(ctx, kind), _job_time(root))
+        if kind == "loop" and other.root_cause.entity == root.root_cause.entity:
+            covered = 1.0
+        best = max(rise_inside(ctx, root, other), covered)
+        return best if best >= FOLD_SHARE else 0.0
+
+    return link
+
+
+def runtime_covers(cause_kind: str, effect_kind: str) -> Callable[[Context, Finding, Finding], float]:
+    """A stop-the-world GC pause is seen by the loop monitor as a block: loop blocks inside GC pauses."""
+
+    def link(ctx: Context, root: Finding, other: Finding) -> float:
+        covered = _intervals.covered_share(_events(ctx, effect_kind), _events(ctx, cause_kind))
+        return covered if covered >= 0.5 else 0.0
+
+    return link
+
+
+#: steps over the baseline + incident for step correlations, and the correlation that links
+CORR_STEPS = 30
+CORR_MIN = 0.5
+
+
+def _activity(ctx: Context, root: Finding, edges: np.ndarray) -> np.ndarray | None:
+    """Per step, how active the cause was: a cache's misses, GC pause time, a job's running share."""
+    cat = Category(root.category)
+    if cat in (C.CACHE_STAMPEDE, C.CACHE_MISS_STORM):
+        calls = _sql.table(ctx.tel.con, "f_cache_calls")
+        t = calls.loc[(calls["cache"] == root.root_cause.entity) & ~calls["hit"], "start_ns"].to_numpy()
+        return np.histogram(t, bins=edges)[0].astype(float)
+    if cat is C.GC_PAUSE:
+        s, e = _events(ctx, "gc")
+        return np.array([_intervals.overlap_ns((s, e), edges[i:i + 1], edges[i + 1:i + 2])[0]
+                         for i in range(len(edges) - 1)], dtype=float)
+    if cat in (C.GPU_SATURATION, C.GPU_THROTTLING):
+        steps = _sql.run(ctx.tel.con, "detectors/gpu_steps", step_ns=int(edges[1] - edges[0]), **ctx.tel.range_params)
+        if steps.empty:
+            return None
+        g = steps[steps["gpu"].astype(str) == root.root_cause.entity.removeprefix("gpu ")]
+        col = "throttled" if cat is C.GPU_THROTTLING else "util"
+        util = np.zeros(len(edges) - 1)
+        idx = np.searchsorted(edges, g["ts_ns"].to_numpy(), side="right") - 1
+        ok = (idx >= 0) & (idx < len(util))
+        np.add.at(util, idx[ok], g[col].fillna(0).to_numpy(dtype=float)[ok])
+        return util
+    if cat is C.PERIODIC_JOB_INTERFERENCE:
+        iv = _job_time(root)
+        return _intervals.overlap_ns(iv, edges[:-1], edges[1:]).astype(float)
+    if root.active is not None:
+        # any other cause: how many of the requests it was active for started in each step
+        t = ctx.requests["start_ns"].to_numpy()[np.asarray(root.active, dtype=bool)]
+        return np.histogram(t, bins=edges)[0].astype(float)
+    return None
+
+
+def moves_with(ctx: Context, root: Finding, other: Finding) -> float:
+    """Work a cause adds (loads after misses, GC, a job's runs) slows every request that shares the
+    CPU, not only those that missed or arrived during a run: the mechanism's per-step rise moves
+    with the cause's per-step activity (Spearman rho over the baseline and the incident)."""
+    from scipy import stats
+
+    inc = ctx.incident
+    if inc.onset_ns is None or inc.baseline_ns is None:
         return 0.0
-    step = max(1, (ctx.tel.until_ns - ctx.tel.since_ns) // 20)
-    steps = ctx.requests["start_ns"].to_numpy() // step
-    _, inv = np.unique(steps, return_inverse=True)
-    sa, sb = np.bincount(inv, weights=m[a]), np.bincount(inv, weights=m[b])
-    if len(sa) < 5 or np.ptp(sa) == 0 or np.ptp(sb) == 0:
+    lo = min(inc.baseline_ns[0], inc.onset_ns)
+    hi = max(inc.end_ns or ctx.tel.until_ns, inc.baseline_ns[1])
+    edges = np.linspace(lo, hi, CORR_STEPS + 1).astype(np.int64)
+    act = _activity(ctx, root, edges)
+    dec = ctx.parts()
+    n = len(ctx.requests)
+    if act is None or other.mechanism not in dec.parts or np.ptp(act) == 0:
         return 0.0
-    return float(stats.spearmanr(sa, sb).statistic)
-
-
-def _intervals(ctx: Context, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    if kind == "pool":
-        df = ctx.tel.query("detectors/pool_wait_intervals")
-    else:
-        ev = ctx.table("runtime_events")
-        df = ev[ev["kind"] == kind]
-        if len(ctx.requests):  # start-up pauses/stalls before the first request stalled nobody
-            df = df[df["start_ns"] >= int(ctx.requests["start_ns"].min())]
-    return df["start_ns"].to_numpy(dtype=np.int64), df["end_ns"].to_numpy(dtype=np.int64)
-
-
-def _covered(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
-    """Share of the time in intervals ``a`` during which some interval of ``b`` was open
-    (0 below COVER_MIN)."""
-    if len(a[0]) == 0 or len(b[0]) == 0:
+    col = dec.column(other.mechanism, n)
+    sampled = dec.sampled(n)
+    t = ctx.requests["start_ns"].to_numpy()
+    step = np.searchsorted(edges, t, side="right") - 1
+    ok = sampled & (step >= 0) & (step < CORR_STEPS)
+    sums = np.bincount(step[ok], weights=col[ok], minlength=CORR_STEPS)
+    counts = np.bincount(step[ok], minlength=CORR_STEPS)
+    have = counts >= 3
+    if have.sum() < 8:
         return 0.0
-    u0, u1 = union(b[0], b[1])
-    covered = sum(float(np.clip(np.minimum(u1, e) - np.maximum(u0, s), 0, None).sum())
-                  for s, e in zip(a[0], a[1], strict=True))
-    total = float((a[1] - a[0]).sum())
-    share = covered / total if total > 0 else 0.0
-    return share if share >= COVER_MIN else 0.0
+    rho = float(stats.spearmanr(act[have], sums[have] / counts[have]).statistic)
+    return rho if rho >= CORR_MIN else 0.0
+
+
+#: a dependency whose calls each got this much slower is a cause, not a cache's consequence
+SLOWER_PER_CALL = 1.5
+
+
+def _per_call_ratio(ctx: Context, f: Finding) -> float:
+    ch = ctx.parts().change(f.mechanism)
+    if ch is None or ch.per_call_baseline_ms <= 0:
+        return 1.0
+    return ch.per_call_incident_ms / ch.per_call_baseline_ms
+
+
+def cache_causes_calls(ctx: Context, root: Finding, other: Finding) -> float:
+    """A cache that misses more sends more calls downstream: its finding absorbs the dependency's
+    when the calls became more numerous but not slower each (else the dependency is the cause)."""
+    if _per_call_ratio(ctx, other) >= SLOWER_PER_CALL:
+        return 0.0
+    return rise_inside(ctx, root, other)
+
+
+def slow_loads_cause_misses(ctx: Context, root: Finding, other: Finding) -> float:
+    """A loader that got slower keeps keys missing longer (more requests miss while one loads): a
+    dependency whose calls each got much slower absorbs the cache storm it caused, when the
+    storm's time lies in the requests where the dependency's time rose."""
+    if _per_call_ratio(ctx, root) < SLOWER_PER_CALL or root.active is None or other.active is None:
+        return 0.0
+    a, b = np.asarray(root.active, dtype=bool), np.asarray(other.active, dtype=bool)
+    if not b.any():
+        return 0.0
+    overlap = float((a & b).sum() / b.sum())
+    return overlap if overlap >= 0.5 else 0.0
+
+
+def either(*links: Callable[[Context, Finding, Finding], float]) -> Callable[[Context, Finding, Finding], float]:
+    def link(ctx: Context, root: Finding, other: Finding) -> float:
+        return max(f(ctx, root, other) for f in links)
+
+    return link
+
+
+#: (cause, mechanism) -> link strength (0 = no measured link)
+FOLD_RULES: dict[tuple[Category, Category], Callable[[Context, Finding, Finding], float]] = {
+    (C.PERIODIC_JOB_INTERFERENCE, C.GC_PAUSE): job_runtime("gc"),
+    (C.PERIODIC_JOB_INTERFERENCE, C.EVENT_LOOP_BLOCK): job_runtime("loop"),
+    (C.PERIODIC_JOB_INTERFERENCE, C.POOL_SATURATION): rise_inside,
+    (C.PERIODIC_JOB_INTERFERENCE, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.PERIODIC_JOB_INTERFERENCE, C.SLOW_DOWNSTREAM): rise_inside,
+    (C.COLD_START, C.CACHE_MISS_STORM): rise_inside,
+    (C.COLD_START, C.CPU_CONTENTION): rise_inside,
+    (C.CACHE_STAMPEDE, C.SLOW_DOWNSTREAM): cache_causes_calls,
+    (C.CACHE_STAMPEDE, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.CACHE_STAMPEDE, C.POOL_SATURATION): rise_inside,
+    (C.CACHE_MISS_STORM, C.SLOW_DOWNSTREAM): cache_causes_calls,
+    (C.SLOW_DOWNSTREAM, C.CACHE_MISS_STORM): slow_loads_cause_misses,
+    (C.SLOW_DOWNSTREAM, C.CACHE_STAMPEDE): slow_loads_cause_misses,
+    (C.CACHE_MISS_STORM, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.CACHE_MISS_STORM, C.POOL_SATURATION): rise_inside,
+    (C.SLOW_DOWNSTREAM, C.POOL_SATURATION): rise_inside,
+    (C.GPU_MEMORY_PRESSURE, C.GPU_IDLE): either(rise_inside, moves_with),
+    (C.GPU_MEMORY_PRESSURE, C.GPU_SATURATION): rise_inside,
+    (C.GPU_MEMORY_PRESSURE, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.GPU_IDLE, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.GPU_SATURATION, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.GPU_THROTTLING, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.CACHE_MISS_STORM, C.GPU_THROTTLING): rise_inside,
+    (C.GC_PAUSE, C.EVENT_LOOP_BLOCK): runtime_covers("gc", "loop"),
+    (C.GC_PAUSE, C.POOL_SATURATION): either(rise_inside, moves_with),
+    (C.GC_PAUSE, C.CPU_CONTENTION): either(rise_inside, moves_with),
+    (C.EVENT_LOOP_BLOCK, C.POOL_SATURATION): rise_inside,
+}
 
 
 def merge(ctx: Context, findings: list[Finding]) -> list[Finding]:
-    rank = {c: i for i, c in enumerate(ORDER)}
-    ordered = sorted(findings, key=lambda f: (rank.get(f.category, len(ORDER)), -f.score))
+    ordered = sorted(findings, key=lambda f: (Category(f.category).order, -f.score))
     folded: set[int] = set()
     for root in ordered:
         if id(root) in folded:
             continue
-        steps = []
+        steps: list[str] = []
+        absorbed = 0.0
         for other in ordered:
-            if other is root or id(other) in folded or other.category not in _STEP_TEXT:
+            if other is root or id(other) in folded:
                 continue
-            strength = link(ctx, root, other)
+            rule = FOLD_RULES.get((Category(root.category), Category(other.category)))
+            strength = rule(ctx, root, other) if rule else 0.0
             if strength <= 0:
                 continue
             folded.add(id(other))
-            steps.append(_STEP_TEXT[other.category])
+            steps.append(Category(other.category).chain_text)
             root.merged.extend([other.category, *other.merged])
             root.evidence.extend(other.evidence)
-            # the absorbed finding's evidence now argues for the root, weighted by the link
-            root.confidence = max(root.confidence, min(1.0, other.confidence * strength))
-            root.excess_share = max(root.excess_share, other.excess_share)
-        if steps:
-            root.chain = [root.chain[0], *steps, root.chain[-1]]
-            if root.category == "periodic_job_interference":
-                root.title = f"{root.title.split(' slows requests')[0]} -> {' -> '.join(steps)} -> P99"
+            # the absorbed finding's evidence now argues for the root, weighted by the link (on the
+            # raw scale, then calibrated like any finding)
+            raw = max(root.features.get("raw", 0.0), other.features.get("raw", 0.0) * strength)
+            if "raw" in root.features:
+                root.features["raw"] = raw
+                root.features["link"] = max(root.features.get("link", 0.0), strength)
+                root.confidence = calibrated(raw)
             else:
-                root.title = f"{root.title} (-> {' -> '.join(steps)})"
+                root.confidence = max(root.confidence, min(1.0, other.confidence * strength))
+            absorbed += other.excess_share
+        if steps:
+            root.excess_share = float(min(1.0, max(root.excess_share, absorbed)))
+            root.chain = [root.chain[0], *steps, root.chain[-1]]
+            root.title = f"{root.title} (-> {' -> '.join(steps)})"
     return [f for f in findings if id(f) not in folded]
 
 
+def dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per (category, entity): two detectors that reached the same cause by different
+    means (the latency decomposition, the service-by-service view) are one finding with both
+    evidences; the stronger one leads."""
+    by_key: dict[tuple[str, str], Finding] = {}
+    for f in sorted(findings, key=lambda f: -f.score):
+        key = (f.category, f.root_cause.entity)
+        if key in by_key:
+            kept = by_key[key]
+            kept.evidence.extend(e for e in f.evidence if e not in kept.evidence)
+            kept.excess_share = max(kept.excess_share, f.excess_share)
+        else:
+            by_key[key] = f
+    return [f for f in findings if by_key.get((f.category, f.root_cause.entity)) is f]
+
+
 def rank(ctx: Context, findings: list[Finding]) -> list[Finding]:
-    """Merge overlapping findings, then order by impact x confidence (highest first)."""
-    merged = merge(ctx, findings)
-    return sorted(merged, key=lambda f: (f.score, f.confidence), reverse=True)
+    """Fold mechanisms into causes, then order by impact x confidence (highest first); findings
+    with no confidence left are not listed."""
+    merged = [f for f in merge(ctx, dedupe(findings)) if f.confidence >= 0.01]
+    ranked = sorted(merged, key=lambda f: (f.score, f.confidence, -Category(f.category).order), reverse=True)
+    # shares of the P99 excess never add up past all of it: each finding explains what the ones
+    # ranked above it left (causes found by different means can overlap)
+    left = {"latency": 1.0, "errors": 1.0}
+    for f in ranked:
+        sli = "errors" if f.category == C.CODE_DEFECT.value else "latency"
+        f.excess_share = float(min(f.excess_share, left[sli]))
+        left[sli] = max(0.0, left[sli] - f.excess_share)
+    return ranked
+
+
+__all__ = ["FOLD_RULES", "dedupe", "merge", "rank", "rise_inside"]

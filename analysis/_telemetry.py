@@ -7,20 +7,21 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 from infersight.analysis import _sql
 from infersight.analysis._connect import open_checked
 from infersight.analysis._critical_path import critical_path as _walk
 from infersight.analysis._critical_path import self_time_on_path
+from infersight.analysis._engine import Engine
 from infersight.analysis._errors import NoDataError, UsageError
 from infersight.analysis._timeparse import parse_duration_ns, parse_instant_ns
 
 log = logging.getLogger(__name__)
 
 _FEATURES = ("features/f_requests", "features/f_jobs", "features/f_runtime_events",
-             "features/f_cache_calls", "features/f_pool_waits", "features/f_client_calls",
-             "features/f_request_parts")
+             "features/f_cache_calls", "features/f_pool_waits")
+#: built only when asked for (notebooks: ``feature(tel, "client_calls")``)
+_LAZY_FEATURES = ("features/f_client_calls",)
 
 
 def _ts(ns: pd.Series) -> pd.Series:
@@ -34,8 +35,9 @@ class Telemetry:
     (``"30m"``) or an ISO time; ``route`` limits requests to one ``http.route``.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, source: str, schema_version: int,
-                 since: str | None = None, until: str | None = None, route: str | None = None) -> None:
+    def __init__(self, con: Engine, *, source: str, schema_version: int,
+                 since: str | None = None, until: str | None = None, route: str | None = None,
+                 baseline: str | None = None) -> None:
         self.con = con
         self.source = source
         self.schema_version = schema_version
@@ -45,7 +47,11 @@ class Telemetry:
         self.last_ns = int(last) if last is not None else None
         self.route = route
         self.since_ns, self.until_ns = self._window(since, until)
+        self.explicit_since = since is not None
+        self.baseline_ns = self._baseline(baseline)
+        self.range_since_ns = self._range_start()
         self._features_built = False
+        self._lazy_built: set[str] = set()
 
     # -- window and features ---------------------------------------------------------------
     def _window(self, since: str | None, until: str | None) -> tuple[int, int]:
@@ -57,16 +63,50 @@ class Telemetry:
             raise UsageError("the time range is empty: --until must be after --since")
         return lo, hi
 
+    def _baseline(self, text: str | None) -> tuple[int, int] | None:
+        """``--baseline START..END`` (each an ISO time or a duration back from the newest data)."""
+        if not text:
+            return None
+        if ".." not in text:
+            raise UsageError(f"--baseline must be START..END, got {text!r}")
+        a, _, b = text.partition("..")
+        if self.last_ns is None:
+            return None
+        lo = parse_instant_ns(a.strip(), latest_ns=self.last_ns)
+        hi = parse_instant_ns(b.strip(), latest_ns=self.last_ns)
+        if hi <= lo:
+            raise UsageError("the baseline is empty: its end must be after its start")
+        return lo, hi
+
+    def _range_start(self) -> int:
+        """Start of the analysis range: the window plus, before an explicit --since, the same
+        length of time again (the baseline), plus an explicit --baseline."""
+        lo = self.since_ns
+        if self.explicit_since and self.first_ns is not None:
+            lo = max(self.first_ns, self.since_ns - (self.until_ns - self.since_ns))
+        if self.baseline_ns is not None:
+            lo = min(lo, self.baseline_ns[0])
+        return lo
+
     @property
     def params(self) -> dict[str, Any]:
+        """The window asked for (the API's queries: spans, traces, metrics, latency_over_time)."""
         return {"since_ns": self.since_ns, "until_ns": self.until_ns, "route": self.route}
+
+    @property
+    def range_params(self) -> dict[str, Any]:
+        """The analysis range (window + baseline): feature tables and detectors."""
+        from infersight.analysis._context import WARMUP_NS
+
+        return {"since_ns": self.range_since_ns, "until_ns": self.until_ns, "route": self.route,
+                "window_ns": self.since_ns, "warmup_ns": WARMUP_NS}
 
     def require_data(self) -> None:
         """Raise :class:`NoDataError` when the source or the selected window has no requests."""
         if self.span_count == 0:
             raise NoDataError(f"{self.source} holds no spans")
         self.build_features()
-        n = _sql.first_row(self.con, "SELECT count(*) FROM f_requests")
+        n = _sql.first_row(self.con, "SELECT count(*) FROM f_requests WHERE in_window")
         if not n or not n[0]:
             where = f" for route {self.route!r}" if self.route else ""
             raise NoDataError(
@@ -82,13 +122,16 @@ class Telemetry:
         a, b = _ts(pd.Series([self.first_ns, self.last_ns]))
         return f"{a:%Y-%m-%d %H:%M:%S} to {b:%Y-%m-%d %H:%M:%S} UTC"
 
-    def build_features(self) -> None:
-        """Materialise the feature tables (``f_*``) for the window once."""
-        if self._features_built:
-            return
-        for name in _FEATURES:
-            _sql.execute(self.con, name, **self.params)
-        self._features_built = True
+    def build_features(self, *, lazy: str | None = None) -> None:
+        """Materialise the feature tables (``f_*``) for the window once; ``lazy`` also builds one
+        of the tables the detectors do not need (``features/f_client_calls``)."""
+        if not self._features_built:
+            for name in _FEATURES:
+                _sql.execute(self.con, name, **self.range_params)
+            self._features_built = True
+        if lazy in _LAZY_FEATURES and lazy not in self._lazy_built:
+            _sql.execute(self.con, lazy, **self.range_params)
+            self._lazy_built.add(lazy)
 
     def query(self, name: str, **params: Any) -> pd.DataFrame:
         """Run one of the analysis ``.sql`` files (``"features/x"``) with the window's params."""
@@ -132,7 +175,7 @@ class Telemetry:
         if isinstance(selection, str):
             if selection != "slow":
                 raise UsageError("selection must be a list of trace ids or 'slow'")
-            reqs = self.con.execute("SELECT trace_id, duration_ms FROM f_requests").df()
+            reqs = _sql.query(self.con, "SELECT trace_id, latency_ms AS duration_ms FROM f_requests WHERE in_window")
             if reqs.empty:
                 return pd.DataFrame()
             cut = threshold_ms if threshold_ms is not None else float(reqs["duration_ms"].quantile(0.99))
@@ -140,7 +183,7 @@ class Telemetry:
         else:
             sel = sorted(set(selection))
         if baseline is None:
-            all_ids = self.con.execute("SELECT DISTINCT trace_id FROM f_requests").fetchall()
+            all_ids = self.con.rows("SELECT DISTINCT trace_id FROM f_requests WHERE in_window")
             chosen = set(sel)
             base = sorted(t for (t,) in all_ids if t not in chosen)
         else:
@@ -202,15 +245,19 @@ def _with_times(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def connect(source: str | Path, *, since: str | None = None, until: str | None = None,
-            route: str | None = None, token: str | None = None) -> Telemetry:
+            route: str | None = None, baseline: str | None = None, token: str | None = None) -> Telemetry:
     """Open a telemetry DuckDB file, a Parquet directory or a running collector's URL read-only.
 
-    ``token``: a running collector's bearer token (default ``$INFERSIGHT_TOKEN``).
+    ``since``/``until`` select the window to diagnose; ``baseline`` (``START..END``) the stretch of
+    time it is compared with (default: found automatically, see ``_incident``); ``token``: a
+    running collector's bearer token (default ``$INFERSIGHT_TOKEN``).
     """
-    con, version = open_checked(source, token=token, since=since)
+    # a running collector sends only rows from before --since on (the window and the same length
+    # of time before it, the baseline); an explicit --baseline may lie anywhere: read it all
+    con, version = open_checked(source, token=token, since=None if baseline else since)
     try:
         return Telemetry(con, source=str(source), schema_version=version, since=since, until=until,
-                         route=route)
+                         route=route, baseline=baseline)
     except BaseException:
         con.close()
         raise

@@ -11,6 +11,7 @@ rich never parses as markup.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from rich.text import Text
 
@@ -39,6 +40,6 @@ def text(value: object, style: str = "", *, newlines: bool = False) -> Text:
 #: matplotlib settings under which telemetry text is drawn as it is: ``$...$`` in a span name,
 #: GPU label or legend is never parsed as mathtext (``$\undefinedcmd{x}$`` used to make the
 #: whole HTML report fail), and never handed to LaTeX.
-PLAIN_TEXT_RC = {"text.parse_math": False, "text.usetex": False}
+PLAIN_TEXT_RC: dict[Any, Any] = {"text.parse_math": False, "text.usetex": False}
 
 __all__ = ["PLAIN_TEXT_RC", "clean", "text"]

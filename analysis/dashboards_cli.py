@@ -7,19 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from infersight.analysis._errors import AnalysisError, UsageError
+from infersight.analysis._errors import UsageError
+
+from infersight._fail import cli_errors
+from infersight._units import parse_duration
 
 dashboards_app = typer.Typer(help="Preview the infersight Grafana dashboards without Grafana.",
                              no_args_is_help=True, add_completion=False)
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-
-def _seconds(text: str) -> float:
-    try:
-        return float(text[:-1]) * _UNITS[text[-1]] if text[-1] in _UNITS else float(text)
-    except (ValueError, IndexError):
-        raise UsageError(f"bad duration {text!r}: use e.g. 90s, 30m, 2h") from None
+def _seconds(text: str, option: str) -> float:
+    return parse_duration(text, error=UsageError, what=option)
 
 
 @dashboards_app.callback()
@@ -42,7 +40,7 @@ def preview(
     from infersight.analysis._preview import PrometheusClient, fetch_annotations, fetch_panels, load_boards
     from infersight.analysis._preview_render import render_board
 
-    try:
+    with cli_errors("dashboards"):
         variables = {}
         for item in var or []:
             name, sep, value = item.partition("=")
@@ -53,11 +51,12 @@ def preview(
         only = set(board or [])
         client = PrometheusClient(prometheus)
         try:
-            end, range_s, step_s = time.time(), _seconds(range_), _seconds(step)
+            end, range_s, step_s = time.time(), _seconds(range_, "--range"), _seconds(step, "--step")
+            scrape_s = _seconds(scrape_interval, "--scrape-interval")
             data = fetch_panels(client, boards, end=end, range_s=range_s, step_s=step_s,
-                                scrape_s=_seconds(scrape_interval), variables=variables, only=only or None)
+                                scrape_s=scrape_s, variables=variables, only=only or None)
             marks = fetch_annotations(client, boards, end=end, range_s=range_s, step_s=step_s,
-                                      scrape_s=_seconds(scrape_interval), variables=variables, only=only or None)
+                                      scrape_s=scrape_s, variables=variables, only=only or None)
         finally:
             client.close()
         for b in boards:
@@ -65,9 +64,6 @@ def preview(
                 path = render_board(b, data, out, marks)
                 empty = sum(1 for pd in data if pd.query.board_uid == b["uid"] and not pd.series)
                 typer.echo(f"{path}  ({empty} empty queries)" if empty else str(path))
-    except AnalysisError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise SystemExit(exc.exit_code) from None  # the click shell does not catch typer.Exit
 
 
 __all__ = ["dashboards_app"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from infersight.analysis import _sql
+from infersight.analysis import _intervals, _sql
 from infersight.analysis._diagnose import Diagnosis, diagnose
 from infersight.analysis._errors import UsageError
 from infersight.analysis._telemetry import Telemetry
@@ -51,9 +51,8 @@ def requests(tel: Telemetry, route: str | None = None) -> pd.DataFrame:
     and loop_blocked_ms (event-loop blocks it overlapped).
     """
     tel.build_features()
-    rel = tel.con.table("f_requests")
-    keep = [c for c in _REQUEST_COLUMNS if c in rel.columns]
-    df = rel.select(*keep).order("start_ns").df()
+    df = _sql.table(tel.con, "f_requests", order_by="start_ns")
+    df = df[[c for c in _REQUEST_COLUMNS if c in df.columns]]
     if route is not None:
         df = df[df["route"] == route].reset_index(drop=True)
     return _times(df)
@@ -64,9 +63,9 @@ def feature(tel: Telemetry, name: str) -> pd.DataFrame:
     (GC pauses and event-loop blocks), ``pool_waits``, ``cache_calls`` or ``client_calls``."""
     if name not in FEATURES:
         raise UsageError(f"unknown feature {name!r}; known: {', '.join(FEATURES)}")
-    tel.build_features()
-    # the f_* tables build_features() made; DuckDB's relational API, no SQL text to format
-    return _times(tel.con.table(f"f_{name}").order("start_ns").df())
+    tel.build_features(lazy=f"features/f_{name}")
+    # the f_* tables build_features() made (name checked against FEATURES above)
+    return _times(_sql.table(tel.con, f"f_{name}", order_by="start_ns"))
 
 
 def overlaps(reqs: pd.DataFrame, intervals: pd.DataFrame, *, grace_ms: float = 0.0) -> np.ndarray:
@@ -74,6 +73,9 @@ def overlaps(reqs: pd.DataFrame, intervals: pd.DataFrame, *, grace_ms: float = 0
     out = np.zeros(len(reqs), dtype=bool)
     if intervals.empty or reqs.empty:
         return out
+    iv = (intervals["start_ns"].to_numpy(dtype=np.int64), intervals["end_ns"].to_numpy(dtype=np.int64))
+    return _intervals.any_overlap(iv, reqs["start_ns"].to_numpy(dtype=np.int64),
+                                  reqs["end_ns"].to_numpy(dtype=np.int64), grace_ns=int(grace_ms * 1e6))
     order = np.argsort(intervals["start_ns"].to_numpy())
     s = intervals["start_ns"].to_numpy(dtype=np.int64)[order]
     e = np.maximum.accumulate(intervals["end_ns"].to_numpy(dtype=np.int64)[order] + int(grace_ms * 1e6))
@@ -162,7 +164,8 @@ def in_flight(reqs: pd.DataFrame) -> np.ndarray:
     starts = np.sort(reqs["start_ns"].to_numpy(dtype=np.int64))
     ends = np.sort(reqs["end_ns"].to_numpy(dtype=np.int64))
     s = reqs["start_ns"].to_numpy(dtype=np.int64)
-    return (np.searchsorted(starts, s, side="right") - np.searchsorted(ends, s, side="right")).astype(int)
+    counts: np.ndarray = (np.searchsorted(starts, s, side="right") - np.searchsorted(ends, s, side="right")).astype(int)
+    return counts
 
 
 def gpu_samples(tel: Telemetry) -> pd.DataFrame:

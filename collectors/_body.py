@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from ._errors import DecodeError, PayloadTooLargeError
 
 ENCODINGS = ("", "identity", "gzip", "deflate")
+_STEP = 256 << 10
 Take = Callable[[int], None]
 
 
@@ -74,7 +75,9 @@ class _Inflater:
                     if not data:
                         return
                 d = self._decoder(data)
-                out = d.decompress(data, self.limit - self.size + 1)
+                # at most _STEP bytes of output per call: a small chunk can inflate ~1000x, and
+                # what the budget refuses should not have been allocated in one big piece first
+                out = d.decompress(data, min(_STEP, self.limit - self.size + 1))
                 self._append(out)
                 if d.eof:
                     self.members += 1
@@ -90,7 +93,7 @@ class _Inflater:
             if self._d is not None:
                 try:
                     while not self._d.eof:  # output held back by the size cap, then the end
-                        out = self._d.decompress(self._d.unconsumed_tail, self.limit - self.size + 1)
+                        out = self._d.decompress(self._d.unconsumed_tail, min(_STEP, self.limit - self.size + 1))
                         if not out:
                             break
                         self._append(out)
@@ -117,12 +120,4 @@ async def read_body(chunks: AsyncIterator[bytes], encoding: str, limit: int, tak
             if wire > limit + (1 << 20):  # compressed data never legitimately outgrows its content
                 raise PayloadTooLargeError(f"body larger than {limit} bytes")
             inflater.feed(chunk)
-    return inflater.finish()
-
-
-def inflate(data: bytes, encoding: str, limit: int) -> bytes:
-    """Synchronous variant for files and gRPC."""
-    inflater = _Inflater(encoding, limit)
-    if data:
-        inflater.feed(data)
     return inflater.finish()

@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,17 @@ import uvicorn
 
 from ._budget import InflightBudget
 from ._conn import guarded_protocol
-from ._errors import ConfigError, PortInUseError, StorageError
+from ._disk import DiskGuard
+from ._errors import CollectorConfigError, PortInUseError, StorageError
 from ._hosts import allowed_hosts, is_wildcard
-from ._http import OTLPHttpApp
+from ._http import ASGIApp, OTLPHttpApp
+from ._jaeger_api import JaegerAPI
 from ._live import LiveReads
 from ._pool import DecodePool
+from ._reads import Reads
 from ._retention import Retention
 from ._schema import ensure_schema
+from ._selfmetrics import CollectorMetrics
 from ._writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -112,6 +116,11 @@ class Collector:
     the defaults (see ``_hosts``; ``["*"]`` = any). ``private_files``: the DB, its WAL, the
     sidecar and DuckDB's temp folder are created readable by this user only (umask 077 while the
     collector runs; it is process-wide, so an embedding process may pass False).
+
+    Besides OTLP, the HTTP port serves ``/metrics`` (the collector's own Prometheus metrics),
+    the Jaeger query API at ``/api`` and, for each ``mounts`` entry ``{"/ui": factory}``, the
+    ASGI app ``factory(reads)`` under that prefix (``reads``: read-only access to the database,
+    see ``_reads.Reads``); all of them behind the same token.
     """
 
     def __init__(self, db_path: str | os.PathLike[str], *, host: str = "127.0.0.1", http_port: int = 4318,
@@ -121,11 +130,12 @@ class Collector:
                  retention_interval_s: float = 30.0, decode_workers: int = 0, db_threads: int | None = 1,
                  checkpoint_threshold: str | None = "64MB", grpc_max_message: int = 4 << 20,
                  max_connections: int = 512, header_timeout_s: float = 30.0, body_timeout_s: float = 30.0,
-                 allow_hosts: Sequence[str] = (), private_files: bool = True) -> None:
+                 allow_hosts: Sequence[str] = (), private_files: bool = True,
+                 mounts: Mapping[str, Callable[[Reads], ASGIApp]] | None = None) -> None:
         if (tls_cert is None) != (tls_key is None):
-            raise ConfigError("TLS needs both a certificate and a key")
+            raise CollectorConfigError("TLS needs both a certificate and a key")
         if max_body <= 0:
-            raise ConfigError("max_body must be positive")
+            raise CollectorConfigError("max_body must be positive")
         self.db_path = str(db_path)
         self.host = host
         self.http_port = http_port
@@ -151,7 +161,11 @@ class Collector:
         self.private_files = private_files
         self._umask: int | None = None
         self.budget = InflightBudget(max(max_inflight_bytes, max_body))
+        self.mounts = dict(mounts or {})
+        self.metrics = CollectorMetrics()
+        self.reads: Reads | None = None
         self.pool: DecodePool | None = None
+        self.guard: DiskGuard | None = None
         self.con: duckdb.DuckDBPyConnection | None = None
         self.writer: Writer | None = None
         self.app: OTLPHttpApp | None = None
@@ -195,7 +209,9 @@ class Collector:
             self._restore_umask()
             raise
         try:
-            self.writer = Writer(self.con, max_queue_rows=self.max_queue_rows)
+            self.guard = DiskGuard(self.db_path)
+            self.writer = Writer(self.con, max_queue_rows=self.max_queue_rows, guard=self.guard,
+                                 reopen=self._reopen, on_commit=self.metrics.commit_seconds.observe)
             self.writer.start()
             if self.grpc_port is not None:
                 tls = None
@@ -203,14 +219,18 @@ class Collector:
                     tls = (Path(self.tls_cert).read_bytes(), Path(self.tls_key).read_bytes())
                 self._grpc, self.grpc_port = _start_grpc(self.writer, self.host, self.grpc_port, self.token,
                                                          min(self.grpc_max_message, self.max_body), tls,
-                                                         self.budget)
+                                                         self.budget, self.metrics)
             if self.decode_workers > 0:
                 self.pool = DecodePool(self.decode_workers)
                 self.pool.start()
+            self.reads = Reads(self.con, self.db_path)
+            routes: list[tuple[str, ASGIApp]] = [("/api", JaegerAPI(self.reads))]
+            routes += [(prefix, factory(self.reads)) for prefix, factory in self.mounts.items()]
             self.app = OTLPHttpApp(self.writer, token=self.token, max_body=self.max_body,
-                                   max_inflight_bytes=self.max_inflight_bytes, live=LiveReads(self.con),
+                                   max_inflight_bytes=self.max_inflight_bytes, live=LiveReads(self._current_con),
                                    pool=self.pool, budget=self.budget, body_timeout_s=self.body_timeout_s,
-                                   allowed_hosts=allowed_hosts(self.host, self.allow_hosts))
+                                   allowed_hosts=allowed_hosts(self.host, self.allow_hosts),
+                                   metrics=self.metrics, routes=routes)
             config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                     ssl_certfile=self.tls_cert, ssl_keyfile=self.tls_key,
                                     http=guarded_protocol(self.max_connections, self.header_timeout_s),
@@ -223,10 +243,13 @@ class Collector:
             self._http_thread.start()
             if not started.wait(30) or not self._server.started:
                 err = self._http_error
-                raise ConfigError(f"HTTP server did not start: {err}" if err else "HTTP server did not start")
+                raise CollectorConfigError(f"HTTP server did not start: {err}" if err else "HTTP server did not start")
             self.retention = Retention(self.writer, self.db_path, retention_s=self.retention_s,
                                        max_size=self.max_size, interval_s=self.retention_interval_s)
             self.retention.start()
+            budget, writer, retention = self.budget, self.writer, self.retention
+            self.metrics.watch(queue_rows=lambda: writer.queued_rows, inflight_bytes=lambda: budget.used,
+                               db_path=self.db_path, retention_deleted=lambda: retention.deleted)
             self.app.ready = True
             self._started = True
             self._write_sidecar()
@@ -266,6 +289,22 @@ class Collector:
         except OSError as exc:
             logger.warning("cannot write %s: %s", path, exc)
 
+    def _current_con(self) -> duckdb.DuckDBPyConnection:
+        assert self.con is not None
+        return self.con
+
+    def _reopen(self, old: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        """On the writer thread: replace a connection DuckDB invalidated with a fresh one."""
+        try:
+            old.close()
+        except duckdb.Error:
+            pass
+        self.con = open_database(self.db_path, memory_limit=self.memory_limit, threads=self.db_threads,
+                                 checkpoint_threshold=self.checkpoint_threshold)
+        if self.reads is not None:
+            self.reads.use(self.con)
+        return self.con
+
     def _restore_umask(self) -> None:
         if self._umask is not None:
             os.umask(self._umask)
@@ -293,11 +332,17 @@ class Collector:
         if self.writer is not None:
             self.writer.stop()
         if self.con is not None:
+            if self.guard is None or self.guard.checkpoint_fits():
+                try:
+                    self.con.execute("CHECKPOINT")
+                except duckdb.Error as exc:
+                    logger.warning("checkpoint at shutdown failed: %s", exc)
+            else:  # a failed checkpoint is fatal; the WAL is replayed at the next start instead
+                logger.warning("not enough disk space to checkpoint at shutdown; the WAL is kept")
             try:
-                self.con.execute("CHECKPOINT")
+                self.con.close()
             except duckdb.Error as exc:
-                logger.warning("checkpoint at shutdown failed: %s", exc)
-            self.con.close()
+                logger.warning("closing the database failed: %s", exc)
             self.con = None
         if self._started:
             try:
@@ -315,10 +360,12 @@ class Collector:
 
 
 def _start_grpc(writer: Writer, host: str, port: int, token: str | None, max_message: int,
-                tls: tuple[bytes, bytes] | None, budget: InflightBudget) -> tuple[Any, int]:
+                tls: tuple[bytes, bytes] | None, budget: InflightBudget,
+                metrics: CollectorMetrics) -> tuple[Any, int]:
     from ._grpc import start_grpc_server
 
-    return start_grpc_server(writer, host, port, token=token, max_message=max_message, tls=tls, budget=budget)
+    return start_grpc_server(writer, host, port, token=token, max_message=max_message, tls=tls, budget=budget,
+                             metrics=metrics)
 
 
 def _warn_if_readable(db_path: str) -> None:

@@ -29,6 +29,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ._budget import InflightBudget
 from ._errors import DecodeError, OverloadedError, PortInUseError, StorageError
+from ._selfmetrics import CollectorMetrics
 from ._signals import PROTOBUF, SIGNALS, Signal
 from ._writer import Writer
 
@@ -51,12 +52,13 @@ def _abort_retry(context: grpc.ServicerContext, code: grpc.StatusCode, rpc_code:
 
 class _Handler:
     def __init__(self, sig: Signal, writer: Writer, token: str | None, timeout: float,
-                 budget: InflightBudget) -> None:
+                 budget: InflightBudget, metrics: CollectorMetrics) -> None:
         self.sig = sig
         self.writer = writer
         self.token = token
         self.timeout = timeout
         self.budget = budget
+        self.metrics = metrics
 
     def _authorized(self, context: grpc.ServicerContext) -> bool:
         if not self.token:
@@ -68,12 +70,14 @@ class _Handler:
 
     def export(self, raw: bytes, context: grpc.ServicerContext) -> Any:
         if not self._authorized(context):  # before a single byte is parsed
+            self.metrics.rejected(self.sig.name, "unauthorized")
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         hold = self.budget.hold()
         try:
             try:
                 hold.take(len(raw))
             except OverloadedError as exc:
+                self.metrics.rejected(self.sig.name, "overloaded")
                 _abort_retry(context, grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, str(exc), exc.retry_after)
             return self._store(raw, context)
         finally:
@@ -85,6 +89,7 @@ class _Handler:
             conv = self.sig.convert(self.sig.decode(raw, PROTOBUF))
         except DecodeError as exc:
             self.writer.incoming(-1)
+            self.metrics.rejected(self.sig.name, "bad_request")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except BaseException:
             self.writer.incoming(-1)
@@ -96,6 +101,7 @@ class _Handler:
             try:
                 fut = self.writer.submit(conv.tables, announced=True)
             except OverloadedError as exc:
+                self.metrics.rejected(self.sig.name, "overloaded")
                 _abort_retry(context, grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, str(exc), exc.retry_after)
                 raise AssertionError("unreachable") from None
             conv.tables = {}
@@ -103,8 +109,10 @@ class _Handler:
                 fut.result(timeout=self.timeout)
             except (StorageError, futures.TimeoutError) as exc:
                 logger.error("write failed: %s", exc)
+                self.metrics.rejected(self.sig.name, "storage_error")
                 _abort_retry(context, grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE,
                              "storage write failed; retry later", 5.0)
+        self.metrics.accepted(self.sig.name, conv.accepted, conv.rejected)
         resp = self.sig.response()
         if conv.rejected:
             ps = resp.partial_success  # type: ignore[attr-defined]
@@ -122,16 +130,18 @@ class _Handler:
 def start_grpc_server(writer: Writer, host: str, port: int, *, token: str | None = None,
                       max_message: int = DEFAULT_MAX_MESSAGE, workers: int = 8,
                       tls: tuple[bytes, bytes] | None = None,
-                      budget: InflightBudget | None = None) -> tuple[grpc.Server, int]:
+                      budget: InflightBudget | None = None,
+                      metrics: CollectorMetrics | None = None) -> tuple[grpc.Server, int]:
     """Start the gRPC server; return it and the bound port. PortInUseError when taken.
 
     ``budget``: the in-flight byte budget shared with the HTTP receiver (a private one of
     ``workers * 4`` messages when None).
     """
     budget = budget if budget is not None else InflightBudget(workers * 4 * max_message)
+    metrics = metrics if metrics is not None else CollectorMetrics()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="infersight-grpc"),
-        handlers=[_Handler(SIGNALS[name], writer, token, 60.0, budget).generic_handler() for name in _SERVICES],
+        handlers=[_Handler(SIGNALS[name], writer, token, 60.0, budget, metrics).generic_handler() for name in _SERVICES],
         options=[("grpc.max_receive_message_length", max_message), ("grpc.so_reuseport", 0)],
         maximum_concurrent_rpcs=workers * 4,
     )

@@ -4,7 +4,10 @@ Status codes follow the OTLP/HTTP spec: 200 (+ partial_success), 400 with a goog
 body for undecodable payloads, 401 without the bearer token, 405 for other methods, 413 past
 the body limit (checked while reading, after decompression), 415 for other content types or
 encodings, 503 + Retry-After when the write queue or the in-flight byte budget is full.
-Payloads are never logged. Also serves GET /healthz and the live-read endpoint (see _live.py).
+Payloads are never logged. Also serves GET /healthz, GET /metrics (the collector's own metrics,
+_selfmetrics.py), the live-read endpoint (_live.py) and read-only apps mounted under a path
+prefix (the Jaeger query API at /api, the web UI at /ui); those need the same bearer token,
+or, for a browser, the cookie that ``/ui/login`` sets (_login.py), and pass the same Host check.
 """
 
 from __future__ import annotations
@@ -12,17 +15,20 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, MutableMapping, Sequence
 from typing import Any
 
 from google.rpc import code_pb2, status_pb2
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ._body import ENCODINGS, read_body
 from ._budget import InflightBudget
 from ._errors import DecodeError, OverloadedError, PayloadTooLargeError, StorageError
 from ._hosts import host_allowed
+from ._login import cookie_token, login
 from ._otlp_json import to_json
 from ._pool import DecodePool
+from ._selfmetrics import CollectorMetrics
 from ._signals import JSON, PROTOBUF, SIGNALS, Signal
 from ._writer import Writer
 
@@ -31,6 +37,7 @@ logger = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _PATHS = {f"/v1/{name}": sig for name, sig in SIGNALS.items()}
 _OFFLOAD_BYTES = 256 * 1024  # decode bigger bodies in a worker thread, off the event loop
 _POOL_BYTES = 16 * 1024  # with decode workers, bodies above this go to a worker process
@@ -41,9 +48,12 @@ class OTLPHttpApp:
                  max_inflight_bytes: int = 256 << 20,
                  live: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
                  pool: DecodePool | None = None, budget: InflightBudget | None = None,
-                 allowed_hosts: Collection[str] | None = None, body_timeout_s: float = 30.0) -> None:
+                 allowed_hosts: Collection[str] | None = None, body_timeout_s: float = 30.0,
+                 metrics: CollectorMetrics | None = None, routes: Sequence[tuple[str, ASGIApp]] = ()) -> None:
         """``allowed_hosts``: Host header names accepted besides IP literals (None: any Host; see
-        ``_hosts``). ``body_timeout_s``: a request whose body stalls this long gets 408."""
+        ``_hosts``). ``body_timeout_s``: a request whose body stalls this long gets 408.
+        ``metrics``: where outcomes are counted (/metrics); ``routes``: (path prefix, ASGI app)
+        pairs served behind the token (the Jaeger API, the UI)."""
         self.writer = writer
         self.token = token
         self.allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
@@ -54,6 +64,8 @@ class OTLPHttpApp:
         self.ready = False
         self.live = live
         self.pool = pool
+        self.metrics = metrics if metrics is not None else CollectorMetrics()
+        self.routes = [(prefix.rstrip("/"), app) for prefix, app in routes]
         self.counts = {"accepted": 0, "rejected": 0, "overloaded": 0, "bad_request": 0, "bad_host": 0,
                        "timeout": 0}
 
@@ -70,6 +82,8 @@ class OTLPHttpApp:
             if host is not None and not host_allowed(host, self.allowed_hosts):
                 # DNS rebinding: a web page on attacker.example resolving to 127.0.0.1 sends its own name
                 self.counts["bad_host"] += 1
+                if path in _PATHS:
+                    self.metrics.rejected(_PATHS[path].name, "forbidden_host")
                 msg = (f"Host {host[:100]!r} is not allowed; start the collector with --allow-host NAME "
                        f"to accept it\n")
                 await _respond(send, 403, msg.encode("utf-8", "replace"), "text/plain")
@@ -80,42 +94,78 @@ class OTLPHttpApp:
             return
         sig = _PATHS.get(path)
         if sig is None:
-            if self.live is not None and path.startswith("/v1/live/"):
-                if not self._authorized(scope):
-                    await _status(send, 401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token", PROTOBUF)
-                    return
-                await self.live(scope, receive, send)
-                return
-            await _respond(send, 404, b"not found\n", "text/plain")
+            await self._read(path, scope, receive, send)
             return
         headers = _headers(scope)
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         reply_type = JSON if ctype == JSON else PROTOBUF
         if method != "POST":
+            self.metrics.rejected(sig.name, "unsupported")
             await _status(send, 405, code_pb2.UNIMPLEMENTED, f"{method} not allowed; use POST", reply_type,
                           extra=[(b"allow", b"POST")])
             return
         if not self._authorized(scope, headers):
+            self.metrics.rejected(sig.name, "unauthorized")
             await _status(send, 401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token", reply_type,
                           extra=[(b"www-authenticate", b"Bearer")])
             return
         if ctype not in (PROTOBUF, JSON):
+            self.metrics.rejected(sig.name, "unsupported")
             await _status(send, 415, code_pb2.INVALID_ARGUMENT,
                           f"unsupported content type {ctype!r}; use {PROTOBUF} or {JSON}", PROTOBUF)
             return
         encoding = headers.get("content-encoding", "").strip().lower()
         if encoding not in ENCODINGS:
+            self.metrics.rejected(sig.name, "unsupported")
             await _status(send, 415, code_pb2.INVALID_ARGUMENT,
                           f"unsupported content encoding {encoding!r}; use gzip or deflate", reply_type)
             return
         await self._export(sig, scope, receive, send, headers, ctype, encoding)
 
-    def _authorized(self, scope: Scope, headers: dict[str, str] | None = None) -> bool:
+    async def _read(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """The read side: /metrics, /v1/live/*, /ui/login and the mounted apps (same token)."""
+        if path == "/ui/login":
+            await login(self.token, scope, receive, send)
+            return
+        app: ASGIApp | None = None
+        if path == "/metrics":
+            app = self._metrics
+        elif self.live is not None and path.startswith("/v1/live/"):
+            app = self.live
+        else:
+            app = next((a for prefix, a in self.routes if path == prefix or path.startswith(prefix + "/")), None)
+        if app is None:
+            await _respond(send, 404, b"not found\n", "text/plain")
+            return
+        if not self._authorized(scope, cookie=scope["method"] in ("GET", "HEAD")):
+            if path.startswith("/ui") and "text/html" in _headers(scope).get("accept", ""):
+                await _respond(send, 303, b"", "text/plain", [(b"location", b"/ui/login")])
+            elif path.startswith("/v1/live/"):
+                await _status(send, 401, code_pb2.UNAUTHENTICATED, "missing or wrong bearer token", PROTOBUF)
+            else:
+                await _respond(send, 401, b"missing or wrong bearer token\n", "text/plain",
+                               [(b"www-authenticate", b"Bearer")])
+            return
+        await app(scope, receive, send)
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await _respond(send, 405, b"use GET\n", "text/plain", [(b"allow", b"GET")])
+            return
+        await _respond(send, 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
+
+    def _authorized(self, scope: Scope, headers: dict[str, str] | None = None, *, cookie: bool = False) -> bool:
+        """The bearer token; for read-only GETs also the browser cookie set by ``/ui/login``."""
         if not self.token:
             return True
-        auth = (headers or _headers(scope)).get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
+        headers = headers or _headers(scope)
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode()):
+            return True
+        if cookie:
+            got = cookie_token(headers.get("cookie", ""))
+            return got is not None and hmac.compare_digest(got.encode(), self.token.encode())
+        return False
 
     @property
     def inflight_bytes(self) -> int:
@@ -127,11 +177,12 @@ class OTLPHttpApp:
         declared = headers.get("content-length", "")
         length = int(declared) if declared.isdigit() else 0
         if encoding in ("", "identity") and length > self.max_body:
+            self.metrics.rejected(sig.name, "too_large")
             await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED,
                           f"body of {length} bytes is over the {self.max_body}-byte limit", ctype)
             return
         if not self.budget.fits(min(length, self.max_body)):  # refuse before reading a byte
-            await self._overloaded(send, ctype)
+            await self._overloaded(send, ctype, sig)
             return
         hold = self.budget.hold()  # every decompressed byte is counted as it streams in
         self.writer.incoming(1)  # the writer may wait for this request to join its commit group
@@ -141,17 +192,20 @@ class OTLPHttpApp:
                 body = await read_body(_chunks(receive, self.body_timeout_s), encoding, self.max_body, hold.take)
             except asyncio.TimeoutError:
                 self.counts["timeout"] += 1
+                self.metrics.rejected(sig.name, "timeout")
                 await _status(send, 408, code_pb2.DEADLINE_EXCEEDED,
                               f"no body data for {self.body_timeout_s:g} s", ctype, extra=[(b"connection", b"close")])
                 return
             except PayloadTooLargeError as exc:
+                self.metrics.rejected(sig.name, "too_large")
                 await _status(send, 413, code_pb2.RESOURCE_EXHAUSTED, str(exc), ctype)
                 return
             except OverloadedError:
-                await self._overloaded(send, ctype)
+                await self._overloaded(send, ctype, sig)
                 return
             except DecodeError as exc:
                 self.counts["bad_request"] += 1
+                self.metrics.rejected(sig.name, "bad_request")
                 await _status(send, 400, code_pb2.INVALID_ARGUMENT, str(exc), ctype)
                 return
             try:
@@ -163,6 +217,7 @@ class OTLPHttpApp:
                     conv = _decode_convert(sig, body, ctype)
             except DecodeError as exc:
                 self.counts["bad_request"] += 1
+                self.metrics.rejected(sig.name, "bad_request")
                 await _status(send, 400, code_pb2.INVALID_ARGUMENT, str(exc), ctype)
                 return
             del body
@@ -172,6 +227,7 @@ class OTLPHttpApp:
                     fut = self.writer.submit(conv.tables, announced=True)
                 except OverloadedError as exc:
                     self.counts["overloaded"] += 1
+                    self.metrics.rejected(sig.name, "overloaded")
                     await _status(send, 503, code_pb2.UNAVAILABLE, str(exc), ctype,
                                   extra=[(b"retry-after", str(max(1, round(exc.retry_after))).encode())])
                     return
@@ -180,19 +236,22 @@ class OTLPHttpApp:
                     await asyncio.wrap_future(fut)
                 except StorageError as exc:
                     logger.error("write failed: %s", exc)
+                    self.metrics.rejected(sig.name, "storage_error")
                     await _status(send, 503, code_pb2.UNAVAILABLE, "storage write failed; retry later", ctype,
                                   extra=[(b"retry-after", b"5")])
                     return
             self.counts["accepted"] += conv.accepted
             self.counts["rejected"] += conv.rejected
+            self.metrics.accepted(sig.name, conv.accepted, conv.rejected)
             await _respond(send, 200, sig.response_body(conv, ctype), ctype)
         finally:
             if announced:
                 self.writer.incoming(-1)
             hold.release()
 
-    async def _overloaded(self, send: Send, ctype: str) -> None:
+    async def _overloaded(self, send: Send, ctype: str, sig: Signal) -> None:
         self.counts["overloaded"] += 1
+        self.metrics.rejected(sig.name, "overloaded")
         await _status(send, 503, code_pb2.UNAVAILABLE, "too many bytes in flight; retry later", ctype,
                       extra=[(b"retry-after", b"1")])
 

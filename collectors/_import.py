@@ -93,6 +93,9 @@ def convert_file(path: Path, fmt: str = "auto") -> Iterator[Converted]:
             else:
                 sig = _signal_for_doc(doc)
                 yield sig.convert(parse_json_obj(doc, sig.request()))
+    except ImportFormatError as exc:
+        msg = str(exc)
+        raise ImportFormatError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
     except DecodeError as exc:
         raise ImportFormatError(f"{path}: {exc}") from None
 

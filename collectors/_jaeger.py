@@ -60,17 +60,32 @@ def jaeger_to_otlp(doc: Any) -> ExportTraceServiceRequest:
                 rs.resource.attributes.extend(_kv(t) for t in proc.get("tags") or [])
                 ss = by_process[pid] = rs.scope_spans.add()
                 ss.scope.name = "jaeger-import"
-            _span(ss.spans.add(), js)
+            try:
+                _span(ss.spans.add(), js)
+            except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+                sid = js.get("spanID") if isinstance(js, dict) else None
+                raise ImportFormatError(f"Jaeger span {str(sid)[:40]!r}: {exc}") from None
     return req
+
+
+def _int(js: dict[str, Any], key: str, unit: str = "microseconds") -> int:
+    """An integer field (Jaeger writes numbers; a string of digits is accepted too)."""
+    value = js.get(key, 0) or 0
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().lstrip("-").isdigit():
+        raise ValueError(f"{key} must be an integer ({unit}), got {str(value)[:40]!r}")
+    n = int(value)
+    if not -(1 << 62) < n < (1 << 62):
+        raise ValueError(f"{key} is out of range: {n}")
+    return n
 
 
 def _span(sp: Span, js: dict[str, Any]) -> None:
     sp.trace_id = _id(js.get("traceID"), 16)
     sp.span_id = _id(js.get("spanID"), 8)
     sp.name = str(js.get("operationName", ""))
-    start_us = int(js.get("startTime", 0) or 0)
+    start_us = _int(js, "startTime")
     sp.start_time_unix_nano = max(0, start_us) * 1000
-    sp.end_time_unix_nano = sp.start_time_unix_nano + max(0, int(js.get("duration", 0) or 0)) * 1000
+    sp.end_time_unix_nano = sp.start_time_unix_nano + max(0, _int(js, "duration")) * 1000
     for ref in js.get("references") or []:
         if ref.get("refType") == "CHILD_OF" and not sp.parent_span_id:
             sp.parent_span_id = _id(ref.get("spanID"), 8)
@@ -94,5 +109,5 @@ def _span(sp: Span, js: dict[str, Any]) -> None:
     for log in js.get("logs") or []:
         fields = log.get("fields") or []
         name = next((str(f.get("value")) for f in fields if f.get("key") in ("event", "message")), "log")
-        ev = sp.events.add(time_unix_nano=max(0, int(log.get("timestamp", 0) or 0)) * 1000, name=name)
+        ev = sp.events.add(time_unix_nano=max(0, _int(log, "timestamp")) * 1000, name=name)
         ev.attributes.extend(_kv(f) for f in fields if f.get("key") != "event")

@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import duckdb
@@ -34,8 +34,11 @@ _TIME_COL = {t: ("TimeUnix" if t.startswith("otel_metrics") else "Timestamp") fo
 
 
 class LiveReads:
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, batch_rows: int = 65_536) -> None:
-        self._con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection | Callable[[], duckdb.DuckDBPyConnection], *,
+                 batch_rows: int = 65_536) -> None:
+        """``con``: the collector's connection, or a function returning the current one (the
+        writer may replace an invalidated connection)."""
+        self._con_of: Callable[[], duckdb.DuckDBPyConnection] = con if callable(con) else (lambda: con)
         self._batch_rows = batch_rows
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -74,7 +77,7 @@ class LiveReads:
         await send({"type": "http.response.body", "body": b""})
 
     def _newest_ns(self) -> int | None:
-        cur = self._con.cursor()
+        cur = self._con_of().cursor()
         try:
             row = cur.execute('SELECT epoch_ns(max("Timestamp")) FROM otel_traces').fetchone()
         finally:
@@ -82,7 +85,7 @@ class LiveReads:
         return None if row is None or row[0] is None else int(row[0])
 
     def _open(self, table: str, since: int | None) -> Iterator[bytes]:
-        cur = self._con.cursor()
+        cur = self._con_of().cursor()
         sql = f'SELECT * FROM "{table}"'
         params: list[Any] = []
         if since is not None:

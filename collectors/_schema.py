@@ -1,4 +1,4 @@
-"""Applies collectors/schema.sql and its migrations to a DuckDB connection; checks the version.
+"""Applies collectors/schema.sql (see the public :mod:`.schema`) and its migrations to a DuckDB connection; checks the version.
 
 ``schema.sql`` always describes the newest schema (``SCHEMA_VERSION``); a database at an older
 version is upgraded with ``migrations/NNN_*.sql`` (NNN = the version it brings the DB to), one
@@ -14,21 +14,11 @@ from importlib import resources
 import duckdb
 
 from ._errors import SchemaVersionError, StorageError
+from .schema import LOG_TABLE, METRIC_TABLES, SCHEMA_VERSION, TABLES, TRACE_TABLE, schema_sql
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 _MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-
-TRACE_TABLE = "otel_traces"
-LOG_TABLE = "otel_logs"
-METRIC_TABLES = ("otel_metrics_gauge", "otel_metrics_sum", "otel_metrics_histogram",
-                 "otel_metrics_exponential_histogram", "otel_metrics_summary")
-TABLES = (TRACE_TABLE, LOG_TABLE, *METRIC_TABLES)
-
-
-def schema_sql() -> str:
-    return resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
 
 
 def migrations() -> dict[int, str]:
@@ -89,3 +79,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, path: str = "<memory>") -> 
             pass
         raise StorageError(f"cannot set up the schema in {path}: {exc}") from exc
     return version
+
+
+__all__ = ["LOG_TABLE", "METRIC_TABLES", "SCHEMA_VERSION", "TABLES", "TRACE_TABLE", "current_version",
+           "ensure_schema", "migrations", "schema_sql"]

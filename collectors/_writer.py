@@ -8,6 +8,10 @@ request is therefore acknowledged only after its rows are committed (DuckDB's WA
 at commit). When the queued rows pass ``max_queue_rows``, ``submit`` raises OverloadedError at
 once (-> HTTP 503 / gRPC UNAVAILABLE with a retry hint) instead of growing memory.
 Maintenance jobs (retention deletes, checkpoints) run on the same thread between groups.
+With a ``DiskGuard`` the thread checkpoints early when the disk is nearly full and ``submit``
+refuses writes while too little space is left (see ``_disk``). With ``reopen``, a connection
+that DuckDB invalidated (a FATAL error, e.g. a checkpoint that hit a full disk) is replaced by
+a fresh one (the WAL is replayed), so ingest resumes without a restart.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from ._disk import DiskGuard
 from ._errors import OverloadedError, StorageError
 
 logger = logging.getLogger(__name__)
@@ -33,8 +38,16 @@ _Task = tuple[Callable[[duckdb.DuckDBPyConnection], Any], concurrent.futures.Fut
 
 class Writer:
     def __init__(self, con: duckdb.DuckDBPyConnection, *, max_queue_rows: int = 131_072,
-                 max_group_rows: int = 131_072, linger_s: float = 0.005, target_group_rows: int = 4096) -> None:
+                 max_group_rows: int = 131_072, linger_s: float = 0.005, target_group_rows: int = 4096,
+                 guard: DiskGuard | None = None,
+                 reopen: Callable[[duckdb.DuckDBPyConnection], duckdb.DuckDBPyConnection] | None = None,
+                 on_commit: Callable[[float], None] | None = None) -> None:
         self._con = con
+        self._on_commit = on_commit  # seconds one group's append + commit took (self-metrics)
+        self._guard = guard
+        self._reopen = reopen
+        self._broken = False
+        self.reopened = 0
         self._max_queue_rows = max_queue_rows
         self._max_group_rows = max_group_rows
         self._linger_s = linger_s
@@ -81,6 +94,8 @@ class Writer:
                 self._cond.notify()  # also when refused below: the group may stop waiting for it
             if self._stopping:
                 raise OverloadedError("collector is shutting down", retry_after=5.0)
+            if self._guard is not None and (why := self._guard.refusal()) is not None:
+                raise OverloadedError(why, retry_after=5.0)
             if self._queued_rows and self._queued_rows + rows > self._max_queue_rows:
                 raise OverloadedError(f"write queue full ({self._queued_rows} rows queued)", retry_after=1.0)
             self._queued_rows += rows
@@ -132,11 +147,33 @@ class Writer:
                 self._commit(group, rows)
                 with self._cond:
                     self._queued_rows -= rows
+                if self._guard is not None and not self._broken:
+                    self._guard.after_write(self._con)
             for fn, tfut in tasks:
                 try:
                     tfut.set_result(fn(self._con))
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    self._note_fatal(exc)
                     tfut.set_exception(exc)
+            if self._broken:
+                self._try_reopen()
+
+    def _note_fatal(self, exc: BaseException) -> None:
+        if isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc):
+            self._broken = True
+
+    def _try_reopen(self) -> None:
+        if self._reopen is None:
+            return
+        try:
+            self._con = self._reopen(self._con)
+        except Exception as exc:  # noqa: BLE001 - retried after the next group
+            logger.error("reopening the database failed (%s); will retry", str(exc).splitlines()[0])
+            time.sleep(1.0)
+            return
+        self._broken = False
+        self.reopened += 1
+        logger.warning("the database connection was invalidated by a fatal error; reopened it (WAL replayed)")
 
     def _commit(self, group: list[_Job], rows: int) -> None:
         by_table: dict[str, list[pa.Table]] = collections.defaultdict(list)
@@ -147,18 +184,27 @@ class Writer:
         try:
             self._insert(by_table)
         except duckdb.Error as exc:
+            self._note_fatal(exc)
+            if self._broken:
+                logger.error("group commit of %d requests failed: %s", len(group), str(exc).splitlines()[0])
+                for _, _, fut in group:
+                    fut.set_exception(StorageError(f"write failed: {exc}"))
+                return
             logger.warning("group commit of %d requests failed (%s); retrying one by one", len(group), exc)
             for tables, _, fut in group:
                 try:
                     self._insert({k: [v] for k, v in tables.items()})
                     fut.set_result(None)
                 except duckdb.Error as exc2:
+                    self._note_fatal(exc2)
                     fut.set_exception(StorageError(f"write failed: {exc2}"))
             return
         self.rows_written += rows
         self.commits += 1
-        logger.debug("committed %d rows from %d requests in %.1f ms", rows, len(group),
-                     (time.perf_counter() - t0) * 1e3)
+        took = time.perf_counter() - t0
+        if self._on_commit is not None:
+            self._on_commit(took)
+        logger.debug("committed %d rows from %d requests in %.1f ms", rows, len(group), took * 1e3)
         for _, _, fut in group:
             fut.set_result(None)
 

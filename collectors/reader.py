@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from ._collector import sidecar_path
-from ._errors import SchemaVersionError, StorageError
+from ._errors import NotTelemetryError, SchemaVersionError, StorageError
 from ._hosts import url_is_loopback
 from ._schema import SCHEMA_VERSION, TABLES, current_version
 
@@ -44,7 +44,7 @@ def open_readonly(source: str | os.PathLike[str], *, token: str | None = None, s
     if path.is_dir():
         return _from_parquet_dir(path)
     if not path.exists():
-        raise StorageError(f"{text} does not exist (expected a DuckDB file, a Parquet folder or a collector URL)")
+        raise NotTelemetryError(f"{text} does not exist (expected a DuckDB file, a Parquet folder or a collector URL)")
     try:
         con = duckdb.connect(text, read_only=True)
     except duckdb.Error as exc:
@@ -52,7 +52,7 @@ def open_readonly(source: str | os.PathLike[str], *, token: str | None = None, s
         url = _sidecar_url(text) if held else None
         if url is not None:
             return _from_url(url, token=token, since_ns=since_ns, timeout=timeout)
-        raise StorageError(f"cannot open {text} read-only: {str(exc).splitlines()[0]}") from None
+        raise NotTelemetryError(f"cannot open {text} read-only: {str(exc).splitlines()[0]}") from None
     version = current_version(con)
     if version is not None and version > SCHEMA_VERSION:
         con.close()
@@ -168,7 +168,7 @@ def _from_parquet_dir(path: Path) -> duckdb.DuckDBPyConnection:
         found += 1
     if not found:
         con.close()
-        raise StorageError(f"{path} has no otel_*.parquet files or otel_*/ folders")
+        raise NotTelemetryError(f"{path} has no otel_*.parquet files or otel_*/ folders")
     return con
 
 

@@ -7,7 +7,7 @@ timeouts -> P99 2 s) shows here as P99 spikes that line up with the job and GC a
 from __future__ import annotations
 
 import _gpu
-from _kit import RATE, SEL, annotation, board, query, row, ts, variables
+from _kit import RATE, SEL, annotation, board, query, row, series_unit, ts, variables
 from grafana_foundation_sdk.builders import dashboard as db
 
 UID = "infersight-incident"
@@ -36,14 +36,19 @@ def build() -> db.Dashboard:
         d = d.annotation(annotation(name, expr, color))
     p99 = f"histogram_quantile(0.99, sum by (le) (rate({DUR}_bucket{{{SEL}}}[{RATE}])))"
     d = d.with_row(row("Symptom vs. suspects"))
-    d = d.with_panel(ts(
+    main = ts(
         "P99 latency with job runs and GC pause time",
         [query(p99, "P99 latency", ref="A", exemplar=True),
          query(f"sum(rate({GC}_sum{{{SEL}}}[{RATE}]))", "GC pause share", ref="B"),
          query(f"sum(increase({JOB}_count{{{SEL}}}[{RATE}]))", "job runs", ref="C")],
         unit="s", w=24, h=10, report_link=True,
-        description="Left axis seconds; annotations mark each job run (blue), gen-2 GC (red) and "
-                    "GPU throttling (orange). Click an exemplar dot for the slow request's trace."))
+        description="Left axis: P99 in seconds. Right axes: the share of wall time spent in GC "
+                    "pauses (percent) and job runs per interval (bars). Annotations mark each job run "
+                    "(blue), gen-2 GC (red) and GPU throttling (orange). Click an exemplar dot for the "
+                    "slow request's trace.")
+    main = series_unit(main, "B", "percentunit", label="GC pause share")
+    main = series_unit(main, "C", "short", label="job runs", bars=True)
+    d = d.with_panel(main)
     d = d.with_panel(ts("GC pause P99 by generation",
                         [(f"histogram_quantile(0.99, sum by (generation, le) (rate({GC}_bucket{{{SEL}}}[{RATE}])))",
                           "gen {{generation}}")], unit="s", w=8))

@@ -20,9 +20,11 @@ RSEL = SEL + ', http_route=~"$route"'
 GSEL = SEL + ', gpu=~"$gpu"'
 RATE = "$__rate_interval"
 
-# Links from panels to the DuckDB/diagnose report for the same time window.
-REPORT_LINK_TITLE = "infersight diagnose report (this time range)"
+# Links from panels to the findings of `infersight diagnose` for the same time window: the
+# collector's web UI runs it on its live data (/ui/findings takes Grafana's epoch-ms bounds).
+REPORT_LINK_TITLE = "infersight findings for this time range"
 REPORT_LINK_URL = "${report_url}?from=${__from}&to=${__to}"
+REPORT_URL_DEFAULT = "http://127.0.0.1:4318/ui/findings"
 
 
 def query(expr: str, legend: str = "", *, ref: str = "A", exemplar: bool = False,
@@ -132,9 +134,22 @@ def variables(*, route: bool = False, gpu_metric: str | None = None) -> list[Any
         out.append(db.QueryVariable("gpu").label("GPU").datasource(DS)
                    .query(f'label_values({gpu_metric}{{job=~"$job"}}, gpu)')
                    .multi(True).include_all(True).all_value(".*").refresh(refresh))
-    out.append(db.TextBoxVariable("report_url").label("Diagnose report URL")
-               .default_value("http://127.0.0.1:8765/report"))
+    out.append(db.TextBoxVariable("report_url").label("Findings URL (the collector's /ui/findings)")
+               .default_value(REPORT_URL_DEFAULT))
     return out
+
+
+def series_unit(panel: Any, ref: str, unit: str, *, label: str = "", bars: bool = False) -> Any:
+    """Give query ``ref``'s series their own unit on a right-hand axis (a field override), so a
+    panel can show seconds next to a share or a count without mislabelling either."""
+    props = [dm.DynamicConfigValue(id_val="unit", value=unit),
+             dm.DynamicConfigValue(id_val="custom.axisPlacement", value="right")]
+    if label:
+        props.append(dm.DynamicConfigValue(id_val="custom.axisLabel", value=label))
+    if bars:
+        props += [dm.DynamicConfigValue(id_val="custom.drawStyle", value="bars"),
+                  dm.DynamicConfigValue(id_val="custom.fillOpacity", value=40)]
+    return panel.override_by_query(ref, props)
 
 
 def board(uid: str, title: str, description: str, tags: list[str]) -> db.Dashboard:

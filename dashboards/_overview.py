@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _kit import RATE, RSEL, SEL, board, query, row, stat_tile, ts, variables
+from _kit import RATE, RSEL, SEL, board, query, row, series_unit, stat_tile, ts, variables
 from grafana_foundation_sdk.builders import dashboard as db
 
 UID = "infersight-overview"
@@ -10,6 +10,7 @@ DUR = "http_server_request_duration_seconds"
 REQ = "http_server_requests_total"
 SLO_SECONDS = 0.2  # the reference incident's target: P99 200 ms; a bucket bound in the catalog
 VLLM = 'job=~"$job", instance=~"$instance"'
+COL = "infersight_collector"  # the collector's own /metrics (not filtered by $job: one collector)
 
 
 def _ttft(q: float, bucket: str, sel: str) -> str:
@@ -87,4 +88,36 @@ def build() -> db.Dashboard:
          (f'sum(rate(gen_ai_client_token_usage_sum{{{SEL}, gen_ai_token_type="output"}}[{RATE}])) '
           f"or sum(rate(vllm:generation_tokens_total{{{VLLM}}}[{RATE}]))", "generated")],
         unit="short"))
-    return d
+    return _collector_row(d)
+
+
+def _collector_row(d: db.Dashboard) -> db.Dashboard:
+    """The collector's health (`infersight collect` serves /metrics; scrape it as its own job)."""
+    d = d.with_row(row("Collector (infersight collect)"))
+    d = d.with_panel(ts(
+        "Items stored per second",
+        [(f"sum by (signal) (rate({COL}_acknowledged_items_total[{RATE}]))", "{{signal}}")],
+        unit="short", w=8, description="Spans, metric points and log records committed to DuckDB and "
+                                       "acknowledged (an item counts only once it is durable)."))
+    d = d.with_panel(ts(
+        "Refused per second",
+        [(f"sum by (reason) (rate({COL}_rejected_requests_total[{RATE}]))", "{{reason}} (requests)"),
+         (f"sum(rate({COL}_rejected_items_total[{RATE}]))", "invalid items")],
+        unit="short", w=8, description="Requests refused by reason (overloaded = 503 + Retry-After: the "
+                                       "sender retries) and invalid items dropped from accepted requests."))
+    d = d.with_panel(ts(
+        "Group-commit latency P50 / P99",
+        [(f"histogram_quantile({q}, sum by (le) (rate({COL}_commit_duration_seconds_bucket[{RATE}])))", label)
+         for q, label in ((0.5, "P50"), (0.99, "P99"))],
+        unit="s", w=8, description="Append + commit of one group of requests; acknowledgements wait for it."))
+    backlog = ts("Write queue and bytes in flight",
+                 [query(f"sum({COL}_queue_rows)", "queued rows", ref="A"),
+                  query(f"sum({COL}_inflight_bytes)", "bytes in flight", ref="B")],
+                 unit="short", w=12, description="Rows waiting for the writer and request bytes being read or "
+                                                 "decoded; both bounded (503 past the limits).")
+    d = d.with_panel(series_unit(backlog, "B", "bytes", label="in flight"))
+    size = ts("Database size and retention",
+              [query(f"sum({COL}_db_size_bytes)", "DuckDB file + WAL", ref="A"),
+               query(f"sum(rate({COL}_retention_deleted_rows_total[{RATE}]))", "rows deleted / s", ref="B")],
+              unit="bytes", w=12, description="The file grows until --retention / --max-size deletes old rows.")
+    return d.with_panel(series_unit(size, "B", "short", label="deleted / s"))

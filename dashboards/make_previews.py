@@ -3,8 +3,9 @@
 
     python dashboards/make_previews.py --seconds 120    # ~3 minutes; needs Debian's prometheus
 
-Starts the demo model server with the full-sync fault (the reference incident), Prometheus on
-127.0.0.1 scraping it every second (exemplar storage on, the rules loaded), drives load with
+Starts a collector (``infersight collect``), the demo model server with the full-sync fault
+(the reference incident) sending its telemetry there, Prometheus on 127.0.0.1 scraping both
+every second (exemplar storage on, the rules loaded), drives load with
 ``infersight demo load``, then runs ``infersight dashboards preview`` over the run. Every
 process is started here and stopped by PID; ports are picked free.
 """
@@ -66,14 +67,20 @@ def main() -> int:
     if not prom_bin:
         raise SystemExit("needs Debian's prometheus: apt-get install prometheus")
     tmp = Path(tempfile.mkdtemp(prefix="infersight-previews-"))
-    demo_port, prom_port = _port(), _port()
+    demo_port, prom_port, collector_port = _port(), _port(), _port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        with (tmp / "collector.log").open("wb") as log:
+            procs.append(subprocess.Popen(
+                [*CLI, "collect", "--db", str(tmp / "telemetry.duckdb"), "--http-port", str(collector_port),
+                 "--grpc-port", "-1", "--workers", "0", "--no-ui", "--log-level", "warning"],
+                stdout=log, stderr=subprocess.STDOUT))
+        _wait(f"http://127.0.0.1:{collector_port}/healthz")
         with (tmp / "demo.log").open("wb") as log:
             procs.append(subprocess.Popen(
                 [*CLI, "demo", "serve", "--port", str(demo_port), "--fault", "full_sync",
                  "--sync-period", str(args.sync_period), "--rows", str(args.rows),
-                 "--data-dir", str(tmp), "--otlp-endpoint", f"http://127.0.0.1:{_port()}"],
+                 "--data-dir", str(tmp), "--otlp-endpoint", f"http://127.0.0.1:{collector_port}"],
                 stdout=log, stderr=subprocess.STDOUT))
         rules = []
         for path in sorted((HERE / "rules").glob("*.yml")):
@@ -85,7 +92,9 @@ def main() -> int:
         (tmp / "prometheus.yml").write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "5s"}, "rule_files": rules,
             "scrape_configs": [{"job_name": "model-server",
-                                "static_configs": [{"targets": [f"127.0.0.1:{demo_port}"]}]}]}))
+                                "static_configs": [{"targets": [f"127.0.0.1:{demo_port}"]}]},
+                               {"job_name": "collector",
+                                "static_configs": [{"targets": [f"127.0.0.1:{collector_port}"]}]}]}))
         with (tmp / "prometheus.log").open("wb") as log:
             procs.append(subprocess.Popen(
                 [prom_bin, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
@@ -94,7 +103,8 @@ def main() -> int:
         _wait(f"http://127.0.0.1:{demo_port}/readyz", 180)
         _wait(f"http://127.0.0.1:{prom_port}/-/ready")
         subprocess.run([*CLI, "demo", "load", "--url", f"http://127.0.0.1:{demo_port}", "--rate", str(args.rate),
-                        "--duration", str(args.seconds)], check=True, stdout=subprocess.DEVNULL)
+                        "--duration", str(args.seconds), "--otlp-endpoint", f"http://127.0.0.1:{collector_port}"],
+                       check=True, stdout=subprocess.DEVNULL)
         time.sleep(5)
         return subprocess.run([*CLI, "dashboards", "preview", "--prometheus", f"http://127.0.0.1:{prom_port}",
                                "--out", str(args.out), "--range", f"{int(args.seconds) + 20}s", "--step", "2s",

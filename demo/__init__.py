@@ -13,7 +13,7 @@ from typing import Any
 # Lazy re-exports: ``infersight demo serve`` must set the BLAS thread count before NumPy loads.
 _WHERE = {
     "ServerConfig": "_config", "Engine": "_engine", "GenRequest": "_engine", "PrefixCache": "_engine",
-    "ConfigError": "_errors", "DemoError": "_errors", "DownstreamError": "_errors", "PoolTimeout": "_errors",
+    "DemoConfigError": "_errors", "DemoError": "_errors", "DownstreamError": "_errors", "PoolTimeout": "_errors",
     "ProcessError": "_errors", "FAULTS": "_faults", "Fault": "_faults", "LoadConfig": "_load",
     "LoadSummary": "_load", "run_load": "_load", "KVCache": "_model", "ModelConfig": "_model",
     "NumpyDecoder": "_model", "ConnectionPool": "_pool", "SCENARIOS": "_scenario", "Scenario": "_scenario",
@@ -39,7 +39,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "FAULTS",
     "SCENARIOS",
-    "ConfigError",
+    "DemoConfigError",
     "ConnectionPool",
     "DemoError",
     "DownstreamError",

@@ -14,7 +14,7 @@ import httpx
 from infersight.demo._caches import CachePolicy, RedisCache, TTLCache
 from infersight.demo._config import ServerConfig
 from infersight.demo._engine import Engine, PrefixCache
-from infersight.demo._errors import ConfigError, DownstreamError
+from infersight.demo._errors import DemoConfigError, DownstreamError
 from infersight.demo._faults import FAULTS, check_faults
 from infersight.demo._model import ModelConfig
 from infersight.demo._payments import (
@@ -26,6 +26,7 @@ from infersight.demo._payments import (
 )
 from infersight.demo._pool import ConnectionPool
 from infersight.demo._tokenizer import SPECIALS, Tokenizer
+from infersight.instrument import declare_model_device
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class AppState:
         self.tokenizer = Tokenizer()
         self.model = load_model(cfg, self.tokenizer)
         self.model_name = self.model.cfg.name
+        # where it serves (the GPU plane bills no GPU time to requests of a model on the CPU)
+        declare_model_device(getattr(self.model, "device", "cpu"), name=self.model_name)
         self.prefix_cache = PrefixCache(block_size=16, max_blocks=256)
         self.engine = Engine(self.model, max_batch=cfg.max_batch, prefix_cache=self.prefix_cache,
                              eos_id=self.tokenizer.eos_id)
@@ -152,7 +155,7 @@ class AppState:
             self.pool.resize(1 if on else cfg.pool_size)
         elif name == "slow_downstream":
             if not cfg.downstream_url or self.http is None:
-                raise ConfigError("slow_downstream needs a downstream service (--downstream-url)")
+                raise DemoConfigError("slow_downstream needs a downstream service (--downstream-url)")
             r = await self.http.post(f"{cfg.downstream_url}/admin/mode", json={"slow": on})
             r.raise_for_status()
         elif name == "gpu_contention":
@@ -169,7 +172,7 @@ class AppState:
                 await asyncio.to_thread(burner.stop)
         elif name == "gpu_idle":
             if getattr(self.model, "device", "cpu") != "cpu" or not self._gpu_present():
-                raise ConfigError("gpu_idle is a start-up fault (serve --fault gpu_idle) on a GPU machine")
+                raise DemoConfigError("gpu_idle is a start-up fault (serve --fault gpu_idle) on a GPU machine")
         # gc_storm and event_loop_block are (also) read on the request path via self.active
 
     @staticmethod

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from infersight.demo._errors import ConfigError
+from infersight.demo._errors import DemoConfigError
 from infersight.demo._faults import check_faults
 
 DEFAULT_DATA_DIR = Path(os.environ.get("INFERSIGHT_DEMO_DATA", Path.home() / ".cache" / "infersight-demo"))
@@ -47,13 +47,13 @@ class ServerConfig:
     def __post_init__(self) -> None:
         self.faults = check_faults(list(self.faults))
         if self.pool_size < 1:
-            raise ConfigError("pool_size must be >= 1")
+            raise DemoConfigError("pool_size must be >= 1")
         if self.sync_period <= 0:
-            raise ConfigError("sync_period must be > 0")
+            raise DemoConfigError("sync_period must be > 0")
         if self.backend not in ("auto", "numpy", "torch"):
-            raise ConfigError("backend must be auto, numpy or torch")
+            raise DemoConfigError("backend must be auto, numpy or torch")
         if self.gpu not in ("auto", "on", "off"):
-            raise ConfigError("gpu must be auto, on or off")
+            raise DemoConfigError("gpu must be auto, on or off")
         if not self.db_path:
             self.db_path = str(DEFAULT_DATA_DIR / f"payments-{self.rows}.sqlite")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from infersight.demo._errors import ConfigError, DemoError
+from infersight.demo._errors import DemoConfigError, DemoError
 from infersight.demo._model import sample
 
 log = logging.getLogger(__name__)
@@ -158,18 +158,18 @@ class Engine:
 
     # --- API ------------------------------------------------------------------------------
     def check(self, prompt_ids: list[int], max_tokens: int) -> None:
-        """Raise :class:`ConfigError` when a request cannot fit the model."""
+        """Raise :class:`DemoConfigError` when a request cannot fit the model."""
         if not prompt_ids:
-            raise ConfigError("empty prompt")
+            raise DemoConfigError("empty prompt")
         if max_tokens < 1:
-            raise ConfigError("max_tokens must be >= 1")
+            raise DemoConfigError("max_tokens must be >= 1")
         limit = self.model.cfg.max_seq
         if len(prompt_ids) + max_tokens > limit:
-            raise ConfigError(f"prompt ({len(prompt_ids)} tokens) + max_tokens ({max_tokens}) "
+            raise DemoConfigError(f"prompt ({len(prompt_ids)} tokens) + max_tokens ({max_tokens}) "
                               f"exceeds the model's context of {limit} tokens")
 
     def submit(self, req: GenRequest) -> GenRequest:
-        """Queue ``req``; raises :class:`ConfigError` when it cannot fit the model."""
+        """Queue ``req``; raises :class:`DemoConfigError` when it cannot fit the model."""
         self.check(req.prompt_ids, req.max_tokens)
         req.enqueued_ns = time.time_ns()
         try:

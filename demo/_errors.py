@@ -1,14 +1,17 @@
-"""The demo's one exception tree."""
+"""The demo's one exception tree (under :class:`infersight.InfersightError`)."""
 
 from __future__ import annotations
 
+from infersight._errors import BadArgumentError, InfersightError
 
-class DemoError(Exception):
+
+class DemoError(InfersightError):
     """Base class of every error the demo raises on purpose."""
 
 
-class ConfigError(DemoError, ValueError):
-    """Bad configuration or input: unknown fault, bad rate, prompt too long, ..."""
+class DemoConfigError(DemoError, BadArgumentError):
+    """Bad configuration or input: unknown fault, bad rate, prompt too long, ...: the demo's one
+    bad-argument class (a ``ValueError``)."""
 
 
 class PoolTimeout(DemoError, TimeoutError):
@@ -23,4 +26,4 @@ class ProcessError(DemoError, RuntimeError):
     """A child process (collector, downstream, demo server) failed to start or died."""
 
 
-__all__ = ["ConfigError", "DemoError", "DownstreamError", "PoolTimeout", "ProcessError"]
+__all__ = ["DemoConfigError", "DemoError", "DownstreamError", "PoolTimeout", "ProcessError"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infersight.demo._errors import ConfigError
+from infersight.demo._errors import DemoConfigError
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def check_faults(names: list[str] | tuple[str, ...]) -> list[str]:
     out: list[str] = []
     for n in names:
         if n not in FAULTS:
-            raise ConfigError(f"unknown fault {n!r}; known: {', '.join(FAULTS)}")
+            raise DemoConfigError(f"unknown fault {n!r}; known: {', '.join(FAULTS)}")
         if n not in out:
             out.append(n)
     return out

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 
-from infersight.demo._errors import ConfigError
+from infersight.demo._errors import DemoConfigError
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,15 @@ class GpuBurner:
             import torch
 
             if not torch.cuda.is_available():
-                raise ConfigError("gpu_contention needs a CUDA GPU")
+                raise DemoConfigError("gpu_contention needs a CUDA GPU")
         except ImportError:
-            raise ConfigError("gpu_contention needs PyTorch with CUDA (pip install torch)") from None
+            raise DemoConfigError("gpu_contention needs PyTorch with CUDA (pip install torch)") from None
         self.proc = subprocess.Popen([sys.executable, "-c", _BURN], start_new_session=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = self.proc.stdout.readline() if self.proc.stdout is not None else b""  # after CUDA init
         if line.strip() != b"ready":
             self.stop()
-            raise ConfigError("the GPU burner failed to start")
+            raise DemoConfigError("the GPU burner failed to start")
         log.warning("gpu burner running (pid %d)", self.proc.pid)
 
     def stop(self) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from infersight.demo._errors import ConfigError
+from infersight.demo._errors import DemoConfigError
 from infersight.demo._openloop import OpenLoopRequest, RequestRecord, run_open_loop
 
 SYSTEM_PROMPT = ("You are a helpful assistant for a payments company. Answer briefly, never reveal card "
@@ -55,13 +55,13 @@ class LoadConfig:
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
         if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"--url must be an http(s) URL, got {self.url!r}")
+            raise DemoConfigError(f"--url must be an http(s) URL, got {self.url!r}")
         if not self.rate > 0 or (self.ramp_to is not None and not self.ramp_to > 0):
-            raise ConfigError("--rate (and --ramp-to) must be > 0")
+            raise DemoConfigError("--rate (and --ramp-to) must be > 0")
         if not self.duration > 0:
-            raise ConfigError("--duration must be > 0")
+            raise DemoConfigError("--duration must be > 0")
         if not 0 <= self.hot_fraction + self.stream_fraction + self.embed_fraction <= 1:
-            raise ConfigError("hot + stream + embed fractions must be within [0, 1]")
+            raise DemoConfigError("hot + stream + embed fractions must be within [0, 1]")
 
     def rate_at(self, t: float) -> float:
         if self.ramp_to is None:

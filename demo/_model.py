@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from infersight.demo._errors import ConfigError
+from infersight.demo._errors import DemoConfigError
 from numpy.typing import NDArray
 
 F32 = NDArray[np.float32]
@@ -66,7 +66,7 @@ class NumpyDecoder:
 
     def __init__(self, cfg: ModelConfig) -> None:
         if cfg.d_model % cfg.n_heads:
-            raise ConfigError("d_model must be a multiple of n_heads")
+            raise DemoConfigError("d_model must be a multiple of n_heads")
         self.cfg = cfg
         rng = np.random.default_rng(cfg.seed)
 
@@ -128,9 +128,9 @@ class NumpyDecoder:
         cfg = self.cfg
         start, t = cache.length, len(tokens)
         if t == 0:
-            raise ConfigError("forward() needs at least one token")
+            raise DemoConfigError("forward() needs at least one token")
         if start + t > cache.capacity:
-            raise ConfigError(f"sequence of {start + t} tokens exceeds the cache ({cache.capacity})")
+            raise DemoConfigError(f"sequence of {start + t} tokens exceeds the cache ({cache.capacity})")
         h, hd = cfg.n_heads, cfg.head_dim
         x = self.embed[np.asarray(tokens)]  # [T, d]
         end = start + t

@@ -166,7 +166,8 @@ class PaymentStore:
 
 
 class Scheduler:
-    """Runs ``store.sync_once`` every ``period`` s in a thread, each run wrapped by ``run_job``."""
+    """Runs ``store.sync_once`` every ``period`` s in a thread, each run wrapped by ``run_job``
+    (at least ``period / 2`` s apart when a run takes longer than half a period)."""
 
     def __init__(self, store: PaymentStore, period: float,
                  run_job: Callable[[str, Callable[[], int]], int] | None = None) -> None:
@@ -190,6 +191,10 @@ class Scheduler:
             except Exception:
                 log.exception("payments sync failed")
             next_at += self.period
+            # a run that overran its slot (a slow, busy machine) is followed by half a period of
+            # rest, as a scheduler that skips missed ticks would: never back to back, so the
+            # process always has time between runs (and requests that overlap no run exist)
+            next_at = max(next_at, time.monotonic() + self.period / 2)
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def stop(self) -> None:

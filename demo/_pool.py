@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from infersight.demo._errors import ConfigError, PoolTimeout
+from infersight.demo._errors import DemoConfigError, PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class ConnectionPool:
     def __init__(self, factory: Callable[[], Any], *, size: int = 4, timeout: float = 2.0,
                  name: str = "payments_db") -> None:
         if size < 1:
-            raise ConfigError("pool size must be >= 1")
+            raise DemoConfigError("pool size must be >= 1")
         self.name = name
         self.timeout = timeout
         self._factory = factory
@@ -56,7 +56,7 @@ class ConnectionPool:
 
     def resize(self, size: int) -> None:
         if size < 1:
-            raise ConfigError("pool size must be >= 1")
+            raise DemoConfigError("pool size must be >= 1")
         with self._lock:
             self._size = size
             while self._idle and self._open > size:

@@ -2,10 +2,14 @@
 
 Children run in their own session, so a terminal Ctrl-C reaches only the runner, which then
 stops them in order (server first, so its last spans flush to a still-running collector).
+SIGTERM (``kill``, ``docker stop``, systemd) unwinds the runner the same way
+(``sigterm_as_interrupt``): Python's default for SIGTERM is to die on the spot, skipping the
+``finally`` blocks that stop the children, which then kept listening.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -13,15 +17,39 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 
 from infersight.demo._errors import ProcessError
 
 log = logging.getLogger(__name__)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM: unwinds like Ctrl-C (exit status 143, not 130)."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` in the main thread, so every ``finally``
+    (``Stack.close``) runs and stops the children by PID before the process exits."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def free_port() -> int:
@@ -117,4 +145,5 @@ def start_redis(port: int, log_dir: Path, register: Callable[[Child], None] = la
     raise ProcessError(f"redis-server did not listen on {port}:\n{child.tail()}")
 
 
-__all__ = ["Child", "free_port", "python_argv", "start_collector", "start_redis"]
+__all__ = ["Child", "Terminated", "free_port", "python_argv", "sigterm_as_interrupt", "start_collector",
+           "start_redis"]

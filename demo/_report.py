@@ -41,24 +41,30 @@ def print_summary(s: LoadSummary, title: str = "load summary") -> None:
 
 
 def print_catalog() -> None:
-    t = Table(title="infersight demo scenarios")
-    for col in ("scenario", "fault", "category", "component", "description"):
-        t.add_column(col, overflow="fold")
+    # two columns, names whole at any width (at 80 columns a five-column table split them
+    # mid-word); the details wrap at word boundaries
+    t = Table(title="infersight demo scenarios", show_lines=True)
+    t.add_column("scenario", no_wrap=True)
+    t.add_column("fault -> finding category (component), what it does", ratio=1)
     for sc in SCENARIOS.values():
         if not sc.faults:
-            t.add_row(sc.name, "-", "-", "-", sc.description)
+            t.add_row(sc.name, sc.description)
         for f in sc.faults:
             fault = FAULTS[f]
             gpu = " [GPU only]" if fault.needs_gpu else ""
-            t.add_row(sc.name, f, fault.category, fault.component, fault.description + gpu)
+            t.add_row(sc.name, f"{f} -> {fault.category} ({fault.component})\n{fault.description}{gpu}")
     console.print(t)
 
 
 def run_with_progress(name: str, out: Path, *, duration: float, rate: float | None = None,
-                      whole_run: bool = False, data_dir: Path = DEFAULT_DATA_DIR) -> RunResult:
+                      whole_run: bool = False, window: tuple[float, float] | None = None,
+                      data_dir: Path = DEFAULT_DATA_DIR, label: str | None = None) -> RunResult:
+    """Run scenario ``name`` with a progress bar and print its load summary, both titled
+    ``label`` (default: the scenario's name)."""
+    label = label or name
     with Progress(TextColumn("[b]{task.fields[scenario]}[/b]"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
-        task = bar.add_task("run", total=duration, scenario=name, info="starting")
+        task = bar.add_task("run", total=duration, scenario=label, info="starting")
 
         def status(text: str) -> None:
             bar.update(task, info=text)
@@ -66,10 +72,11 @@ def run_with_progress(name: str, out: Path, *, duration: float, rate: float | No
         def progress(elapsed: float, sent: int, done: int) -> None:
             bar.update(task, completed=min(elapsed, duration), info=f"load: sent {sent}, done {done}")
 
-        result = run_scenario(name, out, duration=duration, rate=rate, whole_run=whole_run, data_dir=data_dir,
+        result = run_scenario(name, out, duration=duration, rate=rate, whole_run=whole_run, window=window,
+                              data_dir=data_dir,
                               status=status, progress=progress)
         bar.update(task, completed=duration, info=f"done: {out}")
-    print_summary(result.summary, title=f"{name}: client-side latency (open loop)")
+    print_summary(result.summary, title=f"{label}: client-side latency (open loop)")
     return result
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 from infersight.demo._config import DEFAULT_DATA_DIR
-from infersight.demo._errors import ConfigError, ProcessError
+from infersight.demo._errors import DemoConfigError, ProcessError
 from infersight.demo._faults import FAULTS
 from infersight.demo._load import LoadConfig, LoadSummary, run_load
 from infersight.demo._procs import Child, free_port, python_argv, start_collector, start_redis
@@ -36,7 +36,9 @@ class Scenario:
     name: str
     faults: tuple[str, ...] = ()
     description: str = ""
-    window: tuple[float, float] | None = (0.3, 0.85)  # fault on/off as fractions of the run; None: all run
+    # fault on/off as fractions of the run (None: all run); the stretch before it is the healthy
+    # baseline the analysis compares the incident with
+    window: tuple[float, float] | None = (0.4, 0.95)
     rate: float = 6.0
     ramp_to: float | None = None
     server_args: tuple[str, ...] = ()
@@ -141,10 +143,10 @@ class Stack:
     def close(self) -> None:
         """Server first (flushes its telemetry), then downstream and redis, the collector last.
 
-        A second Ctrl-C while stopping is ignored, so no child is left behind.
+        A second Ctrl-C or SIGTERM while stopping is ignored, so no child is left behind.
         """
         main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
         try:
             for c in reversed(self.children):
                 try:
@@ -153,8 +155,8 @@ class Stack:
                     log.warning("stopping %s (pid %d) failed", c.name, c.pid, exc_info=True)
             self.children.clear()
         finally:
-            if main:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 async def _toggle(url: str, fault: str, on: bool) -> str:
@@ -201,21 +203,23 @@ async def _drive(stack: Stack, sc: Scenario, duration: float, rate: float | None
 
 
 def run_scenario(name: str, out: str | Path, *, duration: float = 40.0, rate: float | None = None,
-                 whole_run: bool = False, seed: int = 0, data_dir: Path = DEFAULT_DATA_DIR,
+                 whole_run: bool = False, window: tuple[float, float] | None = None, seed: int = 0,
+                 data_dir: Path = DEFAULT_DATA_DIR,
                  server_args: tuple[str, ...] = (), status: Callable[[str], None] = lambda s: None,
                  progress: Callable[[float, int, int], None] | None = None) -> RunResult:
     """Run scenario ``name`` for ``duration`` s and write ``telemetry.duckdb`` + ``labels.json`` in ``out``.
 
-    ``whole_run`` keeps the fault on for the whole run (the ``incident`` story) instead of the
-    scenario's window. Every process is stopped by PID before this returns or raises.
+    ``whole_run`` keeps the fault on for the whole run, ``window`` (fractions of the run) replaces
+    the scenario's fault window. Every process is stopped by PID before this returns or raises.
     """
     if name not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+        raise DemoConfigError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     sc = SCENARIOS[name]
     if any(FAULTS[f].needs_gpu for f in sc.faults) and not gpu_available():
-        raise ConfigError(f"scenario {name!r} needs a CUDA GPU and PyTorch (pip install torch)")
-    if whole_run:
-        sc = Scenario(sc.name, sc.faults, sc.description, None, sc.rate, sc.ramp_to, sc.server_args)
+        raise DemoConfigError(f"scenario {name!r} needs a CUDA GPU and PyTorch (pip install torch)")
+    if whole_run or window is not None:
+        sc = Scenario(sc.name, sc.faults, sc.description, None if whole_run else window, sc.rate, sc.ramp_to,
+                      sc.server_args)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     at_start = sc.faults if sc.window is None else ()

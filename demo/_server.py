@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from infersight.demo._app_state import AppState
 from infersight.demo._config import ServerConfig
 from infersight.demo._engine import GenRequest
-from infersight.demo._errors import ConfigError, DemoError, DownstreamError
+from infersight.demo._errors import DemoConfigError, DemoError, DownstreamError
 from infersight.demo._payments import SQL, query_user
 from infersight.demo._telemetry import generation, instrument_service, job_runner, pooled, traced_cache
 from infersight.demo._validate import parse_chat, parse_embeddings
@@ -65,7 +65,7 @@ def create_app(cfg: ServerConfig | None = None, *, tracer_provider: trace.Tracer
 
     @app.exception_handler(DemoError)
     async def _demo_error(request: Request, exc: DemoError) -> JSONResponse:
-        status = 400 if isinstance(exc, ConfigError) else 502 if isinstance(exc, DownstreamError) else 503
+        status = 400 if isinstance(exc, DemoConfigError) else 502 if isinstance(exc, DownstreamError) else 503
         return JSONResponse({"error": {"message": str(exc), "type": type(exc).__name__}}, status_code=status)
 
     @app.get("/v1/models")
@@ -147,9 +147,9 @@ async def _json(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ConfigError("request body must be JSON") from None
+        raise DemoConfigError("request body must be JSON") from None
     if not isinstance(body, dict):
-        raise ConfigError("request body must be a JSON object")
+        raise DemoConfigError("request body must be a JSON object")
     return body
 
 
@@ -180,7 +180,7 @@ async def _complete(state: AppState, response_traced: Any, span: Span, start_ns:
     key = req.cache_key(prompt_ids)
     with response_traced.lookup(key) as lk:
         cached = state.response_cache.get(key)
-        span.set_attribute("infersight.cache.hit", cached is not None)
+        span.set_attribute("cache.hit", cached is not None)
         if cached is None:
             lk.miss()
             cached, shared = await state.cache_policy.load(
@@ -232,8 +232,11 @@ class _Gen:
 def _submit(state: AppState, prompt_ids: list[int], req: Any, *, stream: bool) -> _Gen:
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[int | None] = asyncio.Queue()
-    g = GenRequest(prompt_ids, req.max_tokens, req.temperature, req.seed(prompt_ids),
-                   on_token=lambda t: loop.call_soon_threadsafe(q.put_nowait, t) if (stream or t is None) else None)
+    def on_token(t: int | None) -> None:
+        if stream or t is None:
+            loop.call_soon_threadsafe(q.put_nowait, t)
+
+    g = GenRequest(prompt_ids, req.max_tokens, req.temperature, req.seed(prompt_ids), on_token=on_token)
     if "event_loop_block" in state.active:
         state.engine.run_here(g)  # the fault: the model runs synchronously on the event loop
     else:

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def setup(service_name: str, endpoint: str | None, *, export_interval_s: float = 2.0,
-          process_role: str = "model-server") -> instrument.Telemetry:
+          process_role: str = "model-server") -> instrument.TelemetryProviders:
     """``infersight.instrument.configure`` with the collector endpoint; returns its handle."""
     return instrument.configure(service_name, endpoint=endpoint or None, export_interval_s=export_interval_s,
                                 process_role=process_role)

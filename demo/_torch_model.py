@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from infersight.demo._errors import ConfigError
+from infersight.demo._errors import DemoConfigError
 from infersight.demo._model import ModelConfig, NumpyDecoder
 
 
@@ -73,9 +73,9 @@ class TorchDecoder:
         cfg = self.cfg
         start, n = cache.length, len(tokens)
         if n == 0:
-            raise ConfigError("forward() needs at least one token")
+            raise DemoConfigError("forward() needs at least one token")
         if start + n > cache.capacity:
-            raise ConfigError(f"sequence of {start + n} tokens exceeds the cache ({cache.capacity})")
+            raise DemoConfigError(f"sequence of {start + n} tokens exceeds the cache ({cache.capacity})")
         h, hd, end = cfg.n_heads, cfg.head_dim, start + n
         x = self.embed[torch.tensor(tokens, device=self._dev)]
         qpos = torch.arange(start, end, device=self._dev)[:, None]

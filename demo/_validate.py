@@ -7,7 +7,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from infersight.demo._errors import ConfigError
+from infersight.demo._errors import DemoConfigError
 
 MAX_TOKENS_LIMIT = 512
 
@@ -44,32 +44,32 @@ def _int(body: dict[str, Any], name: str, default: int, lo: int, hi: int) -> int
     if v is None:
         return default
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ConfigError(f"'{name}' must be an integer")
+        raise DemoConfigError(f"'{name}' must be an integer")
     if not lo <= v <= hi:
-        raise ConfigError(f"'{name}' must be between {lo} and {hi}, got {v}")
+        raise DemoConfigError(f"'{name}' must be between {lo} and {hi}, got {v}")
     return v
 
 
 def parse_chat(body: dict[str, Any], *, default_model: str) -> ChatRequest:
     msgs = body.get("messages")
     if not isinstance(msgs, list) or not msgs:
-        raise ConfigError("'messages' must be a non-empty list of {role, content} objects")
+        raise DemoConfigError("'messages' must be a non-empty list of {role, content} objects")
     messages: list[dict[str, str]] = []
     for m in msgs:
         if not isinstance(m, dict) or not isinstance(m.get("content"), str):
-            raise ConfigError("each message needs a string 'content'")
+            raise DemoConfigError("each message needs a string 'content'")
         role = m.get("role", "user")
         if role not in ("system", "user", "assistant"):
-            raise ConfigError(f"unknown role {role!r}")
+            raise DemoConfigError(f"unknown role {role!r}")
         messages.append({"role": role, "content": m["content"]})
     temp = body.get("temperature", 0.0)
     if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not 0.0 <= temp <= 2.0:
-        raise ConfigError("'temperature' must be a number between 0 and 2")
+        raise DemoConfigError("'temperature' must be a number between 0 and 2")
     user_raw = body.get("user", "0")
     user = int(user_raw) if str(user_raw).isdigit() else zlib.crc32(str(user_raw).encode()) % 50_000
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError("'seed' must be an integer")
+        raise DemoConfigError("'seed' must be an integer")
     opts = body.get("stream_options") or {}
     return ChatRequest(
         model=str(body.get("model") or default_model), messages=messages,
@@ -91,9 +91,9 @@ def parse_embeddings(body: dict[str, Any]) -> EmbeddingsRequest:
     elif isinstance(inp, list) and inp and all(isinstance(x, str) for x in inp):
         inputs = list(inp)
     else:
-        raise ConfigError("'input' must be a string or a non-empty list of strings")
+        raise DemoConfigError("'input' must be a string or a non-empty list of strings")
     if len(inputs) > 64:
-        raise ConfigError("at most 64 inputs per request")
+        raise DemoConfigError("at most 64 inputs per request")
     return EmbeddingsRequest(model=str(body.get("model") or ""), inputs=inputs)
 
 

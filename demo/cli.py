@@ -11,15 +11,27 @@ from typing import Annotated
 
 import typer
 from infersight.demo._config import DEFAULT_DATA_DIR
-from infersight.demo._errors import DemoError
+from infersight.demo._errors import DemoConfigError, DemoError
+
+from infersight._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, InfersightError
+from infersight._fail import fail
+from infersight._units import parse_duration
 
 demo_app = typer.Typer(help="Reference model server with switchable faults, load generator, scenarios.",
                        no_args_is_help=True, add_completion=False)
 
 
-def _fail(exc: Exception) -> SystemExit:
-    typer.echo(f"infersight demo: error: {exc}", err=True)
-    return SystemExit(2)
+def _fail(command: str, exc: Exception) -> SystemExit:
+    """One line, ``infersight demo <command>: error: ...``, and the exit code of infersight's map
+    (2 for a bad option or input, 1 for a failure); a bare ValueError is a bad value."""
+    if not isinstance(exc, InfersightError) and isinstance(exc, ValueError):
+        exc = DemoConfigError(str(exc))
+    return fail(f"demo {command}", exc)
+
+
+def _seconds(text: str | None, option: str) -> float | None:
+    """A duration option (``30``, ``45s``, ``2m``, ``250ms``) in seconds."""
+    return None if text is None else parse_duration(text, error=DemoConfigError, what=option)
 
 
 def _one_blas_thread() -> None:
@@ -44,9 +56,10 @@ def serve(
     downstream_url: Annotated[str | None, typer.Option("--downstream-url", help="Risk service base URL.")] = None,
     redis_url: Annotated[str | None, typer.Option("--redis-url", help="Redis for the embedding cache.")] = None,
     rows: Annotated[int | None, typer.Option(help="Rows in the payment table (default 500000).")] = None,
-    sync_period: Annotated[float | None, typer.Option("--sync-period", help="Seconds between payment syncs.")] = None,
+    sync_period: Annotated[str | None, typer.Option("--sync-period", help="Time between payment syncs "
+                                                    "(60, 45s, 2m).")] = None,
     pool_size: Annotated[int | None, typer.Option("--pool-size", help="Payments DB connections.")] = None,
-    cache_ttl: Annotated[float | None, typer.Option("--cache-ttl", help="Response cache TTL (s).")] = None,
+    cache_ttl: Annotated[str | None, typer.Option("--cache-ttl", help="Response cache TTL (30, 30s, 5m).")] = None,
     backend: Annotated[str | None, typer.Option(help="auto | numpy | torch")] = None,
     gpu: Annotated[str | None, typer.Option(help="GPU plane (NVML sampling, per-request energy/cost): "
                                             "auto (on when a CUDA GPU is present) | on | off")] = None,
@@ -65,14 +78,15 @@ def serve(
     try:
         overrides: dict[str, object] = dict(
             faults=fault or None, otlp_endpoint=otlp_endpoint, downstream_url=downstream_url, redis_url=redis_url,
-            rows=rows, sync_period=sync_period, pool_size=pool_size, cache_ttl=cache_ttl, backend=backend, gpu=gpu,
+            rows=rows, sync_period=_seconds(sync_period, "--sync-period"), pool_size=pool_size,
+            cache_ttl=_seconds(cache_ttl, "--cache-ttl"), backend=backend, gpu=gpu,
             service_name=service_name)
         cfg = ServerConfig.from_env(**overrides)
         if data_dir is not None:
             cfg.db_path = str(data_dir / f"payments-{cfg.rows}.sqlite")
         telemetry = setup(cfg.service_name, cfg.otlp_endpoint or None, export_interval_s=cfg.export_interval_s)
-    except (DemoError, ValueError) as exc:
-        raise _fail(exc) from None
+    except (InfersightError, ValueError) as exc:
+        raise _fail("serve", exc) from None
     try:
         uvicorn.run(create_app(cfg), host=host, port=port, log_level=log_level, access_log=False)
     finally:
@@ -108,7 +122,7 @@ def downstream(
 def load(
     url: Annotated[str, typer.Option(help="Demo server base URL.")] = "http://127.0.0.1:8000",
     rate: Annotated[float, typer.Option(help="Target arrivals per second (open loop, Poisson).")] = 8.0,
-    duration: Annotated[float, typer.Option(help="Seconds of arrivals.")] = 30.0,
+    duration: Annotated[str, typer.Option(help="How long arrivals go on (30, 30s, 2m).")] = "30s",
     ramp_to: Annotated[float | None, typer.Option("--ramp-to", help="Ramp the rate linearly to this.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the arrival times and the request mix.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON summary here.")] = None,
@@ -129,7 +143,8 @@ def load(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     try:
-        cfg = LoadConfig(url=url, rate=rate, duration=duration, ramp_to=ramp_to, seed=seed)
+        seconds = _seconds(duration, "--duration") or 0.0
+        cfg = LoadConfig(url=url, rate=rate, duration=seconds, ramp_to=ramp_to, seed=seed)
         client_spans = None
         if spans:
             from infersight.instrument import ConfigurationError
@@ -138,16 +153,16 @@ def load(
             try:
                 client_spans = ClientSpans(service_name, role="load", endpoint=otlp_endpoint)
             except ConfigurationError as exc:
-                raise DemoError(str(exc)) from None
+                raise DemoConfigError(str(exc)) from None
     except DemoError as exc:
-        raise _fail(exc) from None
+        raise _fail("load", exc) from None
     try:
         with Progress(TextColumn("load"), BarColumn(), TextColumn("{task.fields[info]}"),
                       TimeElapsedColumn()) as bar:
-            task = bar.add_task("load", total=duration, info="")
+            task = bar.add_task("load", total=seconds, info="")
 
             def progress(elapsed: float, sent: int, done: int) -> None:
-                bar.update(task, completed=min(elapsed, duration), info=f"sent {sent} done {done}")
+                bar.update(task, completed=min(elapsed, seconds), info=f"sent {sent} done {done}")
 
             summary = asyncio.run(run_load(cfg, progress, spans=client_spans))
     finally:
@@ -178,44 +193,60 @@ def scenarios() -> None:
 def scenario(
     name: Annotated[str, typer.Argument(help="Scenario name (see 'infersight demo scenarios').")],
     out: Annotated[Path | None, typer.Option(help="Output folder (default runs/NAME).")] = None,
-    duration: Annotated[float, typer.Option(help="Seconds of load.")] = 40.0,
+    duration: Annotated[str, typer.Option(help="How long the load goes on (40, 40s, 2m).")] = "40s",
     rate: Annotated[float | None, typer.Option(help="Override the scenario's arrival rate.")] = None,
     parquet: Annotated[Path | None, typer.Option("--parquet", help="Also write small Parquet files + "
                                                  "labels.json into this folder.")] = None,
     data_dir: Annotated[Path, typer.Option("--data-dir")] = DEFAULT_DATA_DIR,
 ) -> None:
     """Run one labelled scenario: writes OUT/telemetry.duckdb and OUT/labels.json."""
+    from infersight.demo._procs import sigterm_as_interrupt
     from infersight.demo._report import run_with_progress
 
     try:
-        result = run_with_progress(name, out or Path("runs") / name, duration=duration, rate=rate,
-                                   data_dir=data_dir)
+        with sigterm_as_interrupt():
+            result = run_with_progress(name, out or Path("runs") / name,
+                                       duration=_seconds(duration, "--duration") or 0.0, rate=rate,
+                                       data_dir=data_dir)
         if parquet is not None:
             from infersight.demo.record import write_parquet
 
             write_parquet(result.out / "telemetry.duckdb", result.out / "labels.json", parquet)
             typer.echo(f"parquet written to {parquet}")
     except DemoError as exc:
-        raise _fail(exc) from None
+        raise _fail("scenario", exc) from None
+    except KeyboardInterrupt as exc:
+        raise _interrupted(exc) from None
 
 
 @demo_app.command()
 def incident(
-    duration: Annotated[float, typer.Option(help="Seconds of load per run.")] = 60.0,
+    duration: Annotated[str, typer.Option(help="Load per run (75, 75s, 2m; the incident run is healthy for its "
+                                               "first 40 %: the baseline).")] = "75s",
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs") / "incident",
     data_dir: Annotated[Path, typer.Option("--data-dir")] = DEFAULT_DATA_DIR,
 ) -> None:
     """The make-demo story: full_sync incident, diagnosis, then the fix (incremental sync), P99 before/after."""
     from infersight.demo._incident import run_incident
+    from infersight.demo._procs import sigterm_as_interrupt
 
     try:
-        code = run_incident(out, duration=duration, data_dir=data_dir)
+        with sigterm_as_interrupt():
+            code = run_incident(out, duration=_seconds(duration, "--duration") or 0.0, data_dir=data_dir)
     except DemoError as exc:
-        raise _fail(exc) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted: every child process was stopped", err=True)
-        raise SystemExit(130) from None
+        raise _fail("incident", exc) from None
+    except KeyboardInterrupt as exc:
+        raise _interrupted(exc) from None
     raise SystemExit(code)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> SystemExit:
+    """Ctrl-C (exit 130) or SIGTERM (143): the child processes were stopped on the way out."""
+    from infersight.demo._procs import Terminated
+
+    how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    typer.echo(f"{how}: every child process was stopped", err=True)
+    return SystemExit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
 
 
 __all__ = ["demo_app"]

@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from infersight.demo._errors import ConfigError
+from infersight.demo._errors import DemoConfigError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def write_parquet(db: Path, labels: Path, out: Path) -> dict[str, int]:
     from infersight.collectors.reader import open_readonly
 
     if not db.exists() or not labels.exists():
-        raise ConfigError(f"need {db} and {labels} (run 'infersight demo scenario' first)")
+        raise DemoConfigError(f"need {db} and {labels} (run 'infersight demo scenario' first)")
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("otel_*.parquet"):
         old.unlink()
@@ -40,7 +40,8 @@ def write_parquet(db: Path, labels: Path, out: Path) -> dict[str, int]:
         for table in TABLES:
             if table not in have:
                 continue
-            n = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # table from the fixed list
+            row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()  # table from the fixed list
+            n = row[0] if row else 0
             if not n:
                 continue
             target = (out / f"{table}.parquet").as_posix().replace("'", "''")
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             counts = write_parquet(run / "telemetry.duckdb", run / "labels.json", dst)
             size = sum(f.stat().st_size for f in dst.glob("*.parquet"))
             sys.stdout.write(f"{run} -> {dst}: {counts} ({size / 1e6:.2f} MB)\n")
-    except (ConfigError, OSError) as exc:
+    except (DemoConfigError, OSError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     return 0

@@ -15,29 +15,35 @@ import click
 @click.argument("url")
 @click.option("--path", default="/healthz", show_default=True, help="Path to GET on every probe.")
 @click.option("--rate", type=float, default=10.0, show_default=True, help="Probes per second (fixed schedule).")
-@click.option("--duration", type=float, default=None, help="Seconds to run (default: until Ctrl-C).")
-@click.option("--timeout", type=float, default=2.0, show_default=True, help="Per-probe timeout (s).")
+@click.option("--duration", default=None, help="How long to run (30, 30s, 5m; default: until Ctrl-C).")
+@click.option("--timeout", default="2s", show_default=True, help="Per-probe timeout (2, 2s, 500ms).")
 @click.option("--otlp-endpoint", default=None,
               help="Collector base URL (default: OTEL_* variables, else http://127.0.0.1:4318).")
 @click.option("--spans/--no-spans", default=True, show_default=True,
               help="Export one OTLP CLIENT span per probe.")
 @click.option("--service-name", default="infersight-probe", show_default=True,
               help="service.name of the probe's spans.")
-@click.option("--print-every", type=float, default=0.0,
-              help="Print a rolling p50/p99 (last 60 s) every N seconds (0: only at the end).")
-def probe_command(url: str, path: str, rate: float, duration: float | None, timeout: float,
-                  otlp_endpoint: str | None, spans: bool, service_name: str, print_every: float) -> None:
+@click.option("--print-every", default="0",
+              help="Print a rolling p50/p99 (last 60 s) every so often (10, 10s, 1m; 0: only at the end).")
+def probe_command(url: str, path: str, rate: float, duration: str | None, timeout: str,
+                  otlp_endpoint: str | None, spans: bool, service_name: str, print_every: str) -> None:
     """Probe URL+PATH at a fixed rate; each probe is an OTLP CLIENT span (client-side latency)."""
+    from infersight._fail import cli_errors
+    from infersight._units import parse_duration
     from infersight.instrument import ConfigurationError
     from infersight.instrument.client import ClientSpans
     from infersight.instrument.probe import ProbeConfig, Prober, Rolling, percentiles
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        cfg = ProbeConfig(url=url, path=path, rate=rate, duration=duration, timeout=timeout)
+    with cli_errors("probe"):
+        def seconds(text: str, option: str) -> float:
+            return parse_duration(text, error=ConfigurationError, what=option)
+
+        every = 0.0 if print_every.strip() in ("0", "0s") else seconds(print_every, "--print-every")
+        cfg = ProbeConfig(url=url, path=path, rate=rate,
+                          duration=None if duration is None else seconds(duration, "--duration"),
+                          timeout=seconds(timeout, "--timeout"))
         client_spans = ClientSpans(service_name, role="probe", endpoint=otlp_endpoint) if spans else None
-    except ConfigurationError as exc:
-        raise click.UsageError(str(exc)) from None
     rolling = Rolling()
     prober = Prober(cfg, client_spans, on_result=rolling.add)
 
@@ -50,7 +56,7 @@ def probe_command(url: str, path: str, rate: float, duration: float | None, time
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGINT, lambda *_: prober.stop())
     try:
-        results = prober.run(report if print_every > 0 else None, print_every or 5.0)
+        results = prober.run(report if every > 0 else None, every or 5.0)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from infersight.instrument import catalog as catalog  # load the catalog before its parts
+import warnings
+from typing import Any
+
 from infersight.instrument._app import (
     add_readiness_check,
     instrument_app,
@@ -14,7 +16,8 @@ from infersight.instrument._app import (
     uninstrument_app,
 )
 from infersight.instrument._cache import LRU, Lookup, TracedCache, key_hash, lru_cached, traced_cache
-from infersight.instrument._config import Telemetry, configure
+from infersight.instrument._config import TelemetryProviders, configure
+from infersight.instrument._device import declare_model_device
 from infersight.instrument._errors import AlreadyInstrumentedError, ConfigurationError, InstrumentError
 from infersight.instrument._genai import record_generation
 from infersight.instrument._health import ReadinessCheck
@@ -22,6 +25,7 @@ from infersight.instrument._hooks import RequestHook
 from infersight.instrument._jobs import JobRun, current_job, traced_job
 from infersight.instrument._pool import traced_pool_acquire
 from infersight.instrument._state import Instrumentation
+from infersight.instrument.gpu._memory import record_gpu_oom
 
 __all__ = [
     "LRU",
@@ -33,18 +37,27 @@ __all__ = [
     "Lookup",
     "ReadinessCheck",
     "RequestHook",
-    "Telemetry",
+    "TelemetryProviders",
     "TracedCache",
     "add_readiness_check",
     "configure",
     "current_job",
+    "declare_model_device",
     "instrument_app",
     "instrumentation_of",
     "key_hash",
     "lru_cached",
     "record_generation",
+    "record_gpu_oom",
     "traced_cache",
     "traced_job",
     "traced_pool_acquire",
     "uninstrument_app",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Telemetry":  # renamed: infersight.analysis.Telemetry is the other one
+        warnings.warn("infersight.instrument.Telemetry is now TelemetryProviders", DeprecationWarning, stacklevel=2)
+        return TelemetryProviders
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

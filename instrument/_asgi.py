@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from infersight.instrument._redact import redact_query
 from opentelemetry.propagators.textmap import Getter
 
 logger = logging.getLogger(__name__)
@@ -52,14 +53,8 @@ def route_template(scope: dict[str, Any], root0: str) -> str | None:
             return None
     root1 = scope.get("root_path", "") or ""
     if root1 != root0 and root1.startswith(root0):
-        return root1[len(root0):] + path
+        return root1[len(root0):] + str(path)
     return str(path)
-
-
-def redact_query(query: str) -> str:
-    """``a=1&b=x`` -> ``a=REDACTED&b=REDACTED``: names stay (useful, low risk), values never."""
-    return "&".join(f"{k}=REDACTED" if sep else k
-                    for k, sep, _ in (part.partition("=") for part in query.split("&")))
 
 
 async def respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:

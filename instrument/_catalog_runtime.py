@@ -7,7 +7,7 @@ land in DuckDB under that name (seconds for durations, as in OTel semconv).
 
 from __future__ import annotations
 
-from infersight.instrument.catalog import MetricSpec
+from infersight.instrument._metricspec import MetricSpec
 
 # 5 ms .. 30 s, roughly x2 steps (fits model-server latencies: cheap routes to long generations).
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -117,6 +117,20 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("db_client_connection_timeouts", "counter",
                "Pool acquisitions that timed out (semconv db.client.connection.timeouts).",
                labels=("pool_name",), otel_name="db.client.connection.timeouts", source="pool"),
+    # --- CPU (OTLP only: on /metrics prometheus_client's process collector has process_cpu_*) --
+    MetricSpec("process_cpu_time_seconds", "counter",
+               "CPU time this process used, by cpu.mode (user, system) (OTel semconv process.cpu.time): "
+               "the analysis tells a service that runs more code from one that gets less CPU.",
+               unit="s", labels=("cpu_mode",), otel_name="process.cpu.time", source="host"),
+    MetricSpec("system_cpu_utilization_ratio", "gauge",
+               "Share of all of the host's CPU time that was busy since the last collection "
+               "(OTel semconv system.cpu.utilization; /proc/stat, Linux): a busy host with a quiet "
+               "process is a noisy neighbour.",
+               unit="1", otel_name="system.cpu.utilization", source="host"),
+    MetricSpec("system_cpu_logical_count", "gauge",
+               "Logical CPUs of the host (OTel semconv system.cpu.logical.count): turns process CPU "
+               "seconds per second into a share of the host.",
+               unit="{cpu}", otel_name="system.cpu.logical.count", source="host"),
     # --- telemetry health -----------------------------------------------------------------
     MetricSpec("infersight_exporter_dropped_spans", "counter",
                "Spans not delivered to the collector: overwritten in the full bounded queue (the "
@@ -135,4 +149,13 @@ METRICS: tuple[MetricSpec, ...] = (
                labels=("python_version", "torch_version", "cuda_version", "driver_version",
                        "process_role", "infersight_version"),
                source="runtime"),
+    MetricSpec("infersight_model_device", "gauge",
+               "1 for the device each declared model serves on (declare_model_device(); a model "
+               "module is re-read at every collection); device_type cuda|cpu|...; source "
+               "declared|module. A change is also a root span infersight.model.device_change.",
+               labels=("model", "device", "device_type", "source"),
+               otel_name="infersight.model.device", source="runtime"),
+    MetricSpec("infersight_torch_cuda_available", "gauge",
+               "torch.cuda.is_available() (1/0), read only once torch is imported by the app.",
+               otel_name="infersight.torch.cuda.available", source="runtime"),
 )

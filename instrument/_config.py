@@ -1,8 +1,10 @@
 """``configure()``: the only place infersight builds SDK providers.
 
 OTLP/HTTP (protobuf) exporters for traces and metrics, a bounded batch span processor that
-counts drops, and a resource carrying runtime facts. Endpoint, headers, sampler and resource
-attributes follow the standard ``OTEL_*`` variables; explicit arguments win over them.
+counts drops, and a resource carrying runtime facts. Endpoint, headers, sampler, resource
+attributes, the batch processor's ``OTEL_BSP_*`` settings and the metric interval/timeout follow
+the standard ``OTEL_*`` variables; explicit arguments win over them (argument > environment >
+default, as the SDK does; every variable: :mod:`infersight._env`, docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._export import BoundedBatchSpanProcessor
+from infersight.instrument._exporthealth import ensure_visible, watch_exports
+from infersight.instrument._logs import LogExport
 from infersight.instrument._otelhist import AugmentingMetricExporter
 from infersight.instrument._runtime import RuntimeFacts, runtime_facts
+from infersight.instrument._sdk_compat import exporter_endpoint, span_processors
+from infersight.instrument._settings import BatchSettings, batch_settings, default_export_interval_s
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
@@ -30,11 +36,8 @@ from opentelemetry.sdk.trace.sampling import Sampler
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
-DEFAULT_EXPORT_INTERVAL_S = 5.0
-
-
 @dataclass
-class Telemetry:
+class TelemetryProviders:
     """What :func:`configure` built; ``shutdown()`` flushes and stops both providers."""
 
     tracer_provider: TracerProvider
@@ -42,16 +45,36 @@ class Telemetry:
     resource: Resource
     facts: RuntimeFacts
     span_processor: BoundedBatchSpanProcessor
+    settings: BatchSettings | None = None  # what the batch settings resolved to (argument > env > default)
+    logs: LogExport | None = None  # the log export (configure(log_level=...)), else None
     _closed: bool = field(default=False, repr=False)
+
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Export what is queued now (spans, then metrics); providers keep running."""
+        if self._closed:
+            return
+        steps: tuple[Callable[[], object], ...] = (
+            lambda: self.tracer_provider.force_flush(int(timeout_s * 1000)),
+            lambda: self.meter_provider.force_flush(int(timeout_s * 1000)))
+        if self.logs is not None:
+            steps = (*steps, lambda: self.logs.flush(timeout_s) if self.logs is not None else None)
+        for step in steps:
+            try:
+                step()
+            except Exception:  # telemetry must never fail the caller
+                logger.warning("infersight: telemetry flush step failed", exc_info=True)
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Flush and stop, spending at most about ``timeout_s`` per signal (idempotent)."""
         if self._closed:
             return
         self._closed = True
-        steps = (lambda: self.span_processor.shutdown(timeout_millis=timeout_s * 1000),
-                 self.tracer_provider.shutdown,
-                 lambda: self.meter_provider.shutdown(timeout_millis=timeout_s * 1000))
+        steps: tuple[Callable[[], object], ...] = (
+            lambda: self.span_processor.shutdown(timeout_millis=timeout_s * 1000),
+            self.tracer_provider.shutdown,
+            lambda: self.meter_provider.shutdown(timeout_millis=timeout_s * 1000))
+        if self.logs is not None:
+            steps = (*steps, self.logs.close)
         for step in steps:
             try:
                 step()
@@ -77,12 +100,6 @@ def signal_endpoint(endpoint: str | None, signal: str) -> str | None:
     return f"{DEFAULT_ENDPOINT}/v1/{signal}"
 
 
-def _positive(name: str, value: float) -> float:
-    if not value > 0:
-        raise ConfigurationError(f"{name} must be > 0, got {value!r}")
-    return value
-
-
 def configure(
     service_name: str | None = None,
     *,
@@ -91,31 +108,41 @@ def configure(
     resource_attributes: Mapping[str, Any] | None = None,
     process_role: str | None = None,
     sampler: Sampler | None = None,
-    export_interval_s: float = DEFAULT_EXPORT_INTERVAL_S,
-    max_queue_size: int = 2048,
-    max_export_batch_size: int = 512,
-    schedule_delay_ms: float = 1000.0,
-    export_timeout_s: float = 10.0,
+    export_interval_s: float | None = None,
+    max_queue_size: int | None = None,
+    max_export_batch_size: int | None = None,
+    schedule_delay_ms: float | None = None,
+    export_timeout_s: float | None = None,
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
     metric_exporter: MetricExporter | None = None,
+    log_level: int | str | None = None,
+    log_exporter: Any = None,
     set_global: bool = True,
-) -> Telemetry:
+) -> TelemetryProviders:
     """Build a TracerProvider and a MeterProvider exporting OTLP/HTTP protobuf.
 
     ``endpoint`` is the collector's base URL (``/v1/traces`` and ``/v1/metrics`` are added);
     without it ``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`` apply, else
     ``http://127.0.0.1:4318``. ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_TRACES_SAMPLER[_ARG]``,
     ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` are honoured. ``span_exporter`` /
-    ``metric_reader`` replace the OTLP ones (tests, other backends). With ``set_global`` the
-    providers become the global ones, unless the application already installed its own
-    (infersight never replaces a user's providers).
+    ``metric_reader`` replace the OTLP ones (tests, other backends). Each batch setting is the
+    argument, else its SDK variable, else infersight's default: ``max_queue_size``
+    (``OTEL_BSP_MAX_QUEUE_SIZE``, 2048), ``max_export_batch_size`` (``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``,
+    512), ``schedule_delay_ms`` (``OTEL_BSP_SCHEDULE_DELAY``, 1000), ``export_timeout_s``
+    (``OTEL_BSP_EXPORT_TIMEOUT`` / ``OTEL_METRIC_EXPORT_TIMEOUT`` in ms, the exporters'
+    ``OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT``; 10 s) and ``export_interval_s``
+    (``OTEL_METRIC_EXPORT_INTERVAL`` in ms, 5 s). The GPU plane's series go out
+    on their own 1 s reader (see ``gpu_metric_exporter``). ``log_level`` (e.g. ``"ERROR"``)
+    also sends the application's log records at that level and above over OTLP (``/v1/logs``,
+    ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``), each with the trace it was logged in: the analysis
+    counts a request with an ERROR record as failed (``code_defect``); ``log_exporter`` replaces
+    the OTLP one. With ``set_global`` the providers become the global ones, unless the
+    application already installed its own (infersight never replaces a user's providers).
     """
-    _positive("export_interval_s", export_interval_s)
-    _positive("export_timeout_s", export_timeout_s)
-    if max_queue_size < 1 or max_export_batch_size < 1 or max_export_batch_size > max_queue_size:
-        raise ConfigurationError(
-            f"need 1 <= max_export_batch_size ({max_export_batch_size}) <= max_queue_size ({max_queue_size})")
+    batch = batch_settings(max_queue_size=max_queue_size, max_export_batch_size=max_export_batch_size,
+                           schedule_delay_ms=schedule_delay_ms, export_timeout_s=export_timeout_s,
+                           export_interval_s=export_interval_s)
     facts = runtime_facts(process_role)
     attrs: dict[str, Any] = dict(facts.resource_attributes())
     attrs.update(resource_attributes or {})
@@ -128,32 +155,43 @@ def configure(
 
         span_exporter = LeanOTLPSpanExporter(endpoint=signal_endpoint(endpoint, "traces"),
                                          headers=dict(headers) if headers else None,
-                                         timeout=export_timeout_s)
+                                         timeout=batch.exporter_timeout_s)
+        _announce(resource, exporter_endpoint(span_exporter))
     processor = BoundedBatchSpanProcessor(
-        span_exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_ms,
-        max_export_batch_size=max_export_batch_size, export_timeout_millis=export_timeout_s * 1000)
+        span_exporter, max_queue_size=batch.max_queue_size, schedule_delay_millis=batch.schedule_delay_ms,
+        max_export_batch_size=batch.max_export_batch_size,
+        export_timeout_millis=batch.span_export_timeout_s * 1000)
     tracer_provider = TracerProvider(resource=resource, sampler=sampler)
     tracer_provider.add_span_processor(processor)
     _OWNED[tracer_provider] = processor
 
+    factory = None
     if metric_reader is None:
         if metric_exporter is None:
-            from infersight.instrument._transport import adopt_lean_transport
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+            metrics_url = signal_endpoint(endpoint, "metrics")
+            hdrs = dict(headers) if headers else None
+            timeout = batch.exporter_timeout_s
 
-            metric_exporter = OTLPMetricExporter(endpoint=signal_endpoint(endpoint, "metrics"),
-                                                 headers=dict(headers) if headers else None,
-                                                 timeout=export_timeout_s)
-            adopt_lean_transport(metric_exporter, "metrics")
+            def factory() -> MetricExporter:
+                from infersight.instrument._transport import adopt_lean_transport
+                from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+                made = OTLPMetricExporter(endpoint=metrics_url, headers=hdrs, timeout=timeout)
+                adopt_lean_transport(made, "metrics")
+                return made
+
+            metric_exporter = factory()
         augmenting = AugmentingMetricExporter(metric_exporter, "infersight.instrument", _version())
         metric_reader = PeriodicExportingMetricReader(
-            augmenting, export_interval_millis=export_interval_s * 1000,
-            export_timeout_millis=export_timeout_s * 1000)
+            augmenting, export_interval_millis=batch.export_interval_s * 1000,
+            export_timeout_millis=batch.metric_export_timeout_s * 1000)
     else:
         augmenting = None
     meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
     if augmenting is not None:
         _OWNED_METERS[meter_provider] = augmenting
+    if factory is not None:
+        _EXPORTER_FACTORIES[meter_provider] = (factory, resource)
 
     if set_global:
         if is_default_provider(trace.get_tracer_provider()):
@@ -164,7 +202,23 @@ def configure(
             metrics.set_meter_provider(meter_provider)
         else:
             logger.info("a global MeterProvider is already set; infersight leaves it in place")
-    return Telemetry(tracer_provider, meter_provider, resource, facts, processor)
+    logs = None
+    if log_level is not None:
+        from infersight.instrument._logs import export_logs
+
+        logs = export_logs(log_level, resource=resource, endpoint=signal_endpoint(endpoint, "logs"),
+                           headers=headers, timeout_s=batch.exporter_timeout_s, exporter=log_exporter)
+    return TelemetryProviders(tracer_provider, meter_provider, resource, facts, processor, batch, logs)
+
+
+def _announce(resource: Resource, traces_url: Any) -> None:
+    """One line: which service sends what where (the app used to say nothing about it); from
+    then on failed exports are one warning, not a line per retry (``_exporthealth``)."""
+    base = str(traces_url).removesuffix("/v1/traces") if traces_url else "the OTLP endpoint"
+    watch_exports(base)
+    ensure_visible()
+    logger.info("infersight: service %r sends traces and metrics over OTLP/HTTP to %s",
+                resource.attributes.get("service.name", "unknown_service"), base)
 
 
 _OWNED: weakref.WeakKeyDictionary[TracerProvider, BoundedBatchSpanProcessor] = weakref.WeakKeyDictionary()
@@ -175,9 +229,8 @@ def owned_processor(provider: Any) -> BoundedBatchSpanProcessor | None:
     processor = _OWNED.get(provider) if isinstance(provider, TracerProvider) else None
     if processor is None:
         return None
-    active = getattr(provider, "_active_span_processor", None)
-    listeners = getattr(active, "_span_processors", None)
-    if listeners is None or tuple(listeners) != (processor,):
+    listeners = span_processors(provider)
+    if listeners is None or listeners != (processor,):
         return None  # someone added a processor: they expect SDK spans
     return processor
 
@@ -188,6 +241,21 @@ _OWNED_METERS: weakref.WeakKeyDictionary[MeterProvider, AugmentingMetricExporter
 def owned_metric_exporter(provider: Any) -> AugmentingMetricExporter | None:
     """The exporter wrapper of a MeterProvider built by :func:`configure` (local histograms go there)."""
     return _OWNED_METERS.get(provider) if isinstance(provider, MeterProvider) else None
+
+
+_EXPORTER_FACTORIES: weakref.WeakKeyDictionary[MeterProvider, tuple[Any, Resource]] = \
+    weakref.WeakKeyDictionary()
+
+
+def gpu_metric_exporter(provider: Any) -> tuple[MetricExporter, Resource] | None:
+    """For a MeterProvider built by :func:`configure` with its own OTLP exporter: a new exporter
+    to the same endpoint (same headers, timeout) and the provider's resource, so the GPU plane
+    can export its series on a reader of its own (1 s) while the rest keeps its interval."""
+    entry = _EXPORTER_FACTORIES.get(provider) if isinstance(provider, MeterProvider) else None
+    if entry is None:
+        return None
+    factory, resource = entry
+    return factory(), resource
 
 
 def _version() -> str:
@@ -202,4 +270,5 @@ def is_default_provider(provider: object) -> bool:
     return name.startswith(("Proxy", "NoOp", "_Proxy", "_NoOp"))
 
 
-__all__ = ["Telemetry", "configure", "signal_endpoint", "is_default_provider", "DEFAULT_ENDPOINT"]
+__all__ = ["BatchSettings", "TelemetryProviders", "batch_settings", "configure", "signal_endpoint", "is_default_provider", "DEFAULT_ENDPOINT",
+           "default_export_interval_s", "gpu_metric_exporter"]

@@ -1,14 +1,17 @@
-"""The one exception tree of :mod:`infersight.instrument`."""
+"""The one exception tree of :mod:`infersight.instrument` (under :class:`infersight.InfersightError`)."""
 
 from __future__ import annotations
 
-
-class InstrumentError(Exception):
-    """Base class of every error raised by infersight.instrument."""
+from infersight._errors import BadArgumentError, InfersightError
 
 
-class ConfigurationError(InstrumentError, ValueError):
-    """An argument or OTEL_* environment value cannot be used (the message says which)."""
+class InstrumentError(InfersightError):
+    """Base class of every error raised by infersight.instrument (the GPU plane's included)."""
+
+
+class ConfigurationError(InstrumentError, BadArgumentError):
+    """A bad argument or ``OTEL_*``/``INFERSIGHT_*`` environment value (the message says which);
+    the instrument part's one bad-argument class (a ``ValueError``)."""
 
 
 class AlreadyInstrumentedError(InstrumentError):

@@ -15,6 +15,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from infersight.instrument._exporthealth import HEALTH
+from infersight.instrument._sdk_compat import batch_view, bounded_batch_shutdown
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -49,6 +51,8 @@ class _CountingExporter:
             raise
         if result is not SpanExportResult.SUCCESS:
             self._lost(len(batch))
+        else:
+            HEALTH.success()  # after an outage: one line that the collector answers again
         return result
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
@@ -80,14 +84,14 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
                          max_export_batch_size=max_export_batch_size,
                          export_timeout_millis=export_timeout_millis)
         self._exporter = exporter
-        inner: Any = getattr(self, "_batch_processor", None)
-        self._inner = inner
-        self._queue: Any = getattr(inner, "_queue", None)
+        self._view = batch_view(self)
+        self._queue: Any = self._view.queue
         self._max_queue_size = max_queue_size
         _LIVE.add(self)
 
     @property
-    def span_exporter(self) -> SpanExporter:
+    def exporter(self) -> SpanExporter:
+        """The exporter this processor was built with (not the counting wrapper around it)."""
         return self._exporter
 
     def _count_drop(self, n: int) -> None:
@@ -99,7 +103,7 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         queue = self._queue
-        if queue is not None and (len(queue) >= self._max_queue_size or self._inner._shutdown):
+        if queue is not None and (len(queue) >= self._max_queue_size or self._view.is_shut_down()):
             ctx = span.context
             if ctx is not None and ctx.trace_flags.sampled:
                 self._count_drop(1)
@@ -107,26 +111,23 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
 
     def emit_encoded(self, data: bytes) -> None:
         """Queue a span already encoded by the lean path (plain bytes: nothing for the GC to scan)."""
-        inner = self._inner
+        emit = self._view.emit
         queue = self._queue
-        if inner is None or queue is None:
+        if emit is None or queue is None:
             self._count_drop(1)
             return
-        if len(queue) >= self._max_queue_size or inner._shutdown:
+        if len(queue) >= self._max_queue_size or self._view.is_shut_down():
             self._count_drop(1)
-        inner.emit(data)
+        emit(data)
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
         """Flush what is queued for at most ``timeout_millis``, then stop (a dead collector
         cannot hold a shutting-down server for longer than that). What is still queued then
         is counted as dropped."""
-        inner = self._inner
         if self._finished:
             return
-        if inner is not None:
-            inner.shutdown(timeout_millis=timeout_millis)
-        else:  # pragma: no cover - older SDKs
-            super().shutdown()
+        if not bounded_batch_shutdown(self, timeout_millis):  # older SDKs: no bound on the flush
+            super().shutdown()  # type: ignore[no-untyped-call]
         left = self._undelivered_after_shutdown()
         with _LOCK:
             if self._finished:
@@ -142,11 +143,10 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
 
     def _undelivered_after_shutdown(self) -> int:
         """Spans left in the queue once the SDK's worker stopped exporting (it never pops again)."""
-        inner, queue = self._inner, self._queue
-        if inner is None or queue is None or not queue:
+        queue = self._queue
+        if queue is None or not queue:
             return 0
-        worker = getattr(inner, "_worker_thread", None)
-        if worker is not None and worker.is_alive():
+        if self._view.worker_alive():
             # Still inside its last export (which is counted by _CountingExporter when it fails);
             # it pops nothing more after shutdown, so what is queued now stays undelivered.
             return len(queue)

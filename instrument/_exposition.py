@@ -26,7 +26,7 @@ class Exposition:
             from prometheus_client import multiprocess
 
             self.registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(self.registry)
+            multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
         else:
             self.registry = registry
 

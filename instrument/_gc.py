@@ -17,6 +17,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
+from infersight.instrument._errors import ConfigurationError
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Tracer
 
@@ -35,7 +36,7 @@ class GcMonitor:
                  ring_size: int = 4096, drain_interval_s: float = 1.0,
                  on_error: Callable[[str], None] | None = None) -> None:
         if ring_size < 16 or ring_size & (ring_size - 1):
-            raise ValueError("ring_size must be a power of two >= 16")
+            raise ConfigurationError("ring_size must be a power of two >= 16")
         self._mask = ring_size - 1
         self.ring_size = ring_size
         self._start_ns = array("q", [0] * ring_size)     # wall clock (time_ns) at pause start
@@ -126,7 +127,7 @@ class GcMonitor:
             i = n & self._mask
             dur = self._dur_ns[i]
             if dur >= threshold:
-                span.add_event("gc.pause", {"generation": int(self._gen[i]), "duration_ms": dur / 1e6},
+                span.add_event("gc.pause", {"cpython.gc.generation": int(self._gen[i]), "duration_ms": dur / 1e6},
                                timestamp=max(self._start_ns[i], span_start))
 
     def drain(self) -> int:

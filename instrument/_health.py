@@ -9,6 +9,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from infersight.instrument._errors import ConfigurationError
+
 logger = logging.getLogger(__name__)
 
 CheckResult = bool | None | tuple[bool, str]
@@ -45,18 +47,18 @@ class Readiness:
 
     def add(self, name: str, check: ReadinessCheck) -> None:
         if not callable(check):
-            raise TypeError(f"readiness check {name!r} is not callable: {check!r}")
+            raise ConfigurationError(f"readiness check {name!r} is not callable: {check!r}")
         self.checks[name] = check
 
     async def _run_one(self, check: ReadinessCheck) -> tuple[bool, str]:
         try:
             if inspect.iscoroutinefunction(check):
-                result = await asyncio.wait_for(check(), self.timeout_s)  # type: ignore[arg-type]
+                result = await asyncio.wait_for(check(), self.timeout_s)
             else:
                 loop = asyncio.get_running_loop()
                 result = await asyncio.wait_for(loop.run_in_executor(None, check), self.timeout_s)
                 if inspect.isawaitable(result):
-                    result = await asyncio.wait_for(result, self.timeout_s)  # type: ignore[arg-type]
+                    result = await asyncio.wait_for(result, self.timeout_s)
             return _normalize(result)
         except asyncio.TimeoutError:
             return False, f"timed out after {self.timeout_s:g} s"

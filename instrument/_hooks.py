@@ -14,6 +14,11 @@ from opentelemetry.trace import Span
 
 
 class RequestHook(Protocol):
+    """Called at the start and end of every instrumented request (registered in
+    ``instrumentation_of(app).hooks``; the GPU plane is one): adds attributes to the still-open
+    SERVER span. O(1), never blocking; exceptions are counted in ``infersight_hook_errors_total``
+    and swallowed."""
+
     def on_request_start(self, span: Span, start_ns: int) -> Any:
         """Called when the request's span starts; the return value is handed back at the end."""
 

@@ -21,9 +21,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._loopblocks import tracker_for_current_thread
 from infersight.instrument._providers import Sinks
-from opentelemetry import metrics, trace
+from infersight.instrument._redact import exception_attributes, status_description
+from opentelemetry import context, metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry
@@ -33,7 +35,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 _CURRENT: contextvars.ContextVar[JobRun | None] = contextvars.ContextVar("infersight_job", default=None)
 
 
-_Frame = tuple["JobRun", "contextvars.Token[JobRun | None]", int]
+# (run, its current_job() token, perf_counter_ns at start, the OTel context token making its span current)
+_Frame = tuple["JobRun", "contextvars.Token[JobRun | None]", int, object]
 
 
 class JobRun:
@@ -53,16 +56,46 @@ class JobRun:
 
 
 def current_job() -> JobRun | None:
+    """The :class:`JobRun` of the ``traced_job`` running in this thread / task, or None.
+
+    Code called from a job reports its work through it: ``current_job().add(rows=len(batch))``.
+    """
     return _CURRENT.get()
 
 
 class traced_job:  # noqa: N801 - used like a function/decorator
+    """Trace a scheduled or background job: a decorator (sync or async) or a ``with`` block.
+
+        @traced_job("payments_full_sync")
+        def sync_payments() -> list[Row]:
+            return fetch_all()               # a sized result: rows = len(result)
+
+        async with traced_job("refresh_features") as job:
+            job.add(rows=len(batch), nbytes=size)
+
+    Each run is an INTERNAL **root** span named ``name`` (not a child of whatever request
+    happens to be current) and is the current span while the job runs, so the job's own work
+    (DB queries, pool waits, cache lookups, HTTP calls) nests in the job's trace instead of
+    starting traces of its own. It carries ``infersight.job.name``, ``infersight.job.rows``,
+    ``infersight.job.bytes``, ``infersight.job.duration_s`` and status ERROR plus an
+    ``exception`` event when it raises (the exception still propagates). Metrics:
+    ``infersight_job_duration_seconds{job_name, status}`` and ``infersight_job_rows`` /
+    ``infersight_job_bytes{job_name}`` on ``/metrics`` and over OTLP. A run on an event loop's
+    thread is attributed by the loop monitor, so a job that blocks the loop is named in the
+    ``event_loop.blocked`` span. The analysis finds jobs whose runs line up with latency spikes
+    (``periodic_job_interference``).
+
+    ``attributes``: extra span attributes for every run; ``rows_from_result=False`` stops the
+    ``len(result)`` default. ``tracer_provider`` / ``meter_provider`` / ``registry`` default to
+    the global ones (what ``instrument_app`` set up). Telemetry failures are logged, never raised.
+    """
+
     def __init__(self, name: str, *, tracer_provider: trace.TracerProvider | None = None,
                  meter_provider: metrics.MeterProvider | None = None,
                  registry: CollectorRegistry | None = None, attributes: dict[str, Any] | None = None,
                  rows_from_result: bool = True) -> None:
         if not name or not isinstance(name, str):
-            raise ValueError("traced_job needs a non-empty job name")
+            raise ConfigurationError("traced_job needs a non-empty job name")
         self.name = name
         self._sinks = Sinks(tracer_provider, meter_provider, registry)
         self._attributes = dict(attributes or {})
@@ -86,16 +119,21 @@ class traced_job:  # noqa: N801 - used like a function/decorator
                 run._tracker = tracker
             except Exception:  # pragma: no cover - attribution is best effort
                 logger.debug("traced_job %r: loop attribution failed", self.name, exc_info=True)
-        return run, _CURRENT.set(run), time.perf_counter_ns()
+        ctx_token = context.attach(trace.set_span_in_context(span))
+        return run, _CURRENT.set(run), time.perf_counter_ns(), ctx_token
 
     def _end(self, frame: _Frame, exc: BaseException | None) -> None:
-        run, token, t0 = frame
+        run, token, t0, ctx_token = frame
         if run._tracker is not None:
             run._tracker.ended(run)
         try:
             _CURRENT.reset(token)
         except ValueError:  # ended in another context (e.g. a different task)
             _CURRENT.set(None)
+        try:
+            context.detach(ctx_token)  # type: ignore[arg-type]
+        except Exception:  # ended in another context: the OTel context is that context's own
+            logger.debug("traced_job %r: its span's context ended elsewhere", self.name)
         seconds = (time.perf_counter_ns() - t0) / 1e9
         status = "error" if exc is not None else "ok"
         try:
@@ -108,8 +146,8 @@ class traced_job:  # noqa: N801 - used like a function/decorator
                 span.set_attributes(run.attributes)
             span.set_attribute("infersight.job.duration_s", seconds)
             if exc is not None:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                span.record_exception(exc, attributes=exception_attributes(exc))
+                span.set_status(Status(StatusCode.ERROR, status_description(exc)))
             span.end()
             prom, otel = self._sinks.prom, self._sinks.otel
             prom["infersight_job_duration_seconds"].labels(self.name, status).observe(seconds)

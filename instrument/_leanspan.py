@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infersight.instrument import _otlp
+from infersight.instrument._sdk_compat import batch_view, is_parent_based_always_on, lean_export_supported
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
@@ -49,7 +50,7 @@ class LeanTracer:
         self.provider = provider
         self.processor = processor
         self.sampler = provider.sampler
-        self._default_sampler = _is_parent_based_always_on(provider.sampler)
+        self._default_sampler = is_parent_based_always_on(provider.sampler)
         self.id_generator = provider.id_generator
         self.resource = provider.resource
         self.instrumentation_scope = InstrumentationScope(scope_name, scope_version)
@@ -68,7 +69,7 @@ class LeanTracer:
             extra = None
         else:
             result = self.sampler.should_sample(parent, trace_id, name, kind, None, None)
-            sampled = result.decision.is_sampled()
+            sampled = result.decision in (sampling.Decision.RECORD_AND_SAMPLE,)
             trace_state = result.trace_state if result.trace_state is not None else (
                 parent_ctx.trace_state if parent_ctx is not None else None)
             extra = result.attributes
@@ -80,17 +81,6 @@ class LeanTracer:
         if extra:
             attributes = {**extra, **attributes}
         return LeanSpan(self, name, kind, ctx, parent_ctx, attributes, time.time_ns())
-
-
-def _is_parent_based_always_on(sampler: Any) -> bool:
-    from opentelemetry.sdk.trace import sampling
-
-    return (type(sampler) is sampling.ParentBased
-            and getattr(sampler, "_root", None) is sampling.ALWAYS_ON
-            and getattr(sampler, "_remote_parent_sampled", None) is sampling.ALWAYS_ON
-            and getattr(sampler, "_remote_parent_not_sampled", None) is sampling.ALWAYS_OFF
-            and getattr(sampler, "_local_parent_sampled", None) is sampling.ALWAYS_ON
-            and getattr(sampler, "_local_parent_not_sampled", None) is sampling.ALWAYS_OFF)
 
 
 class LeanSpan(trace.Span):
@@ -209,9 +199,11 @@ def lean_tracer_for(provider: Any, scope_name: str, scope_version: str) -> LeanT
     from infersight.instrument._config import owned_processor
 
     processor = owned_processor(provider)
-    exporter = getattr(processor, "span_exporter", None)
+    exporter = getattr(processor, "exporter", None)
     if processor is None or not isinstance(exporter, _otlp.LeanOTLPSpanExporter):
         return None
+    if batch_view(processor).emit is None or not lean_export_supported(exporter):
+        return None  # an SDK without the seams the lean path needs: SDK spans, same data
     tracer = LeanTracer(provider, processor, scope_name, scope_version)
     if exporter.lean is None:
         exporter.lean = (tracer.resource, tracer.instrumentation_scope)

@@ -16,10 +16,11 @@ How precise a block is: the timer fires late by ``lag`` (a lower bound of the bl
 was stuck at least from the due time to the firing). The block began somewhere between the
 previous tick and the due time; its estimated start is the last *sign of life* of the loop
 before it: the previous tick, a request that started, or a ``traced_job`` that began on the
-loop thread (for a sync job blocking the loop, that is the block's exact start). So the
-exported interval is an upper bound, ``blocked_ms`` <= ``lag_ms + interval``, and the true
-block lies within [``lag_ms``, ``blocked_ms``]. Blocks shorter than the threshold, or that
-ended before the timer was due, are not seen.
+loop thread (for a sync job blocking the loop, that is the block's exact start). So
+``blocked_ms`` <= ``lag_ms + interval``; when one callback blocked, the true block lies within
+[``lag_ms``, ``blocked_ms``]. When the loop was busy with many callbacks instead (it showed a
+sign of life after the due time), ``blocked_ms`` (since that sign) can be below ``lag_ms``.
+Blocks shorter than the threshold, or that ended before the timer was due, are not seen.
 
 With ``capture_stack`` a watchdog thread grabs the loop thread's stack while it is blocked
 (``sys._current_frames``: cheap, no signals) and the job whose frame is on that stack.
@@ -36,6 +37,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._loopblocks import BlockExporter, JobTracker, register, unregister
 from opentelemetry.trace import Span, Tracer
 
@@ -51,7 +53,7 @@ class LoopLagMonitor:
                  interval_s: float = 0.1, blocked_threshold_s: float = 0.1, capture_stack: bool = False,
                  stack_limit: int = 30, on_error: Callable[[str], None] | None = None) -> None:
         if interval_s <= 0 or blocked_threshold_s <= 0:
-            raise ValueError("interval_s and blocked_threshold_s must be > 0")
+            raise ConfigurationError("interval_s and blocked_threshold_s must be > 0")
         self.interval_s = interval_s
         self.threshold_s = blocked_threshold_s
         self.interval_ns = int(interval_s * 1e9)
@@ -161,11 +163,10 @@ class LoopLagMonitor:
     def saw_alive(self, now_ns: int) -> None:
         self.alive_ns = now_ns
 
-    def block_start(self, prev_tick_ns: int, due_ns: int) -> int:
-        """Estimated start (perf ns) of a block that made the timer due at ``due_ns`` late."""
+    def block_start(self, prev_tick_ns: int) -> int:
+        """Estimated start (perf ns) of the block the timer just saw: the last sign of life."""
         alive = self.alive_ns
-        start = alive if alive > prev_tick_ns else prev_tick_ns
-        return due_ns if start > due_ns else start
+        return alive if alive > prev_tick_ns else prev_tick_ns
 
     def record(self, lag: float, now_ns: int | None = None, prev_tick_ns: int | None = None) -> None:
         if self._prom is not None:
@@ -177,7 +178,7 @@ class LoopLagMonitor:
         end_perf = now_ns if now_ns is not None else time.perf_counter_ns()
         lag_ns = int(lag * 1e9)
         due = end_perf - lag_ns
-        start_perf = self.block_start(prev_tick_ns if prev_tick_ns is not None else due - self.interval_ns, due)
+        start_perf = self.block_start(prev_tick_ns if prev_tick_ns is not None else due - self.interval_ns)
         end_ns = self.wall_ns(end_perf)
         stack, job, attribution = "", None, ""
         sample = self._sample
@@ -232,7 +233,7 @@ class LoopLagMonitor:
             return window[0]
         due = self.due_ns
         if now_ns - due >= self.threshold_ns:
-            return self.block_start(self.last_tick_ns, due)
+            return self.block_start(self.last_tick_ns)
         return None
 
     # -- the watchdog / exporter thread ------------------------------------------------------

@@ -12,13 +12,13 @@ import weakref
 from typing import Any
 
 import prometheus_client
-from infersight.instrument import catalog as _catalog  # noqa: F401  (load the catalog before its parts)
 from infersight.instrument._catalog_runtime import METRICS
+from infersight.instrument._device import MODEL_DEVICES, torch_cuda_available
 from infersight.instrument._export import dropped_spans_total
-from infersight.instrument.catalog import MetricSpec
+from infersight.instrument._metricspec import MetricSpec
 from opentelemetry import metrics as otel_metrics
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 SPECS: dict[str, MetricSpec] = {s.name: s for s in METRICS}
@@ -49,6 +49,35 @@ class _DroppedSpansCollector(Collector):
         yield CounterMetricFamily(spec.name, spec.help, value=dropped_spans_total())
 
 
+_COLLECTED = frozenset({"infersight_exporter_dropped_spans", "infersight_model_device",
+                        "infersight_torch_cuda_available"})
+
+
+class _ModelDeviceCollector(Collector):
+    """The model device facts, re-read (``MODEL_DEVICES.poll()``) at every scrape."""
+
+    def collect(self) -> Any:
+        spec = SPECS["infersight_model_device"]
+        fam = GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
+        for m in MODEL_DEVICES.poll():
+            fam.add_metric([m.name, m.device, m.type, m.source], 1.0)
+        yield fam
+        spec = SPECS["infersight_torch_cuda_available"]
+        cuda = GaugeMetricFamily(spec.name, spec.help)
+        available = torch_cuda_available()
+        if available is not None:
+            cuda.add_metric([], 1.0 if available else 0.0)
+        yield cuda
+
+
+def model_device_observations() -> list[otel_metrics.Observation]:
+    return [otel_metrics.Observation(1, {"infersight.model.name": m.name,
+                                         "infersight.model.device": m.device,
+                                         "infersight.model.device.type": m.type,
+                                         "infersight.model.device.source": m.source})
+            for m in MODEL_DEVICES.poll()]
+
+
 class PromMetrics:
     """Every runtime family of the catalog, registered in one registry."""
 
@@ -57,7 +86,9 @@ class PromMetrics:
         multiproc = multiprocess_dir() is not None
         fams: dict[str, Any] = {}
         for spec in METRICS:
-            if spec.name == "infersight_exporter_dropped_spans":
+            # collectors of their own (dropped spans, model devices); CPU is OTLP-only
+            # (prometheus_client's process collector already has process_cpu_seconds_total)
+            if spec.name in _COLLECTED or spec.source == "host":
                 continue
             kwargs: dict[str, Any] = {"labelnames": spec.labels, "registry": registry}
             if spec.type == "counter":
@@ -76,6 +107,8 @@ class PromMetrics:
         self.families = fams
         self._dropped = _DroppedSpansCollector()
         registry.register(self._dropped)
+        self._devices = _ModelDeviceCollector()
+        registry.register(self._devices)
         self._http_children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
         self._active_children: dict[str, Any] = {}
 
@@ -146,6 +179,24 @@ class OtelInstruments:
 
         meter.create_observable_counter("infersight.exporter.dropped_spans", callbacks=[_dropped],
                                         unit="1", description=SPECS["infersight_exporter_dropped_spans"].help)
+        from infersight.instrument import _cpu
+
+        _cpu.register(meter)
+
+        def _devices(_options: Any) -> Any:
+            try:
+                return model_device_observations()
+            except Exception:  # telemetry never raises into the SDK
+                return []
+
+        def _cuda(_options: Any) -> Any:
+            available = torch_cuda_available()
+            return [] if available is None else [otel_metrics.Observation(1 if available else 0)]
+
+        meter.create_observable_gauge("infersight.model.device", callbacks=[_devices], unit="1",
+                                      description=SPECS["infersight_model_device"].help)
+        meter.create_observable_gauge("infersight.torch.cuda.available", callbacks=[_cuda], unit="1",
+                                      description=SPECS["infersight_torch_cuda_available"].help)
 
 
 _lock = threading.Lock()

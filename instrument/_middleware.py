@@ -17,6 +17,7 @@ from infersight.instrument._arrival import header_value, set_queued
 from infersight.instrument._asgi import GETTER, log_hook_failure, redact_query, respond, route_template
 from infersight.instrument._health import json_bytes
 from infersight.instrument._metrics import normalize_method, status_class
+from infersight.instrument._redact import UNMATCHED_PATH, exception_attributes, status_description
 from infersight.instrument._state import Instrumentation
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -47,7 +48,7 @@ class InfersightMiddleware:
         kind = scope["type"]
         if kind != "http" or not st.enabled:
             if kind == "lifespan" and st.enabled:
-                await self.app(scope, self._lifespan_receive(receive), send)
+                await self.app(scope, self._lifespan_receive(receive), self._lifespan_send(send))
                 return
             await self.app(scope, receive, send)
             return
@@ -75,6 +76,21 @@ class InfersightMiddleware:
             elif kind == "lifespan.shutdown" and st.loop is not None:
                 st.loop.stop()
             return message
+
+        return wrapped
+
+    def _lifespan_send(self, send: Any) -> Any:
+        """After the app's own shutdown handlers: flush the telemetry infersight owns, so a server
+        stopped by SIGTERM (uvicorn re-raises it after shutdown: no atexit runs) loses nothing."""
+        st = self.state
+
+        async def wrapped(message: dict[str, Any]) -> None:
+            if message.get("type") == "lifespan.shutdown.complete" and st._flushers:
+                try:
+                    await asyncio.to_thread(st.flush)
+                except Exception:
+                    logger.warning("infersight: flushing telemetry at shutdown failed", exc_info=True)
+            await send(message)
 
         return wrapped
 
@@ -127,6 +143,8 @@ class InfersightMiddleware:
                     if contrib and not status[2]:
                         status[2] = 1
                         try:
+                            if not st.capture_paths and route_template(scope, root0) is None and span.is_recording():
+                                span.set_attribute("url.path", UNMATCHED_PATH)
                             self._annotate(span, gc_count0, gc_total0, lag_count0, start_ns, time.time_ns(),
                                            hook_states, arrival)
                         except Exception:
@@ -153,6 +171,8 @@ class InfersightMiddleware:
             await self.app(scope, receive, send_wrapper)
         except BaseException as e:
             exc = e
+            if contrib and isinstance(e, Exception):
+                _contrib_exception(span, e)
             raise
         finally:
             try:
@@ -220,7 +240,7 @@ class InfersightMiddleware:
         if agent:
             attrs["user_agent.original"] = agent
         request_start = headers.get("x-request-start") or headers.get("x-queue-start")
-        lean = self.state.lean
+        lean = self.state._lean
         if lean is not None:
             return lean.start_span(method, parent, SpanKind.SERVER, attrs), parent, request_start
         return (tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attrs), parent,
@@ -248,11 +268,13 @@ class InfersightMiddleware:
             if route is not None:
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
+            elif not st.capture_paths:
+                span.set_attribute("url.path", UNMATCHED_PATH)  # the raw path is whatever was sent
             span.set_attribute("http.response.status_code", code)
             if exc is not None:
-                span.record_exception(exc)
+                span.record_exception(exc, attributes=exception_attributes(exc))
                 span.set_attribute("error.type", type(exc).__qualname__)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                span.set_status(Status(StatusCode.ERROR, status_description(exc)))
             elif code >= 500:
                 span.set_attribute("error.type", str(code))
                 span.set_status(Status(StatusCode.ERROR))
@@ -285,7 +307,7 @@ class InfersightMiddleware:
                     attrs["error.type"] = error
                 return attrs
 
-            local = st.local_http
+            local = st._local_http
             if local is not None:
                 local.record((method, route, code, scheme, error), attributes, seconds)
             else:
@@ -336,6 +358,34 @@ class InfersightMiddleware:
 
         body, content_type = await loop.run_in_executor(None, render)
         await respond(send, 200, body, content_type.encode())
+
+
+def _contrib_exception(span: Any, exc: Exception) -> None:
+    """Contrib mode: the exception is about to leave through the contrib middleware, which records
+    it with its message (``trace.use_span``). Record it here with the message left out unless
+    captured, and make this span ignore contrib's second record and message-bearing status."""
+    from infersight.instrument._redact import capture_exception_messages
+
+    if capture_exception_messages() or not span.is_recording():
+        return
+    try:
+        span.record_exception(exc, attributes=exception_attributes(exc, escaped=True))
+        record, set_status = span.record_exception, span.set_status
+
+        def record_once(exception: BaseException, *args: Any, **kwargs: Any) -> None:
+            if exception is not exc:
+                record(exception, *args, **kwargs)
+
+        def status_without_message(status: Any, description: str | None = None) -> None:
+            if isinstance(status, Status) and status.status_code is StatusCode.ERROR and status.description:
+                status = Status(StatusCode.ERROR, type(exc).__name__)
+                description = None
+            set_status(status, description)
+
+        span.record_exception = record_once
+        span.set_status = status_without_message
+    except Exception:  # a span type we cannot adjust: contrib records it as it always did
+        logger.debug("infersight: cannot redact the exception on %r", span, exc_info=True)
 
 
 __all__ = ["InfersightMiddleware", "redact_query", "route_template"]

@@ -16,6 +16,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from infersight.instrument._exporthealth import HEALTH
+from infersight.instrument._sdk_compat import preferred_aggregation, preferred_temporality
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
@@ -76,8 +78,8 @@ class AugmentingMetricExporter(MetricExporter):
     """Passes every export to ``inner`` with the local histograms added under ``scope_name``."""
 
     def __init__(self, inner: MetricExporter, scope_name: str, scope_version: str) -> None:
-        super().__init__(preferred_temporality=getattr(inner, "_preferred_temporality", None),
-                         preferred_aggregation=getattr(inner, "_preferred_aggregation", None))
+        super().__init__(preferred_temporality=preferred_temporality(inner),
+                         preferred_aggregation=preferred_aggregation(inner))
         self.inner = inner
         self.scope = InstrumentationScope(scope_name, scope_version)
         self.sources: list[LocalHistogram] = []
@@ -104,7 +106,10 @@ class AugmentingMetricExporter(MetricExporter):
             metrics_data = self._augment(metrics_data)
         except Exception:
             logger.warning("infersight: adding local histograms to the export failed", exc_info=True)
-        return self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        if result is MetricExportResult.SUCCESS:
+            HEALTH.success()
+        return result
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self.inner.force_flush(timeout_millis=timeout_millis)

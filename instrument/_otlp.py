@@ -14,6 +14,13 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from infersight.instrument._sdk_compat import (
+    export_operation,
+    exporter_is_shut_down,
+    max_request_size,
+    otlp_http_client,
+    plain_attributes,
+)
 from infersight.instrument._transport import adopt_lean_transport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
@@ -99,7 +106,7 @@ def encode_attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes
     if memos is None:
         memos = _MEMO[tag] = ({}, {})
     _str_memo, _int_memo = memos
-    plain = getattr(attributes, "_dict", attributes)  # BoundedAttributes: skip the Mapping mixin
+    plain = plain_attributes(attributes)  # BoundedAttributes: skip the Mapping mixin
     for key, value in plain.items():
         kind = type(value)
         if kind is str and len(value) <= 64:
@@ -294,19 +301,23 @@ class LeanOTLPSpanExporter(OTLPSpanExporter):
                  client_key_file: str | None = None, client_certificate_file: str | None = None,
                  headers: Mapping[str, str] | None = None, timeout: float | None = None,
                  compression: Any = None, session: Any = None, **kwargs: Any) -> None:
-        super().__init__(endpoint, certificate_file, client_key_file, client_certificate_file,  # type: ignore[call-overload]
-                         headers, timeout, compression, session, **kwargs)
+        optional = {"client_key_file": client_key_file, "client_certificate_file": client_certificate_file,
+                    "session": session}  # older SDKs lack the first two: passed only when set
+        super().__init__(endpoint=endpoint, certificate_file=certificate_file, headers=headers,
+                         timeout=timeout, compression=compression,
+                         **{k: v for k, v in optional.items() if v is not None}, **kwargs)
         if "_transport" not in kwargs:
             adopt_lean_transport(self, "traces", session=session, certificate_file=certificate_file,
                                  client_key_file=client_key_file, client_certificate_file=client_certificate_file)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        client = getattr(self, "_client", None)
-        op = getattr(getattr(self, "_metrics", None), "export_operation", None)
-        if client is None or op is None or getattr(self, "_shutdown", False):
-            if getattr(self, "_shutdown", False):
+        client = otlp_http_client(self)
+        op = export_operation(self)
+        if client is None or op is None or exporter_is_shut_down(self):
+            if exporter_is_shut_down(self):
                 return SpanExportResult.FAILURE
-            return super().export([s for s in spans if not isinstance(s, bytes)])  # type: ignore[misc]
+            # an SDK without the seams: lean_tracer_for() made no pre-encoded spans for it
+            return super().export([s for s in spans if not isinstance(s, bytes)])
         with op(len(spans)) as result:
             try:
                 data = encode_request(spans, self.lean)
@@ -314,7 +325,7 @@ class LeanOTLPSpanExporter(OTLPSpanExporter):
                 logger.error("Failed to encode span batch: %s", error)
                 result.error = error
                 return SpanExportResult.FAILURE
-            limit = getattr(self, "_max_request_size", None)
+            limit = max_request_size(self)
             if limit is not None and len(data) > limit:
                 logger.warning("Dropping span batch: %d bytes exceeds max_request_size %d", len(data), limit)
                 return SpanExportResult.FAILURE

@@ -1,8 +1,12 @@
-"""Runtime facts (Python, torch, CUDA, driver, process role) for resource attributes and an info metric.
+"""Runtime facts (Python, torch, CUDA, driver, process role, model device) for resource
+attributes and an info metric.
 
 Nothing here imports torch: a model server that has not imported it yet must not pay for it.
 The torch/CUDA versions come from ``sys.modules`` when torch is already loaded, else from the
-installed distribution's metadata; the driver version from ``/proc/driver/nvidia/version``.
+installed distribution's metadata; the driver version from ``/proc/driver/nvidia/version``;
+``torch.cuda.is_available()`` only when torch is loaded; the model device from
+``declare_model_device`` when it ran before the providers were built (it usually runs later:
+the ``infersight.model.device`` gauge and change spans carry it then).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
+from infersight.instrument._device import MODEL_DEVICES, torch_cuda_available
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +36,8 @@ class RuntimeFacts:
     driver_version: str
     process_role: str
     infersight_version: str
+    torch_cuda_available: bool | None = None
+    model_device: str = ""
 
     def resource_attributes(self) -> dict[str, str]:
         """OTel resource attributes (empty facts are left out)."""
@@ -41,6 +49,9 @@ class RuntimeFacts:
             "infersight.nvidia.driver.version": self.driver_version,
             "infersight.process.role": self.process_role,
             "infersight.version": self.infersight_version,
+            "infersight.model.device": self.model_device,
+            "infersight.torch.cuda.available": "" if self.torch_cuda_available is None
+            else str(self.torch_cuda_available).lower(),
         }
         return {k: v for k, v in attrs.items() if v}
 
@@ -98,6 +109,8 @@ def runtime_facts(process_role: str | None = None, *, driver_file: Path = _DRIVE
         driver_version=driver_version(driver_file),
         process_role=role,
         infersight_version=_dist_version("infersight"),
+        torch_cuda_available=torch_cuda_available(),
+        model_device=",".join(sorted({m.device for m in MODEL_DEVICES.snapshot()})),
     )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from infersight.instrument._exposition import Exposition
 from infersight.instrument._gc import GcMonitor
@@ -14,11 +15,23 @@ from infersight.instrument._loop import LoopLagMonitor
 from infersight.instrument._metrics import OtelInstruments, PromMetrics
 from opentelemetry.trace import Tracer
 
+if TYPE_CHECKING:
+    from infersight.instrument._config import TelemetryProviders
+    from infersight.instrument._leanspan import LeanTracer
+    from infersight.instrument._otelhist import LocalHistogram
+
 logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
 class Instrumentation:
+    """What one :func:`instrument_app` call set up (``instrumentation_of(app)`` returns it).
+
+    Public: ``mode``, the paths, ``hooks`` (append a :class:`RequestHook` to annotate request
+    spans), :attr:`lean_spans`, :attr:`owned_telemetry` and :meth:`flush`. Everything with a
+    leading underscore is the teardown bookkeeping of ``uninstrument_app``.
+    """
+
     mode: str
     tracer: Tracer | None            # None in contrib mode (the contrib middleware makes the span)
     prom: PromMetrics
@@ -30,15 +43,35 @@ class Instrumentation:
     metrics_path: str | None
     trace_health: bool = False
     capture_query: bool = False       # url.query values are redacted unless opted in
+    capture_paths: bool = False       # unmatched requests' url.path becomes /{unmatched} unless opted in
     gc: GcMonitor | None = None
     loop: LoopLagMonitor | None = None
     hooks: list[RequestHook] = field(default_factory=list)
-    closers: list[Any] = field(default_factory=list)
     enabled: bool = True
-    owned_telemetry: Any = None       # the Telemetry from configure(), when instrument_app built it
-    restore: list[Any] = field(default_factory=list)
-    lean: Any = None                  # a LeanTracer when the provider is infersight's own
-    local_http: Any = None            # a LocalHistogram when the MeterProvider is infersight's own
+    _owned_telemetry: TelemetryProviders | None = None  # when instrument_app built the providers
+    _closers: list[Callable[[], object]] = field(default_factory=list)
+    _restore: list[Callable[[], object]] = field(default_factory=list)
+    _lean: LeanTracer | None = None             # when the provider is infersight's own
+    _local_http: LocalHistogram | None = None   # when the MeterProvider is infersight's own
+    _flushers: list[Callable[[], object]] = field(default_factory=list)  # run at lifespan shutdown
+
+    @property
+    def lean_spans(self) -> bool:
+        """True when SERVER spans take the lean path (infersight built the TracerProvider)."""
+        return self._lean is not None
+
+    @property
+    def owned_telemetry(self) -> TelemetryProviders | None:
+        """The providers :func:`configure` built for this app (None when they were given or global)."""
+        return self._owned_telemetry
+
+    def flush(self) -> None:
+        """Export what infersight's own exporters still hold (each bounded by its timeout)."""
+        for fn in self._flushers:
+            try:
+                fn()
+            except Exception:
+                logger.warning("infersight: a telemetry flush failed", exc_info=True)
 
     def hook_failed(self, name: str) -> None:
         try:

@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry.exporter.http.transport._base import BaseHTTPResult, BaseHTTPTransport
+from infersight.instrument._sdk_compat import (
+    HAS_HTTP_TRANSPORT,
+    BaseHTTPResult,
+    BaseHTTPTransport,
+    client_transport,
+    exporter_endpoint,
+    otlp_http_client,
+    set_client_transport,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +48,8 @@ class _Result(BaseHTTPResult):
 
     def headers(self) -> Mapping[str, str]:
         # HTTPMessage.get() is case-insensitive, as the SDK client's Retry-After lookup needs
-        return self.response_headers if self.response_headers is not None else {}  # type: ignore[no-any-return]
+        headers: Mapping[str, str] = self.response_headers if self.response_headers is not None else {}
+        return headers
 
 
 class LeanHTTPTransport(BaseHTTPTransport):
@@ -168,10 +177,12 @@ def adopt_lean_transport(exporter: Any, signal: str, *, session: Any = None, cer
     credential-provider session, an endpoint behind a proxy, or an SDK whose exporter does not
     have the expected shape.
     """
-    client = getattr(exporter, "_client", None)
-    url = getattr(exporter, "_endpoint", None)
-    old = getattr(client, "_transport", None)
-    if session is not None or client is None or not isinstance(url, str) or not isinstance(old, BaseHTTPTransport):
+    if not HAS_HTTP_TRANSPORT:
+        return False  # an SDK whose exporters post through requests themselves
+    client = otlp_http_client(exporter)
+    url = exporter_endpoint(exporter)
+    old = client_transport(client)
+    if session is not None or client is None or url is None or not isinstance(old, BaseHTTPTransport):
         return False
     if os.environ.get(_CREDENTIAL_ENV) or os.environ.get(
             f"OTEL_PYTHON_EXPORTER_OTLP_HTTP_{signal.upper()}_CREDENTIAL_PROVIDER") or _proxied(url):
@@ -182,11 +193,12 @@ def adopt_lean_transport(exporter: Any, signal: str, *, session: Any = None, cer
     except Exception as exc:  # bad certificate paths etc.: the SDK transport reports them its own way
         logger.debug("infersight: lean OTLP transport unavailable for %s (%s)", url, exc)
         return False
-    client._transport = transport
+    set_client_transport(client, transport)
     try:
         old.close()
     except Exception:  # pragma: no cover
         logger.debug("closing the replaced OTLP transport failed", exc_info=True)
     return True
+
 
 __all__ = ["LeanHTTPTransport", "adopt_lean_transport"]

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from infersight.instrument._errors import ConfigurationError
+from infersight.instrument._sdk_compat import preferred_aggregation, preferred_temporality
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -55,7 +57,7 @@ def resolve_endpoint(argv: Sequence[str] = (), environ: Any = None) -> str:
 def _base(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"OTLP endpoint must be an http(s) URL like {DEFAULT_ENDPOINT!r}, got {url!r}")
+        raise ConfigurationError(f"OTLP endpoint must be an http(s) URL like {DEFAULT_ENDPOINT!r}, got {url!r}")
     return url.rstrip("/")
 
 
@@ -68,7 +70,7 @@ def _make_span_exporter(endpoint: str, protocol: str) -> SpanExporter:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
 
         return Http(endpoint=endpoint)
-    raise ValueError(f"unsupported OTLP traces protocol {protocol!r}")
+    raise ConfigurationError(f"unsupported OTLP traces protocol {protocol!r}")
 
 
 class LazySpanExporter(SpanExporter):
@@ -135,8 +137,8 @@ class PidGuardSpanExporter(SpanExporter):
 
 class PidGuardMetricExporter(MetricExporter):
     def __init__(self, inner: MetricExporter, pid: int | None = None) -> None:
-        super().__init__(preferred_temporality=getattr(inner, "_preferred_temporality", None),
-                         preferred_aggregation=getattr(inner, "_preferred_aggregation", None))
+        super().__init__(preferred_temporality=preferred_temporality(inner),
+                         preferred_aggregation=preferred_aggregation(inner))
         self.inner = inner
         self.pid = os.getpid() if pid is None else pid
 

@@ -21,6 +21,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from infersight.instrument._errors import ConfigurationError
+
 logger = logging.getLogger(__name__)
 
 TOKEN_COUNTERS = ("vllm:prompt_tokens", "vllm:generation_tokens")
@@ -49,7 +51,7 @@ class TokenEnergyLedger:
                  price_per_gpu_hour: float | None = None, ring: int = 8192,
                  min_step_s: float = 0.1, clock: Callable[[], int] = time.time_ns) -> None:
         if gpus < 1:
-            raise ValueError("gpus must be >= 1")
+            raise ConfigurationError("gpus must be >= 1")
         self._tokens = tokens
         self.gpus = gpus
         self.price = price_per_gpu_hour

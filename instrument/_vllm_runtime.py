@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from infersight.instrument._config import Telemetry, configure
+from infersight.instrument._config import TelemetryProviders, configure, default_export_interval_s
 from infersight.instrument._gc import GcMonitor
 from infersight.instrument._loop import LoopLagMonitor
 from infersight.instrument._metrics import otel_instruments, prom_metrics
@@ -52,7 +52,7 @@ _fork_hook_installed = False
 class VllmTelemetry:
     role: str
     pid: int
-    telemetry: Telemetry
+    telemetry: TelemetryProviders
     gc_monitor: GcMonitor
     enricher: VllmSpanEnricher | None = None
     loop_monitor: LoopLagMonitor | None = None
@@ -120,16 +120,6 @@ def current() -> VllmTelemetry | None:
     return _current
 
 
-def _export_interval_s() -> float:
-    raw = os.environ.get("OTEL_METRIC_EXPORT_INTERVAL")
-    if raw:
-        try:
-            return max(0.1, float(raw) / 1000.0)
-        except ValueError:
-            logger.warning("infersight: OTEL_METRIC_EXPORT_INTERVAL=%r is not a number of ms", raw)
-    return 5.0
-
-
 def _visible_gpus() -> list[int] | None:
     raw = os.environ.get("CUDA_VISIBLE_DEVICES")
     if raw is None or raw.strip() == "":
@@ -188,7 +178,7 @@ def start(role: str, *, argv: list[str] | None = None, nvml: Any = None, gpu: bo
         tel = configure(service, endpoint=endpoint, process_role=role, resource_attributes=attrs,
                         span_exporter=PidGuardSpanExporter(span_exporter),
                         metric_exporter=PidGuardMetricExporter(metric_exporter),
-                        export_interval_s=_export_interval_s(), set_global=frontend)
+                        export_interval_s=default_export_interval_s(), set_global=frontend)
         state: VllmTelemetry | None = None
         try:
             otel = otel_instruments(tel.meter_provider)
@@ -234,7 +224,7 @@ def _vllm_version() -> str:
         return ""
 
 
-def _start_gpu(state: VllmTelemetry, tel: Telemetry, nvml: Any) -> None:
+def _start_gpu(state: VllmTelemetry, tel: TelemetryProviders, nvml: Any) -> None:
     from infersight.instrument._vllm_gpu import TokenEnergyLedger, registry_token_reader
     from infersight.instrument.gpu._sampler import start_sampler
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from infersight.instrument._config import signal_endpoint
 from infersight.instrument._export import BoundedBatchSpanProcessor
+from infersight.instrument._exporthealth import ensure_visible, watch_exports
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -112,6 +113,10 @@ class ClientSpans:
             if span_exporter is None:
                 span_exporter = OTLPSpanExporter(endpoint=signal_endpoint(endpoint, "traces"),
                                                  timeout=export_timeout_s)
+                # an unreachable collector: one warning, not a line per retry (as for configure())
+                url = str(getattr(span_exporter, "_endpoint", "") or "")
+                watch_exports(url.removesuffix("/v1/traces") or "the OTLP endpoint")
+                ensure_visible()
             self.processor = BoundedBatchSpanProcessor(
                 span_exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_ms,
                 max_export_batch_size=min(512, max_queue_size), export_timeout_millis=export_timeout_s * 1000)

@@ -6,7 +6,10 @@ install, so a file that the code opens but the wheel does not carry fails a test
 install reads every file from the checkout and would hide it).
 
 ``INFERSIGHT_WHEEL_VENV=/path/to/venv`` reuses a venv made earlier (while iterating on tests);
-``make test`` leaves it unset, so the suite builds and installs afresh every time.
+``make test`` leaves it unset, so the suite builds and installs afresh every time. The build and
+the install (about a minute of mostly disk I/O) start in a background thread as soon as pytest
+has collected a test that needs them (``tests/conftest.py``), so they overlap the tests that run
+before ``tests/installed/`` instead of adding to the suite's time.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,3 +90,46 @@ def install_wheel(wheel: Path, venv: Path, extras: str = EXTRAS) -> InstalledVen
 def reused_venv() -> InstalledVenv | None:
     path = os.environ.get("INFERSIGHT_WHEEL_VENV")
     return InstalledVenv(Path(path)) if path else None
+
+
+class BackgroundInstall:
+    """Build the wheel and install it into a fresh venv on a thread; ``wheel()``/``venv()`` wait."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="infersight-wheel-"))
+        self._built = threading.Event()
+        self._done = threading.Event()
+        self._wheel: Path | None = None
+        self._venv: InstalledVenv | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="wheel-install", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._wheel = build_wheel(self.root / "dist")
+            self._built.set()
+            self._venv = reused_venv() or install_wheel(self._wheel, self.root / "venv")
+        except BaseException as exc:  # noqa: BLE001 - re-raised by wheel()/venv() in the test
+            self._error = exc
+        finally:
+            self._built.set()
+            self._done.set()
+
+    def wheel(self, timeout: float = 1800) -> Path:
+        if not self._built.wait(timeout):
+            raise TimeoutError("building the wheel took too long")
+        if self._wheel is None:
+            raise AssertionError(f"building the wheel failed: {self._error}")
+        return self._wheel
+
+    def venv(self, timeout: float = 1800) -> InstalledVenv:
+        if not self._done.wait(timeout):
+            raise TimeoutError("installing the wheel took too long")
+        if self._venv is None:
+            raise AssertionError(f"installing the wheel failed: {self._error}")
+        return self._venv
+
+    def cleanup(self) -> None:
+        self._done.wait(1800)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from tests._wheel import InstalledVenv
+    from tests._wheel import BackgroundInstall, InstalledVenv
 
 
 def free_port() -> int:
@@ -40,12 +40,33 @@ def _no_leaked_client_instrumentation() -> Iterator[None]:
             instrumentor.uninstrument()
 
 
+_BACKGROUND: dict[str, BackgroundInstall] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building and installing the wheel now, on a thread, if a collected test needs it:
+    it overlaps the tests that run before tests/installed/ (tests/_wheel.py)."""
+    needs = any("built_wheel" in getattr(item, "fixturenames", ()) or "installed" in getattr(item, "fixturenames", ())
+                for item in session.items)
+    if needs and not session.config.option.collectonly:
+        from tests._wheel import BackgroundInstall
+
+        _BACKGROUND["job"] = BackgroundInstall()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    job = _BACKGROUND.pop("job", None)
+    if job is not None:
+        job.cleanup()
+
+
 @pytest.fixture(scope="session")
 def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel of this checkout, built once per test session."""
+    """The wheel of this checkout, built once per test session (in the background when possible)."""
     from tests._wheel import build_wheel
 
-    return build_wheel(tmp_path_factory.mktemp("dist"))
+    job = _BACKGROUND.get("job")
+    return job.wheel() if job is not None else build_wheel(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="session")
@@ -53,4 +74,8 @@ def installed(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> In
     """The wheel installed non-editable (with [collector,analysis]) into a fresh venv."""
     from tests._wheel import install_wheel, reused_venv
 
-    return reused_venv() or install_wheel(built_wheel, tmp_path_factory.mktemp("wheel") / "venv")
+    reused = reused_venv()
+    if reused is not None:
+        return reused
+    job = _BACKGROUND.get("job")
+    return job.venv() if job is not None else install_wheel(built_wheel, tmp_path_factory.mktemp("wheel") / "venv")

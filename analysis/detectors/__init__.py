@@ -1,26 +1,30 @@
-"""The detectors: each takes a :class:`~infersight.analysis._context.Context` and returns Findings."""
+"""The detectors: one module each, each an object satisfying :class:`_base.Detector`.
+
+Adding a detector = one module with a frozen ``Thresholds`` dataclass and a ``DETECTOR`` object,
+listed here, plus its test on corpus data.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from infersight.analysis._context import Context
-from infersight.analysis._finding import Finding
-from infersight.analysis.detectors import _cache, _cold, _downstream, _gpu, _jobs, _pool, _runtime, _vllm
-
-Detector = Callable[[Context], list[Finding]]
+from infersight.analysis.detectors import (
+    _cache,
+    _cold,
+    _dependency,
+    _errors,
+    _gpu,
+    _gpu_requests,
+    _jobs,
+    _pool,
+    _runtime,
+    _services,
+    _vllm,
+)
+from infersight.analysis.detectors._base import Detector
 
 #: name -> detector, in the order they run
-DETECTORS: dict[str, Detector] = {
-    "periodic_job_interference": _jobs.detect,
-    "gc_pause": _runtime.detect_gc,
-    "event_loop_block": _runtime.detect_loop,
-    "pool_saturation": _pool.detect,
-    "slow_downstream": _downstream.detect,
-    "cache": _cache.detect,
-    "gpu": _gpu.detect,
-    "cold_start": _cold.detect,
-    "vllm": _vllm.detect,
-}
+DETECTORS: dict[str, Detector] = {d.name: d for d in (
+    _jobs.DETECTOR, _runtime.GC, _runtime.LOOP, _pool.DETECTOR, _dependency.DETECTOR, _cache.DETECTOR,
+    _errors.DETECTOR, _services.DETECTOR, _gpu_requests.DETECTOR, _gpu.DETECTOR, _cold.DETECTOR, _vllm.DETECTOR,
+)}
 
 __all__ = ["DETECTORS", "Detector"]

@@ -1,134 +1,149 @@
-"""cache_miss_storm, cache_stampede and cold_start: a cache stops absorbing load.
+"""cache_miss_storm and cache_stampede: a cache stopped absorbing load.
 
-Per cache: the hit ratio per step against its usual (median) ratio; storm steps are those well
-below it. Requests that missed are contrasted with the rest (Mann-Whitney U) and the excess
-they carry is capped by their miss-path time; the storm's time is contrasted with the rest too
-(the loads take shared capacity, so requests that hit slow down as well) and the stronger
-reading is kept. A storm is a *stampede* when requests *load* a key that another request is
-already loading (no single-flight: a waiter of a single-flight load does no work of its own),
-typically at synchronised TTL expiry; it is a *cold start* when it begins with a new instance (deploy, restart).
+Per cache: the miss ratio in the incident against the baseline (Fisher's exact test), and the
+time requests spent on miss paths (lookup to loaded, the loader included) against the baseline.
+A storm is a *stampede* when requests *load* a key another request is already loading (no
+single-flight: a waiter of a single-flight load does no work of its own) - counted directly,
+so a stampede is found even when other keys' hits keep the hit ratio up.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from infersight.analysis import _sql
-from infersight.analysis._context import Context, confidence
-from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
-
-STORM_DROP = 0.25
-USUAL_Q = 0.8
-MIN_STORM_STEPS = 3
-#: share of the storm's loads that reload a key another request is already loading: with
-#: single-flight it is 0 (waiters do no work), so a tenth of the loads is no single-flight
-STAMPEDE_DUP_SHARE = 0.1
-MIN_DUP_LOADS = 2
-COLD_START_NS = 60_000_000_000
+from infersight.analysis._category import Category
+from infersight.analysis._context import Context
+from infersight.analysis._finding import Evidence, Finding
+from infersight.analysis._stats import rate_increase
+from infersight.analysis.detectors._base import Cause, finding
 
 
-def detect(ctx: Context) -> list[Finding]:
-    # hit ratios need a few lookups per step: at least 1/20 of the window (and the P99 step)
-    step = max(ctx.step_ns, (ctx.tel.until_ns - ctx.tel.since_ns) // 20)
-    windows = _sql.run(ctx.tel.con, "detectors/cache_windows", step_ns=step)
-    if windows.empty:
-        return []
-    dups = _sql.run(ctx.tel.con, "detectors/cache_duplicate_misses", step_ns=step)
-    summary = _sql.run(ctx.tel.con, "detectors/cache_summary").set_index("cache")
-    out = []
-    for cache, w in windows.groupby("cache"):
-        f = _one(ctx, str(cache), w, dups[dups["cache"] == cache], summary.loc[cache], step)
-        if f is not None:
-            out.append(f)
-    return out
+@dataclass(frozen=True)
+class Thresholds:
+    min_share: float = 0.1
+    max_p_value: float = 0.01
+    #: a miss ratio this many points above the baseline is a storm
+    min_miss_rise: float = 0.1
+    #: duplicate loads: at least this many, and this share of the incident's loads
+    min_dup_loads: int = 3
+    dup_share: float = 0.1
+    #: a new instance whose first request is this close to the storm makes it a cold start
+    cold_start_ns: int = 60_000_000_000
 
 
-def _one(ctx: Context, cache: str, w: pd.DataFrame, dups: pd.DataFrame, summary: pd.Series,
-         step: int) -> Finding | None:
-    # the healthy ratio: a fault may cover most of the window, so not the median but a high quantile
-    usual = float(w.loc[w["lookups"] >= 3, "hit_ratio"].quantile(USUAL_Q)) if (w["lookups"] >= 3).any() else 1.0
-    low = (w["hit_ratio"] < usual - STORM_DROP) & (w["lookups"] >= 5)
-    if int(low.sum()) < MIN_STORM_STEPS:
-        return None  # misses at the usual rate (or one unlucky step) are the cache working as designed
-    # a step in which two requests loaded the same key at once is part of the storm even when
-    # other keys' hits keep its ratio up (the duplicate loads are the damage of a stampede)
-    raced = w["ts_ns"].isin(dups.loc[dups["duplicate_loads"] > 0, "ts_ns"])
-    storm = w[low | raced]
-    miss_ms = ctx.parts().get(f"cache_miss:{cache}")
-    if miss_ms is None:
-        return None
-    in_storm = np.isin((ctx.requests["start_ns"].to_numpy() // step) * step, storm["ts_ns"].to_numpy())
-    missed = (miss_ms > 0) & in_storm
-    if missed.sum() < 3:
-        return None
-    hit_ms = float(summary["hit_p50_ms"]) if pd.notna(summary["hit_p50_ms"]) else 0.0
-    share = ctx.excess_share(missed, attributable_ms=np.clip(miss_ms - hit_ms, 0, None))
-    p_value, effect = ctx.contrast(missed)
-    # the loads a storm triggers also take shared capacity (the model, CPU, the pool), so every
-    # request in the storm can slow down, not only those that missed: contrast the storm's time
-    # with the rest too, and keep the stronger of the two readings
-    t_p, t_effect = ctx.contrast(in_storm)
-    t_share = ctx.excess_share(in_storm)
-    hurt = missed
-    if confidence(t_p, t_share, t_effect) > confidence(p_value, share, effect):
-        p_value, effect, share, hurt = t_p, t_effect, t_share, in_storm
-    if share <= 0 or effect <= 0:
-        return None
-    in_dups = dups[dups["ts_ns"].isin(storm["ts_ns"])]
-    n_loads = int(in_dups["loads"].sum())
-    dup_n = int(in_dups["duplicate_loads"].sum())
-    dup_share = dup_n / max(1, n_loads)
-    # duplicate loads concentrated in the storm (not a background rate of racing loads)
-    out_dups = dups[~dups["ts_ns"].isin(storm["ts_ns"])]
-    out_rate = int(out_dups["duplicate_loads"].sum()) / max(1, int(out_dups["loads"].sum()))
-    stampede = dup_n >= MIN_DUP_LOADS and dup_share >= STAMPEDE_DUP_SHARE
-    storm_ratio = float(storm["hit_ratio"].mean())
-    # a short dip is weaker evidence than a sustained drop
-    support = min(1.0, len(storm) / 5.0) * ctx.materiality(hurt)
-    start_ns = int(storm["ts_ns"].min())
-    end_ns = int(storm["ts_ns"].max() + step)
-    category, kind, change = "cache_miss_storm", "cache", f"hit ratio {usual:.0%} -> {storm_ratio:.0%}"
-    if stampede:
-        category, change = "cache_stampede", (f"{dup_share:.0%} of misses reload a key already loading "
-                                              f"(no single-flight), hit ratio {usual:.0%} -> {storm_ratio:.0%}")
-    elif _new_instance_at(ctx, start_ns):
-        category, kind, change = "cold_start", "deploy", f"new instance starts with an empty cache ({change})"
-    evidence = [
-        Evidence("hit_ratio", round(storm_ratio, 3), round(usual, 3)),
-        Evidence("miss_path_ms", round(float(summary["miss_p50_ms"]), 2), round(hit_ms, 2),
-                 ctx.exemplars(missed)),
-        Evidence("p99_requests_that_missed_ms", round(ctx.p99(missed), 1), round(ctx.p99(~missed), 1)),
-        Evidence("p99_during_storm_ms", round(ctx.p99(in_storm), 1), round(ctx.p99(~in_storm), 1)),
-        Evidence("concurrent_duplicate_loads", dup_n, round(out_rate * n_loads, 2)),
-        Evidence("mann_whitney_p_value", p_value, None),
-    ]
-    if len(in_dups) and in_dups["max_keys_per_second"].notna().any():
-        evidence.append(Evidence("max_distinct_keys_missing_per_second", int(in_dups["max_keys_per_second"].max()),
-                                 float(dups["max_keys_per_second"].median())))
-    remediation = {
-        "cache_stampede": ["Single-flight the loader (one request recomputes, the others wait for it).",
-                           "Jitter TTLs so hot keys do not expire together; refresh ahead of expiry."],
-        "cold_start": ["Warm the cache before taking traffic (readiness gate); roll out gradually."],
-        "cache_miss_storm": ["Restore the cache size / TTL; check for flushes or key changes in the deploy.",
-                             "Protect the miss path (rate-limit loads, serve stale while revalidating)."],
-    }[category]
-    return Finding(
-        category=category,
-        title=f"Cache '{cache}': {change}; misses explain {share:.0%} of the P99 excess",
-        root_cause=RootCause(entity=cache, kind=kind, state_change=change, start=iso(start_ns), end=iso(end_ns)),
-        symptom=Symptom(sli="latency_p99_ms", scope=ctx.scope, baseline=round(ctx.baseline_p99, 1),
-                        observed=round(ctx.observed_p99, 1)),
-        impact=Impact(share_of_requests=float(missed.mean()), window=ctx.window),
-        effect_size=round(effect, 3), confidence=confidence(p_value, share, effect, support=support),
-        evidence=evidence,
-        counterfactual={"sli_if_fixed": round(ctx.p99(~missed), 1), "p99_excess_removed_share": round(share, 3)},
-        remediation=remediation, chain=[f"cache {cache}", "misses", "miss-path latency", "P99"],
-        excess_share=share, plot={"active": in_storm, "step_ns": step, "dup_share": dup_share, "cache": cache, "hit_ratio": w[["ts_ns", "hit_ratio"]].to_dict("list")},
-    )
+T = Thresholds()
 
 
-def _new_instance_at(ctx: Context, start_ns: int) -> bool:
-    """A service instance whose first request is within COLD_START_NS of the storm's start, and
-    that started after the window began (a deploy/restart seen in the data, not just its start)."""
-    early = _sql.run(ctx.tel.con, "detectors/cold_start_requests", warmup_ns=COLD_START_NS)
-    return bool(((early["first_ns"] - start_ns).abs() <= COLD_START_NS).any())
+class CacheDetector:
+    name = "cache"
+    categories = (Category.CACHE_STAMPEDE, Category.CACHE_MISS_STORM)
+
+    def __init__(self, thresholds: Thresholds = T) -> None:
+        self.t = thresholds
+
+    def detect(self, ctx: Context) -> list[Finding]:
+        inc = ctx.incident
+        if inc.onset_ns is None or inc.baseline_ns is None:
+            return []
+        # per-cache counts computed in the engine: only one row per cache leaves it
+        change = _sql.run(ctx.tel.con, "detectors/cache_change", lo_ns=inc.onset_ns, hi_ns=inc.end_ns or ctx.tel.until_ns,
+                          base_lo_ns=inc.baseline_ns[0], base_hi_ns=inc.baseline_ns[1])
+        change = change[change["lookups"] >= 5]
+        if change.empty:
+            return []
+        dups = _sql.run(ctx.tel.con, "detectors/cache_duplicate_misses", step_ns=ctx.step_ns)
+        out = []
+        for row in change.itertuples(index=False):
+            f = self._one(ctx, str(row.cache), row, dups[dups["cache"] == row.cache])
+            if f is not None:
+                out.append(f)
+        return out
+
+    def _window(self, ctx: Context, df: pd.DataFrame, col: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        inc = ctx.incident
+        lo, hi = inc.onset_ns or 0, inc.end_ns or ctx.tel.until_ns
+        blo, bhi = inc.baseline_ns or (0, 0)
+        t = df[col]
+        return df[(t >= lo) & (t < hi)], df[(t >= blo) & (t < bhi)]
+
+    def _one(self, ctx: Context, cache: str, counts: Any, dups: pd.DataFrame) -> Finding | None:
+        t = self.t
+        n_i, n_b = int(counts.lookups), int(counts.base_lookups)
+        miss_i, miss_b = int(counts.misses), int(counts.base_misses)
+        ratio_i = miss_i / max(1, n_i)
+        ratio_b = miss_b / n_b if n_b else 0.0
+        test = rate_increase(miss_i, n_i, miss_b, n_b)
+        d_inc, d_base = self._window(ctx, dups, "ts_ns")
+        dup_n, loads = int(d_inc["duplicate_loads"].sum()), int(d_inc["loads"].sum())
+        dup_base = int(d_base["duplicate_loads"].sum())
+        stampede = dup_n >= t.min_dup_loads and dup_n / max(1, loads) >= t.dup_share and dup_n > 2 * dup_base
+        storm = test is not None and test.p_value <= t.max_p_value and ratio_i - ratio_b >= t.min_miss_rise
+        if not (stampede or storm):
+            return None
+        share, active, rise = self._explained(ctx, cache)
+        if share < t.min_share:
+            return None
+        start = int(counts.first_miss_ns) if miss_i and counts.first_miss_ns == counts.first_miss_ns else None
+        category, kind = Category.CACHE_MISS_STORM, "cache"
+        change = f"miss ratio {ratio_b:.0%} -> {ratio_i:.0%}"
+        if stampede:
+            category = Category.CACHE_STAMPEDE
+            change = (f"{dup_n} loads of a key another request was already loading (no single-flight), "
+                      f"{change}")
+        elif start is not None and self._new_instance_near(ctx, start):
+            kind, change = "deploy", f"a new instance started with an empty cache ({change})"
+        evidence = [
+            Evidence("miss_ratio", round(ratio_i, 3), round(ratio_b, 3), ctx.exemplars(active)),
+            Evidence("concurrent_duplicate_loads", dup_n, dup_base),
+            Evidence("loads_in_incident", loads, None),
+            Evidence("share_of_p99_excess", round(share, 3), None),
+        ]
+        if len(d_inc) and d_inc["max_keys_per_second"].notna().any():
+            evidence.append(Evidence("max_distinct_keys_missing_per_second", int(d_inc["max_keys_per_second"].max()),
+                                     float(d_base["max_keys_per_second"].max()) if len(d_base) else None))
+        remediation = {
+            Category.CACHE_STAMPEDE: ["Single-flight the loader (one request recomputes, the others wait for it).",
+                                      "Jitter TTLs so hot keys do not expire together; refresh ahead of expiry."],
+            Category.CACHE_MISS_STORM: ["Restore the cache size / TTL; check for flushes or key changes in a deploy; "
+                                        "warm the cache before taking traffic.",
+                                        "Protect the miss path (rate-limit loads, serve stale while revalidating)."],
+        }[category]
+        support = 1.0 if (stampede and storm) or (storm and test and test.effect > 0.2) else 0.75
+        cause = Cause(category, cache, kind, change,
+                      f"Cache '{cache}': {change}; miss paths explain {share:.0%} of the P99 excess",
+                      f"cache:{cache}", active, share, test, support=support, start_ns=start)
+        return finding(ctx, cause, evidence=evidence, remediation=remediation, counterfactual_ms=rise,
+                       chain=[f"cache {cache}", "misses", "miss-path latency", "P99"])
+
+    def _explained(self, ctx: Context, cache: str) -> tuple[float, np.ndarray, np.ndarray]:
+        """Share of the excess covered by the rise of miss-path time, the requests it rose in, the rise."""
+        dec = ctx.parts()
+        n = len(ctx.requests)
+        if cache not in dec.miss_incl:
+            return 0.0, np.zeros(n, dtype=bool), np.zeros(n)
+        col = np.zeros(n)
+        col[dec.pos] = dec.miss_incl[cache].to_numpy()
+        sampled = dec.sampled(n)
+        base = sampled & ctx.base
+        mu = float(col[base].mean()) if base.any() else 0.0
+        rise = np.clip(col - mu, 0, None)
+        aff = sampled & ctx.affected()
+        excess = ctx.requests["excess_ms"].to_numpy()
+        denom = float(excess[aff].sum())
+        share = float(np.minimum(rise[aff], excess[aff]).sum() / denom) if denom > 0 else 0.0
+        return share, aff & (rise > 1.0), rise
+
+    def _new_instance_near(self, ctx: Context, start_ns: int) -> bool:
+        r = ctx.requests
+        first = r.groupby("instance", observed=True)["start_ns"].min()
+        later = first[first > int(r["start_ns"].min()) + self.t.cold_start_ns]
+        return bool(((later - start_ns).abs() <= self.t.cold_start_ns).any())
+
+
+DETECTOR = CacheDetector()
+
+__all__ = ["CacheDetector", "DETECTOR", "Thresholds"]

@@ -1,171 +1,186 @@
-"""periodic_job_interference: a recurring job whose runs make requests slow.
+"""periodic_job_interference: a background job whose runs changed and make requests slow.
 
 Jobs are traces started by a scheduler (root spans that are not requests, or spans carrying
-``infersight.job.name``). For each job with runs in the window: requests that overlapped a run
-(active) vs the rest, Mann-Whitney U on route-normalised latency, the share of the P99 excess
-carried by active requests, the periodicity of the P99 series at the job's period
-(autocorrelation) and its phase (how much more often slow requests fall inside runs than the
-duty cycle predicts), and the path the damage takes (GC, event loop, pool or a dependency).
+``infersight.job.name``). A job is a root cause only when (a) its runs *changed* against the
+baseline (new, longer net of GC pauses, more rows) - a job that ran the same way while latency
+was fine is not what broke - and (b) the incident's slow requests crowd into its runs: one-sided
+binomial test of the affected requests that arrived during a run (or just after) against the
+share of incident requests that did. The path the damage takes is the decomposition part that
+rose most in those requests (GC, the event loop, the pool, a shared dependency, the CPU).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from infersight.analysis import _sql
-from infersight.analysis._context import Context, confidence, dominant_mechanism
-from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
-
-GRACE_NS = 500_000_000  # GC debt and queued requests drain shortly after a run ends
-#: a job whose runs take less than this (net of GC pauses that stalled it) does too little work
-#: to disturb requests; its short windows would only collect coincidences
-MIN_NET_RUN_MS = 50.0
-
-_PATHWAY_TEXT = {
-    "gc": "garbage-collection pauses", "event_loop": "event-loop blocking",
-    "pool": "connection-pool waits", "cpu": "CPU contention",
-}
+from infersight.analysis import _intervals
+from infersight.analysis._category import Category
+from infersight.analysis._context import Context
+from infersight.analysis._finding import Evidence, Finding
+from infersight.analysis._stats import Test, binomial_excess
+from infersight.analysis.detectors._base import Cause, finding
 
 
-def _autocorr_at(series: np.ndarray, lag: int) -> float:
-    x = np.asarray(series, dtype=float)
-    if lag <= 0 or lag >= len(x) - 2:
-        return float("nan")
-    x = x - np.nanmean(x)
-    x = np.nan_to_num(x)
-    den = float((x * x).sum())
-    return float((x[:-lag] * x[lag:]).sum() / den) if den > 0 else float("nan")
+@dataclass(frozen=True)
+class Thresholds:
+    #: GC debt and queued requests drain shortly after a run ends
+    grace_ns: int = 500_000_000
+    #: a job whose runs take less than this (net of GC pauses) does too little work to disturb requests
+    min_net_run_ms: float = 50.0
+    #: a run that got this much longer (or moved this many more rows) is a changed job
+    changed_ratio: float = 1.5
+    max_p_value: float = 0.01
+    min_share: float = 0.1
+    #: a period is regular when the gaps' coefficient of variation is below this
+    periodic_cv: float = 0.35
 
 
-def union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Merge overlapping intervals (sorted, disjoint result)."""
-    order = np.argsort(starts)
-    s, e = np.asarray(starts, dtype=np.int64)[order], np.asarray(ends, dtype=np.int64)[order]
-    us, ue = [int(s[0])], [int(e[0])]
-    for a, b in zip(s[1:], e[1:], strict=True):
-        if a <= ue[-1]:
-            ue[-1] = max(ue[-1], int(b))
-        else:
-            us.append(int(a))
-            ue.append(int(b))
-    return np.array(us, dtype=np.int64), np.array(ue, dtype=np.int64)
+T = Thresholds()
+
+_PATH_TEXT = {"gc": "allocations -> gen-2 GC pauses", "loop": "event loop blocked -> requests queued",
+              "self": "CPU taken from requests", "pool": "connection pool waits", "dep": "a shared dependency slowed",
+              "net": "a shared dependency slowed", "queue": "requests queue before the server reads them"}
 
 
-def net_run_ms(ctx: Context, starts: np.ndarray, ends: np.ndarray) -> float:
-    """Mean run time of a job minus the GC pauses inside its runs (a stop-the-world pause
-    stretches every span it overlaps, so a trivial job looks long during a GC storm)."""
-    if len(starts) == 0:
-        return 0.0
-    ev = ctx.table("runtime_events")
-    ev = ev[ev["kind"] == "gc"]
-    total = (ends - starts).astype(float)
-    if not ev.empty:
-        us, ue = union(ev["start_ns"].to_numpy(), ev["end_ns"].to_numpy())
-        for i in range(len(starts)):
-            total[i] -= np.clip(np.minimum(ue, ends[i]) - np.maximum(us, starts[i]), 0, None).sum()
-    return float(total.mean() / 1e6)
+def path_text(part: str) -> str:
+    role, _, entity = part.partition(":")
+    text = _PATH_TEXT.get(role, part.replace(":", " "))
+    return f"{text} ({entity})" if entity and role in ("pool", "dep", "net") else text
 
 
-def arrived_during(ctx: Context, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Requests that arrived while a run was going (or within GRACE_NS after it).
-
-    Arrival, not overlap: a long request overlaps more windows by its length alone, so
-    "overlapped a run" is biased toward slow requests and would implicate any frequent job.
-    """
-    return ctx.overlapping(starts, ends, grace_ns=GRACE_NS, at_arrival=True)
+def _net_ms(runs: pd.DataFrame, gc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Run durations minus the GC pauses inside them (a stop-the-world pause stretches every span)."""
+    s = runs["start_ns"].to_numpy(dtype=np.int64)
+    e = runs["end_ns"].to_numpy(dtype=np.int64)
+    return np.asarray((e - s - _intervals.overlap_ns(gc, s, e)) / 1e6, dtype=float)
 
 
-def _tail_contrast(ctx: Context, active: np.ndarray, slow: np.ndarray) -> tuple[float, float] | None:
-    """A job whose runs stall only some requests (a stop-the-world GC pause hits those in flight)
-    leaves the typical request unchanged, so the rank test sees nothing, while the slow requests
-    crowd into its runs. One-sided binomial test: are more of the slow requests inside runs than
-    the share of requests inside runs predicts, and is P99 inside runs higher? Returns (p value,
-    effect = the excess concentration of slow requests, 0..1) or None."""
-    from scipy.stats import binomtest
+def _pathway(ctx: Context, during: np.ndarray) -> list[tuple[str, float, float]]:
+    """The decomposition parts that rose in the affected requests that arrived during runs, most
+    first: (part, mean ms then, mean ms in the baseline), those within a third of the largest rise."""
+    dec = ctx.parts()
+    n = len(ctx.requests)
+    sel = dec.sampled(n) & during & ctx.affected()
+    base = dec.sampled(n) & ctx.base
+    if not sel.any() or not base.any():
+        return []
+    rises = []
+    for part in dec.parts.columns:
+        col = dec.column(str(part), n)
+        a, b = float(col[sel].mean()), float(col[base].mean())
+        if a - b > 1.0:
+            rises.append((str(part), a, b))
+    rises.sort(key=lambda x: -(x[1] - x[2]))
+    return [r for r in rises if r[1] - r[2] >= (rises[0][1] - rises[0][2]) / 3] if rises else []
 
-    n_slow, k, p0 = int(slow.sum()), int(slow[active].sum()), float(active.mean())
-    if n_slow < 5 or not 0.0 < p0 < 1.0 or ctx.p99(active) <= ctx.p99(~active):
-        return None
-    p_tail = float(binomtest(k, n_slow, p0, alternative="greater").pvalue)
-    effect = (k / n_slow - p0) / (1.0 - p0)
-    if p_tail >= 0.01 or effect <= 0:
-        return None
-    return p_tail, effect
 
+class JobDetector:
+    name = "periodic_job_interference"
+    categories = (Category.PERIODIC_JOB_INTERFERENCE,)
 
-def detect(ctx: Context) -> list[Finding]:
-    jobs = _sql.run(ctx.tel.con, "detectors/periodic_jobs")
-    out: list[Finding] = []
-    slow = ctx.slow_mask()
-    for job in jobs.itertuples(index=False):
-        starts = np.asarray(job.starts_ns, dtype=np.int64)
-        ends = np.asarray(job.ends_ns, dtype=np.int64)
-        if net_run_ms(ctx, starts, ends) < MIN_NET_RUN_MS:
-            continue
-        active = arrived_during(ctx, starts, ends)
-        if active.sum() < 3:
-            continue
-        p_value, effect = ctx.contrast(active)
-        share = ctx.excess_share(active)
-        if share <= 0:
-            continue
-        if effect <= 0:  # no shift of typical requests: is the damage in the tail only?
-            tail = _tail_contrast(ctx, active, slow)
-            if tail is None:
-                continue
-            p_value, effect = tail
-        active_time = float(np.minimum(ends + GRACE_NS - starts, np.inf).sum())
-        span_ns = max(1, ctx.tel.until_ns - ctx.tel.since_ns)
-        duty = min(1.0, active_time / span_ns)
-        slow_in = float(slow[active].sum() / max(1, slow.sum())) if slow.any() else 0.0
-        lift = slow_in / max(duty, 1e-6)
-        periodic = job.runs >= 3 and job.period_cv is not None and float(job.period_cv) < 0.35
-        acf = float("nan")
-        if periodic:
-            series = ctx.p99_series()
-            lag = int(round(float(job.period_s) * 1e9 / ctx.step_ns))
-            acf = _autocorr_at(series["p99"].to_numpy(), lag)
-        support = min(1.0, lift / 3.0) if lift > 1 else 0.0
-        conf = confidence(p_value, share, effect, support=support)
-        if not periodic:
-            conf *= 0.8
-        pathway, in_ms, out_ms = dominant_mechanism(ctx, active)
-        path_text = _PATHWAY_TEXT.get(pathway, pathway.replace("dependency:", "shared dependency "))
-        p99_active, p99_idle = ctx.p99(active), ctx.p99(~active)
-        period_txt = f"every {float(job.period_s):.0f} s" if periodic else f"{job.runs} run(s)"
-        rows_txt = f", {float(job.mean_rows):,.0f} rows per run" if pd.notna(job.mean_rows) and job.mean_rows else ""
+    def __init__(self, thresholds: Thresholds = T) -> None:
+        self.t = thresholds
+
+    def detect(self, ctx: Context) -> list[Finding]:
+        jobs = ctx.table("jobs")
+        inc = ctx.incident
+        if jobs.empty or inc.onset_ns is None:
+            return []
+        ev = ctx.table("runtime_events")
+        gc = ev[ev["kind"] == "gc"]
+        gc_iv = (gc["start_ns"].to_numpy(dtype=np.int64), gc["end_ns"].to_numpy(dtype=np.int64))
+        out = []
+        for job, runs in jobs.groupby("job"):
+            f = self._one(ctx, str(job), runs.sort_values("start_ns"), gc_iv)
+            if f is not None:
+                out.append(f)
+        return out
+
+    def _one(self, ctx: Context, job: str, runs: pd.DataFrame, gc_iv: tuple[np.ndarray, np.ndarray]) -> Finding | None:
+        inc, t = ctx.incident, self.t
+        end = inc.end_ns or ctx.tel.until_ns
+        in_inc = runs[(runs["end_ns"] > inc.onset_ns) & (runs["start_ns"] < end)]
+        if in_inc.empty:
+            return None
+        lo, hi = inc.baseline_ns or (0, 0)
+        in_base = runs[(runs["end_ns"] > lo) & (runs["start_ns"] < hi)]
+        net_inc = float(_net_ms(in_inc, gc_iv).mean())
+        loop_named = self._named_on_loop_blocks(ctx, job)
+        if net_inc < t.min_net_run_ms and not loop_named:
+            return None
+        changed, how = self._changed(in_inc, in_base, net_inc, gc_iv)
+        starts = in_inc["start_ns"].to_numpy(dtype=np.int64)
+        ends = in_inc["end_ns"].to_numpy(dtype=np.int64)
+        during = _intervals.contains((starts, ends), ctx.requests["start_ns"].to_numpy(), grace_ns=t.grace_ns) & ctx.inc
+        aff = ctx.affected()
+        n_aff, k = int(aff.sum()), int((aff & during).sum())
+        p0 = float(during.sum() / max(1, int(ctx.inc.sum())))
+        if n_aff < 5 or k < 3 or not 0.0 < p0 < 1.0:
+            return None
+        p_value = binomial_excess(k, n_aff, p0)
+        effect = (k / n_aff - p0) / (1.0 - p0)
+        share = ctx.excess_share(during)
+        if p_value > t.max_p_value or effect <= 0 or share < t.min_share:
+            return None
+        test = Test("binomial_slow_requests_in_runs", p_value, effect, n_aff, int(ctx.inc.sum()))
+        parts = _pathway(ctx, during)
+        part = parts[0][0] if parts else ""
+        path = " + ".join(path_text(p) for p, _, _ in parts) if parts else "requests slowed"
+        gaps = np.diff(runs["start_ns"].to_numpy(dtype=np.int64)) / 1e9
+        periodic = len(gaps) >= 2 and float(np.std(gaps) / max(np.mean(gaps), 1e-9)) < t.periodic_cv
+        period = f"every {float(np.median(gaps)):.0f} s" if periodic else f"{len(in_inc)} run(s)"
+        rows = in_inc["rows"].dropna() if "rows" in in_inc else pd.Series(dtype=float)
+        rows_txt = f", {float(rows.mean()):,.0f} rows per run" if len(rows) and rows.mean() > 0 else ""
+        p99_in, p99_out = ctx.p99(during), ctx.p99(ctx.inc & ~during)
+        service = str(runs["service"].iloc[0]) if "service" in runs else None
+        support = (1.0 if changed else 0.35) * (1.0 if periodic else 0.85)
         evidence = [
-            Evidence("p99_while_job_runs_ms", round(p99_active, 1), round(p99_idle, 1), ctx.exemplars(active)),
-            Evidence("mann_whitney_p_value", p_value, None),
-            Evidence("slow_requests_inside_runs_share", round(slow_in, 3), round(duty, 3)),
-            Evidence("job_runs", int(job.runs), None, [str(t) for t in list(job.trace_ids)[:3]]),
-            Evidence(f"{pathway}_ms_per_request_while_job_runs", round(in_ms, 2), round(out_ms, 2)),
+            Evidence("p99_while_job_runs_ms", round(p99_in, 1), round(p99_out, 1), ctx.exemplars(during)),
+            Evidence("affected_requests_inside_runs_share", round(k / n_aff, 3), round(p0, 3)),
+            Evidence("job_runs", int(len(in_inc)), int(len(in_base)), [str(x) for x in in_inc["trace_id"].head(3)]),
+            Evidence("job_net_run_ms", round(net_inc, 1),
+                     round(float(_net_ms(in_base, gc_iv).mean()), 1) if len(in_base) else None),
         ]
+        for p, in_ms, base_ms in parts:
+            evidence.append(Evidence(f"{p}_ms_per_request_while_job_runs", round(in_ms, 2), round(base_ms, 2)))
         if periodic:
-            evidence.append(Evidence("job_period_s", round(float(job.period_s), 2), None))
-            evidence.append(Evidence("p99_autocorrelation_at_job_period", None if acf != acf else round(acf, 3), None))
-        chain = [f"job {job.job} ({period_txt}{rows_txt})", path_text,
-                 f"P99 {p99_idle:.0f} -> {p99_active:.0f} ms while it runs"]
-        out.append(Finding(
-            category="periodic_job_interference",
-            title=f"Job '{job.job}' ({period_txt}) slows requests through {path_text}",
-            root_cause=RootCause(entity=str(job.job), kind="job",
-                                 state_change=f"runs {period_txt}, {float(job.mean_duration_ms) / 1e3:.1f} s each "
-                                              f"(duty cycle {duty:.0%}){rows_txt}",
-                                 start=iso(job.first_start_ns), end=iso(job.last_end_ns)),
-            symptom=Symptom(sli="latency_p99_ms", scope=ctx.scope, baseline=round(p99_idle, 1),
-                            observed=round(p99_active, 1)),
-            impact=Impact(share_of_requests=float(active.mean()), window=ctx.window),
-            effect_size=round(effect, 3), confidence=conf, evidence=evidence,
-            counterfactual={"sli_if_fixed": round(ctx.baseline_p99, 1),
-                            "p99_excess_removed_share": round(share, 3)},
-            remediation=[
-                "Make the job incremental (sync by updated-at timestamp) instead of a full pull.",
-                "Stream rows in batches instead of materialising the whole table in memory.",
-                "Serve lookups from an LRU / second-level cache; run the job off the serving process.",
-            ],
-            chain=chain, excess_share=share,
-            plot={"job_windows": list(zip(starts.tolist(), ends.tolist(), strict=True)), "pathway": pathway,
-                  "active": active},
-        ))
-    return out
+            evidence.append(Evidence("job_period_s", round(float(np.median(gaps)), 2), None))
+        cause = Cause(Category.PERIODIC_JOB_INTERFERENCE, job, "job",
+                      f"runs {period}, {net_inc / 1e3:.2f} s each{rows_txt} ({how})",
+                      f"Job '{job}' ({period}) slows requests through {path}: P99 {p99_out:.0f} -> {p99_in:.0f} ms "
+                      f"while it runs", part or "job", during, share, test, support=support, service=service,
+                      start_ns=int(starts.min()), end_ns=int(ends.max()))
+        f = finding(ctx, cause, evidence=evidence, chain=[f"job {job} ({period}{rows_txt})", path,
+                                                         f"P99 {p99_out:.0f} -> {p99_in:.0f} ms while it runs"],
+                    remediation=[
+                        "Make the job incremental (sync by updated-at timestamp) instead of a full pull.",
+                        "Stream rows in batches instead of materialising them; move CPU-bound work off the event "
+                        "loop (asyncio.to_thread) or out of the serving process.",
+                        "Serve lookups from an LRU / second-level cache."])
+        f.windows = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        return f
+
+    def _changed(self, inc: pd.DataFrame, base: pd.DataFrame, net_inc: float,
+                 gc_iv: tuple[np.ndarray, np.ndarray]) -> tuple[bool, str]:
+        if base.empty:
+            return True, "new: no runs in the baseline"
+        net_base = float(_net_ms(base, gc_iv).mean())
+        if net_inc >= self.t.changed_ratio * max(net_base, 1.0):
+            return True, f"runs {net_base:.0f} -> {net_inc:.0f} ms"
+        rows_i = float(inc["rows"].mean()) if "rows" in inc and inc["rows"].notna().any() else 0.0
+        rows_b = float(base["rows"].mean()) if "rows" in base and base["rows"].notna().any() else 0.0
+        if rows_i >= self.t.changed_ratio * max(rows_b, 1.0) and rows_i > 0:
+            return True, f"rows per run {rows_b:,.0f} -> {rows_i:,.0f}"
+        return False, "runs unchanged since the baseline"
+
+    @staticmethod
+    def _named_on_loop_blocks(ctx: Context, job: str) -> bool:
+        ev = ctx.table("runtime_events")
+        return bool("job" in ev and (ev["job"] == job).any())
+
+
+DETECTOR = JobDetector()
+
+__all__ = ["DETECTOR", "JobDetector", "Thresholds"]

@@ -1,61 +1,110 @@
-"""pool_saturation: requests waiting for a pooled connection.
+"""pool_saturation: requests waiting longer for a pooled connection than in the baseline.
 
-A request's pool wait is the time in its acquire spans. The share of the P99 excess it explains
-(excess capped by the wait), Mann-Whitney U for requests that waited vs not, timeouts, and the
-peak number of concurrent waiters (the flat top: every connection busy, the queue grows).
+From ``_decompose``: the time in acquire spans (spans that declare their pool), per pool. The
+finding states the pool's size and its peak concurrent waiters in the incident (the flat top:
+every connection busy, the queue grows), timeouts, and wait percentiles before and after.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 import pandas as pd
 from infersight.analysis import _sql
-from infersight.analysis._context import Context, confidence, mechanisms
-from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
-
-MIN_WAIT_MS = 1.0
-
-
-def detect(ctx: Context) -> list[Finding]:
-    wait = mechanisms(ctx).get("pool")
-    if wait is None:
-        return []
-    has = wait >= MIN_WAIT_MS
-    if has.sum() < 3:
-        return []
-    share = ctx.excess_share(attributable_ms=wait)
-    p_value, effect = ctx.contrast(has)
-    if share <= 0 or effect <= 0:
-        return []
-    pools = _sql.run(ctx.tel.con, "detectors/pool_stats")
-    top = pools.iloc[0]
-    conf = confidence(p_value, share, effect, support=ctx.materiality(has))
-    size = f" (size {int(top.pool_size)})" if pd.notna(top.pool_size) and top.pool_size else ""
-    return [Finding(
-        category="pool_saturation",
-        title=f"Connection pool '{top.pool}'{size} saturated: waits explain {share:.0%} of the P99 excess",
-        root_cause=RootCause(entity=str(top.pool), kind="pool",
-                             state_change=f"acquire wait p95 {float(top.wait_p95_ms):.0f} ms, "
-                                          f"{_int(top.timeouts)} timeouts, up to {_int(top.peak_waiters)} waiters",
-                             start=iso(top.first_wait_ns) if pd.notna(top.first_wait_ns) else None,
-                             end=iso(top.last_wait_ns) if pd.notna(top.last_wait_ns) else None),
-        symptom=Symptom(sli="latency_p99_ms", scope=ctx.scope, baseline=round(ctx.baseline_p99, 1),
-                        observed=round(ctx.observed_p99, 1)),
-        impact=Impact(share_of_requests=float(has.mean()), window=ctx.window),
-        effect_size=round(effect, 3), confidence=conf,
-        evidence=[
-            Evidence("pool_wait_ms_per_waiting_request", round(float(wait[has].mean()), 2), 0.0, ctx.exemplars(has)),
-            Evidence("pool_wait_p95_ms", round(float(top.wait_p95_ms), 2), round(float(top.wait_p50_ms), 2)),
-            Evidence("pool_timeouts", _int(top.timeouts), 0),
-            Evidence("peak_concurrent_waiters", _int(top.peak_waiters), None),
-            Evidence("mann_whitney_p_value", p_value, None),
-        ],
-        counterfactual={"sli_if_fixed": round(ctx.p99(~has), 1), "p99_excess_removed_share": round(share, 3)},
-        remediation=["Do not hold a pooled connection across slow calls (release before the downstream "
-                     "call); size the pool to peak concurrency; add an acquire timeout with a clear error."],
-        chain=[f"pool {top.pool}", "requests queue for a connection", "P99"], excess_share=share,
-        plot={"mechanism": "pool", "active": ctx.in_steps(has)},
-    )]
+from infersight.analysis._category import Category
+from infersight.analysis._context import Context
+from infersight.analysis._finding import Evidence, Finding
+from infersight.analysis.detectors._base import Cause, finding
 
 
-def _int(v: object) -> int:
-    return int(v) if pd.notna(v) else 0  # type: ignore[call-overload]
+@dataclass(frozen=True)
+class Thresholds:
+    min_share: float = 0.1
+    min_rose_share: float = 0.05
+    max_p_value: float = 0.01
+    #: a wait shorter than this is an acquisition, not a wait
+    min_wait_ms: float = 1.0
+
+
+T = Thresholds()
+
+
+class PoolDetector:
+    name = "pool_saturation"
+    categories = (Category.POOL_SATURATION,)
+
+    def __init__(self, thresholds: Thresholds = T) -> None:
+        self.t = thresholds
+
+    def detect(self, ctx: Context) -> list[Finding]:
+        dec = ctx.parts()
+        out = []
+        for ch in dec.changes:
+            if ch.role != "pool" or ch.share < self.t.min_share or ch.rose_share < self.t.min_rose_share:
+                continue
+            if ch.evidence(self.t.max_p_value) is None:
+                continue
+            out.append(self._finding(ctx, dec, ch))
+        return out
+
+    def _finding(self, ctx: Context, dec: object, ch: object) -> Finding:
+        from infersight.analysis._decompose import Decomposition, PartChange
+
+        assert isinstance(dec, Decomposition) and isinstance(ch, PartChange)
+        n = len(ctx.requests)
+        col = dec.column(ch.part, n)
+        active = dec.sampled(n) & ctx.inc & (col > ch.baseline_ms + self.t.min_wait_ms)
+        inc, lo_hi = ctx.incident, ctx.incident.baseline_ns or (0, 0)
+        stats = _sql.run(ctx.tel.con, "detectors/pool_change", lo_ns=inc.onset_ns or 0,
+                         hi_ns=inc.end_ns or ctx.tel.until_ns, base_lo_ns=lo_hi[0], base_hi_ns=lo_hi[1],
+                         min_wait_ms=self.t.min_wait_ms)
+        stats = stats[stats["pool"] == ch.entity].set_index("side")
+
+        def side(name: str, col: str) -> Any:
+            if name not in stats.index:
+                return None
+            v = stats.at[name, col]
+            return None if pd.isna(v) else v
+
+        size = side("incident", "pool_size")
+        in_use = side("incident", "peak_in_use")
+        size_txt = (f" (size {int(size)}" + (f", {int(in_use)} in use at peak" if in_use is not None else "") + ")"
+                    if size is not None else (f" ({int(in_use)} in use at peak)" if in_use is not None else ""))
+        peak = int(side("incident", "peak_waiters") or 0)
+        timeouts = int(side("incident", "timeouts") or 0)
+
+        def p95(name: str) -> float | None:
+            v = side(name, "wait_p95_ms")
+            return None if v is None else round(float(v), 2)
+
+        cause = Cause(Category.POOL_SATURATION, ch.entity, "pool",
+                      f"acquire wait p95 {p95('baseline')} -> {p95('incident')} ms, {timeouts} timeouts, up to {peak} waiters"
+                      f"{size_txt}",
+                      f"Connection pool '{ch.entity}'{size_txt} saturated: waits {ch.baseline_ms:.1f} -> "
+                      f"{ch.incident_ms:.1f} ms per request, {ch.share:.0%} of the P99 excess",
+                      ch.part, active, ch.share, ch.evidence(self.t.max_p_value), support=min(1.0, ch.rose_share / 0.3))
+        evidence = [
+            Evidence("pool_wait_ms_per_affected_request", round(ch.incident_ms, 2), round(ch.baseline_ms, 2),
+                     ctx.exemplars(active)),
+            Evidence("pool_wait_p95_ms", p95("incident"), p95("baseline")),
+            Evidence("pool_timeouts", timeouts, int(side("baseline", "timeouts") or 0)),
+            Evidence("peak_concurrent_waiters", peak, int(side("baseline", "peak_waiters") or 0)),
+        ]
+        if size is not None:
+            evidence.append(Evidence("pool_size", int(size), None))
+        if in_use is not None:
+            base_in_use = side("baseline", "peak_in_use")
+            evidence.append(Evidence("peak_connections_in_use", int(in_use),
+                                     None if base_in_use is None else int(base_in_use)))
+        return finding(ctx, cause, evidence=evidence, counterfactual_ms=np.clip(col - ch.baseline_ms, 0, None),
+                       remediation=["Do not hold a pooled connection across slow calls (release before the "
+                                    "downstream call); size the pool to peak concurrency; add an acquire timeout "
+                                    "with a clear error."],
+                       chain=[f"pool {ch.entity}", "requests queue for a connection", "P99"])
+
+
+DETECTOR = PoolDetector()
+
+__all__ = ["DETECTOR", "PoolDetector", "Thresholds"]

@@ -1,159 +1,135 @@
 """gc_pause and event_loop_block: requests stalled by the Python runtime itself.
 
-Each request carries the GC pause time and the event-loop blocking it overlapped
-(``infersight.gc.pause_ms`` and ``event_loop.blocked`` events). The share of the P99 excess they
-explain is the excess capped by that time; Mann-Whitney U contrasts requests that overlapped a
-stall with those that did not. GC also reports the gen-2 rate and where the allocations came
-from (a job whose runs hold the pauses, or the route whose requests see the most).
+From ``_decompose``: the GC pause time and the event-loop blocked time carved out of the spans
+they stalled, plus the time requests queued before their span started because the loop was
+blocked (``infersight.loop.queued_ms``). A finding needs that time to have risen against the
+baseline and to carry a material share of the excess. GC names where the garbage came from (a
+job whose runs hold the pauses, else the route that saw most of them); the loop names what
+blocked it (the job recorded on the ``event_loop.blocked`` spans, a job whose runs cover the
+blocks, else the blocking stack's top frame) and compares client-seen with server-seen P99.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from infersight.analysis import _sql
-from infersight.analysis._context import Context, confidence, mechanisms
-from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
-from infersight.analysis.detectors._jobs import MIN_NET_RUN_MS, net_run_ms
+from infersight.analysis import _intervals
+from infersight.analysis._category import Category
+from infersight.analysis._context import Context
+from infersight.analysis._decompose import PartChange
+from infersight.analysis._finding import Evidence, Finding
+from infersight.analysis.detectors._base import Cause, finding
 
-MIN_STALL_MS = 1.0
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_share: float = 0.1
+    min_rose_share: float = 0.05
+    max_p_value: float = 0.01
+    #: share of the pause/block time inside a job's runs that names the job as its source
+    source_share: float = 0.5
+    #: a job's garbage is collected, and its queued requests drain, shortly after a run ends
+    grace_ns: int = 500_000_000
 
 
-def _allocation_source(ctx: Context, events: pd.DataFrame) -> tuple[str, float]:
-    """(entity, share of GC pause time) for the job or route the GC pauses line up with."""
+T = Thresholds()
+
+
+def events(ctx: Context, kind: str, *, incident_only: bool = True) -> pd.DataFrame:
+    ev = ctx.table("runtime_events")
+    ev = ev[ev["kind"] == kind]
+    if incident_only and ctx.incident.onset_ns is not None:
+        ev = ev[(ev["end_ns"] > ctx.incident.onset_ns) & (ev["start_ns"] < (ctx.incident.end_ns or ctx.tel.until_ns))]
+    return ev
+
+
+def job_covering(ctx: Context, ev: pd.DataFrame, t: Thresholds = T) -> tuple[str, float]:
+    """(job, share of the events' time inside that job's runs) for the job covering most of it."""
     jobs = ctx.table("jobs")
-    total = float(events["duration_ms"].sum()) if not events.empty else 0.0
+    if ev.empty or jobs.empty:
+        return "", 0.0
+    iv = (ev["start_ns"].to_numpy(dtype=np.int64), ev["end_ns"].to_numpy(dtype=np.int64))
     best = ("", 0.0)
-    if total > 0 and not jobs.empty:
-        for job, g in jobs.groupby("job"):
-            if net_run_ms(ctx, g["start_ns"].to_numpy(), g["end_ns"].to_numpy()) < MIN_NET_RUN_MS:
-                continue  # too little work to be an allocation source
-            s, e = g["start_ns"].to_numpy(), g["end_ns"].to_numpy() + 500_000_000
-            st = events["start_ns"].to_numpy()
-            idx = np.searchsorted(s, st, side="right") - 1
-            inside = (idx >= 0) & (st < e[np.clip(idx, 0, None)])
-            share = float(events["duration_ms"].to_numpy()[inside].sum() / total)
-            if share > best[1]:
-                best = (f"job {job}", share)
-    if best[1] >= 0.5:
-        return best
-    r = ctx.requests
-    by_route = r.groupby("route", observed=True)["gc_pause_ms"].sum()
-    if by_route.sum() > 0:
-        route = str(by_route.idxmax())
-        return f"route {route}", float(by_route.max() / by_route.sum())
+    for job, g in jobs.groupby("job"):
+        runs = (g["start_ns"].to_numpy(dtype=np.int64), g["end_ns"].to_numpy(dtype=np.int64) + t.grace_ns)
+        share = _intervals.covered_share(iv, runs)
+        if share > best[1]:
+            best = (str(job), share)
     return best
 
 
-def detect_gc(ctx: Context) -> list[Finding]:
-    gc = mechanisms(ctx)["gc"]
-    has = gc >= MIN_STALL_MS
-    if has.sum() < 3:
-        return []
-    share = ctx.excess_share(attributable_ms=gc)
-    p_value, effect = ctx.contrast(has)
-    if share <= 0 or effect <= 0:
-        return []
-    gens = _sql.run(ctx.tel.con, "detectors/gc_generations", **ctx.tel.params)
-    events = ctx.table("runtime_events")
-    events = events[events["kind"] == "gc"]
-    if len(ctx.requests):
-        # pauses before the first request in the window (process start-up, model loading) stalled
-        # nobody: they must not name the start-up as the allocation source of the P99 excess
-        events = events[events["start_ns"] >= int(ctx.requests["start_ns"].min())]
-    metric = _sql.run(ctx.tel.con, "detectors/gc_collections_metric", **ctx.tel.params)
-    gen2 = gens[gens["generation"] == 2]
-    gen2_rate = float(gen2["per_hour"].iloc[0]) if len(gen2) else 0.0
-    m2 = metric[metric["generation"].astype(str) == "2"]
-    gen2_metric_rate = float(m2["per_hour"].sum()) if len(m2) else None
-    source, source_share = _allocation_source(ctx, events)
-    conf = confidence(p_value, share, effect, support=ctx.materiality(has))
-    slow = ctx.slow_mask()
-    tail_gc = float(gc[slow].mean()) if slow.any() else 0.0
-    evidence = [
-        Evidence("gc_pause_ms_per_slow_request", round(tail_gc, 2), round(float(gc[~slow].mean()), 2),
-                 ctx.exemplars(has)),
-        Evidence("requests_overlapping_gc_share", round(float(has.mean()), 3), None),
-        Evidence("p99_with_gc_vs_without_ms", round(ctx.p99(has), 1), round(ctx.p99(~has), 1)),
-        Evidence("mann_whitney_p_value", p_value, None),
-        Evidence("gen2_pauses_per_hour", round(gen2_rate, 1), None),
-    ]
-    if gen2_metric_rate is not None:
-        evidence.append(Evidence("gen2_collections_per_hour_metric", round(gen2_metric_rate, 1), None))
-    if source:
-        evidence.append(Evidence("allocation_source_share_of_gc_time", round(source_share, 3), None))
-    longest = events.nlargest(1, "duration_ms") if not events.empty else events
-    return [Finding(
-        category="gc_pause",
-        title=f"GC pauses explain {share:.0%} of the P99 excess" + (f" (allocations from {source})" if source else ""),
-        root_cause=RootCause(entity=source or "python gc", kind="runtime",
-                             state_change=f"gen-2 pauses {gen2_rate:.0f}/h, up to "
-                                          f"{float(events['duration_ms'].max()) if not events.empty else 0:.0f} ms",
-                             start=iso(longest["start_ns"].iloc[0]) if len(longest) else None, end=None),
-        symptom=Symptom(sli="latency_p99_ms", scope=ctx.scope, baseline=round(ctx.baseline_p99, 1),
-                        observed=round(ctx.observed_p99, 1)),
-        impact=Impact(share_of_requests=float(has.mean()), window=ctx.window),
-        effect_size=round(effect, 3), confidence=conf, evidence=evidence,
-        counterfactual={"sli_if_fixed": round(ctx.p99(~has), 1), "p99_excess_removed_share": round(share, 3)},
-        remediation=[
-            "Find the allocation source (the job or route named) and stop building large object graphs "
-            "per call: stream, reuse buffers, keep data in arrays/Arrow instead of dicts.",
-            "gc.freeze() after start-up; raise gc thresholds (gc.set_threshold) for long-lived heaps.",
-        ],
-        chain=[source or "allocations", "gen-2 GC pauses", "P99"], excess_share=share,
-        plot={"mechanism": "gc", "active": ctx.in_steps(has)},
-    )]
+def _material(ch: PartChange | None, t: Thresholds) -> bool:
+    return (ch is not None and ch.share >= t.min_share and ch.rose_share >= t.min_rose_share
+            and ch.evidence(t.max_p_value) is not None)
 
 
-def detect_loop(ctx: Context) -> list[Finding]:
-    loop = mechanisms(ctx)["event_loop"]
-    has = loop >= MIN_STALL_MS
-    if has.sum() < 3:
-        return []
-    share = ctx.excess_share(attributable_ms=loop)
-    p_value, effect = ctx.contrast(has)
-    if share <= 0 or effect <= 0:
-        return []
-    events = ctx.table("runtime_events")
-    events = events[events["kind"] == "loop"]
-    stack = ""
-    if not events.empty and events["stack"].notna().any():
-        stack = str(events.dropna(subset=["stack"]).nlargest(1, "duration_ms")["stack"].iloc[0])
-    where = _top_frame(stack)
-    r = ctx.requests
-    route_share = r.assign(b=loop).groupby("route", observed=True)["b"].sum()
-    culprit_route = str(route_share.idxmax()) if route_share.sum() > 0 else ""
-    conf = confidence(p_value, share, effect, support=ctx.materiality(has))
-    entity = where or (f"route {culprit_route}" if culprit_route else "event loop")
-    return [Finding(
-        category="event_loop_block",
-        title=f"Blocking code on the event loop ({entity}) explains {share:.0%} of the P99 excess",
-        root_cause=RootCause(entity=entity, kind="code", state_change="synchronous work inside an async handler",
-                             start=iso(events["start_ns"].min()) if not events.empty else None,
-                             end=iso(events["end_ns"].max()) if not events.empty else None),
-        symptom=Symptom(sli="latency_p99_ms", scope=ctx.scope, baseline=round(ctx.baseline_p99, 1),
-                        observed=round(ctx.observed_p99, 1)),
-        impact=Impact(share_of_requests=float(has.mean()), window=ctx.window),
-        effect_size=round(effect, 3), confidence=conf,
-        evidence=[
-            Evidence("loop_blocked_ms_per_affected_request", round(float(loop[has].mean()), 2), 0.0,
-                     ctx.exemplars(has)),
-            Evidence("event_loop_blocks", len(events), None),
-            Evidence("longest_block_ms", round(float(events["duration_ms"].max()), 1) if not events.empty else None, None),
-            Evidence("mann_whitney_p_value", p_value, None),
-            Evidence("blocking_stack", stack[-1500:] if stack else None, None),
-        ],
-        counterfactual={"sli_if_fixed": round(ctx.p99(~has), 1), "p99_excess_removed_share": round(share, 3)},
-        remediation=["Move CPU-bound or blocking work off the loop: await asyncio.to_thread(...) or a "
-                     "process pool; use async clients for I/O."],
-        chain=[entity, "event loop blocked", "every concurrent request waits", "P99"], excess_share=share,
-        plot={"mechanism": "event_loop", "active": ctx.in_steps(has)},
-    )]
+def _rate_per_min(ev: pd.DataFrame, lo: int | None, hi: int | None) -> float:
+    if lo is None or hi is None or hi <= lo:
+        return 0.0
+    n = int(((ev["start_ns"] >= lo) & (ev["start_ns"] < hi)).sum())
+    return n / ((hi - lo) / 60e9)
+
+
+class GcDetector:
+    name = "gc_pause"
+    categories = (Category.GC_PAUSE,)
+
+    def __init__(self, thresholds: Thresholds = T) -> None:
+        self.t = thresholds
+
+    def detect(self, ctx: Context) -> list[Finding]:
+        dec = ctx.parts()
+        ch = dec.change("gc")
+        if not _material(ch, self.t):
+            return []
+        assert ch is not None
+        n = len(ctx.requests)
+        col = dec.column("gc", n)
+        active = dec.sampled(n) & ctx.inc & (col > ch.baseline_ms + 1.0)
+        ev = events(ctx, "gc")
+        all_ev = events(ctx, "gc", incident_only=False)
+        big = all_ev[all_ev["duration_ms"] >= 5.0]
+        inc = ctx.incident
+        base_lo, base_hi = inc.baseline_ns or (None, None)
+        rate_in = _rate_per_min(big, inc.onset_ns, inc.end_ns)
+        rate_base = _rate_per_min(big, base_lo, base_hi)
+        job, job_share = job_covering(ctx, ev, self.t)
+        services = ev["service"].value_counts() if not ev.empty else pd.Series(dtype=int)
+        service = str(services.index[0]) if len(services) else None
+        if job and job_share >= self.t.source_share:
+            source = f"job {job}"
+        else:
+            routes = ctx.requests["route"].astype(str).to_numpy()
+            by_route = pd.Series(col[active]).groupby(routes[active]).sum()
+            source = f"route {by_route.idxmax()}" if len(by_route) and by_route.max() > 0 else "python gc"
+        longest = float(ev["duration_ms"].max()) if not ev.empty else 0.0
+        cause = Cause(Category.GC_PAUSE, source, "runtime",
+                      f"pauses >= 5 ms {rate_base:.1f} -> {rate_in:.1f}/min, up to {longest:.0f} ms",
+                      f"GC pauses rose ({ch.baseline_ms:.1f} -> {ch.incident_ms:.1f} ms per slow request) and "
+                      f"explain {ch.share:.0%} of the P99 excess (allocations from {source})",
+                      "gc", active, ch.share, ch.evidence(self.t.max_p_value), support=min(1.0, 0.5 + 0.5 * float(rate_in > 1.5 * rate_base)),
+                      service=service)
+        evidence = [
+            Evidence("gc_pause_ms_per_affected_request", round(ch.incident_ms, 2), round(ch.baseline_ms, 2),
+                     ctx.exemplars(active)),
+            Evidence("gc_pauses_over_5ms_per_minute", round(rate_in, 2), round(rate_base, 2)),
+            Evidence("longest_pause_ms", round(longest, 1), None),
+        ]
+        if job:
+            evidence.append(Evidence("gc_time_inside_job_runs_share", round(job_share, 3), None))
+        return [finding(ctx, cause, evidence=evidence, counterfactual_ms=np.clip(col - ch.baseline_ms, 0, None),
+                        remediation=[
+                            "Stop building large object graphs per call where the allocations come from (the job "
+                            "or route named): stream, reuse buffers, keep data in arrays instead of dicts.",
+                            "gc.freeze() after start-up; raise gc thresholds (gc.set_threshold) for long-lived heaps."],
+                        chain=[source, "allocations -> gen-2 GC pauses", "P99"])]
 
 
 def _top_frame(stack: str) -> str:
     """The innermost 'File ..., line N, in func' of a formatted stack, as 'func (file:line)'."""
-    lines = [ln.strip() for ln in stack.splitlines() if ln.strip().startswith("File ")]
+    lines = [ln.strip() for ln in str(stack).splitlines() if ln.strip().startswith("File ")]
     for ln in reversed(lines):
         if "asyncio" in ln or "site-packages" in ln or "/infersight/instrument" in ln:
             continue
@@ -165,4 +141,71 @@ def _top_frame(stack: str) -> str:
     return ""
 
 
-detectors = (detect_gc, detect_loop)
+class LoopDetector:
+    name = "event_loop_block"
+    categories = (Category.EVENT_LOOP_BLOCK,)
+
+    def __init__(self, thresholds: Thresholds = T) -> None:
+        self.t = thresholds
+
+    def detect(self, ctx: Context) -> list[Finding]:
+        dec = ctx.parts()
+        ch = dec.change("loop")
+        if not _material(ch, self.t):
+            return []
+        assert ch is not None
+        n = len(ctx.requests)
+        col = dec.column("loop", n)
+        active = dec.sampled(n) & ctx.inc & (col > ch.baseline_ms + 1.0)
+        ev = events(ctx, "loop")
+        entity, how = self._blocker(ctx, ev)
+        services = ev["service"].value_counts() if not ev.empty else pd.Series(dtype=int)
+        service = str(services.index[0]) if len(services) else None
+        blocked_ms = _intervals.total((ev["start_ns"].to_numpy(dtype=np.int64), ev["end_ns"].to_numpy(dtype=np.int64))) / 1e6
+        queued = ctx.requests["queued_ms"].to_numpy()
+        evidence = [
+            Evidence("loop_ms_per_affected_request", round(ch.incident_ms, 2), round(ch.baseline_ms, 2),
+                     ctx.exemplars(active)),
+            Evidence("loop_blocks_in_incident", int(len(ev)), None),
+            Evidence("loop_blocked_ms_in_incident", round(blocked_ms, 1), None),
+            Evidence("longest_block_ms", round(float(ev["duration_ms"].max()), 1) if not ev.empty else None, None),
+            Evidence("requests_queued_before_start", int((queued[ctx.inc] > 0).sum()), None),
+        ]
+        client = ctx.requests["client_ms"].to_numpy(dtype=float)
+        has_client = ctx.inc & ~np.isnan(client)
+        if has_client.sum() >= 20:
+            evidence.append(Evidence("client_seen_p99_ms", round(float(np.quantile(client[has_client], 0.99)), 1),
+                                     round(float(np.quantile(ctx.requests["duration_ms"].to_numpy()[has_client], 0.99)), 1)))
+        stack = ev["stack"].dropna() if "stack" in ev else pd.Series(dtype=object)
+        if len(stack):
+            evidence.append(Evidence("blocking_stack", str(stack.iloc[-1])[-1500:], None))
+        cause = Cause(Category.EVENT_LOOP_BLOCK, entity, "job" if how == "job" else "code",
+                      f"event loop blocked {blocked_ms / 1e3:.1f} s in {len(ev)} block(s) "
+                      f"(longest {float(ev['duration_ms'].max()) if not ev.empty else 0:.0f} ms)",
+                      f"Event loop blocked by {entity}: requests wait {ch.baseline_ms:.1f} -> {ch.incident_ms:.1f} ms "
+                      f"each, {ch.share:.0%} of the P99 excess", "loop", active, ch.share, ch.evidence(self.t.max_p_value),
+                      support=1.0 if not ev.empty else 0.6, service=service)
+        return [finding(ctx, cause, evidence=evidence, counterfactual_ms=np.clip(col - ch.baseline_ms, 0, None),
+                        remediation=["Move CPU-bound or blocking work off the loop: await asyncio.to_thread(...) "
+                                     "or a process pool; use async clients for I/O."],
+                        chain=[entity, "event loop blocked -> requests queued", "P99"])]
+
+    def _blocker(self, ctx: Context, ev: pd.DataFrame) -> tuple[str, str]:
+        if not ev.empty and "job" in ev and ev["job"].notna().any():
+            named = ev.dropna(subset=["job"]).groupby("job")["duration_ms"].sum()
+            if named.sum() >= self.t.source_share * ev["duration_ms"].sum():
+                return str(named.idxmax()), "job"
+        job, share = job_covering(ctx, ev, self.t)
+        if job and share >= self.t.source_share:
+            return job, "job"
+        stacks = ev["stack"].dropna() if "stack" in ev else pd.Series(dtype=object)
+        frame = _top_frame(str(stacks.iloc[-1])) if len(stacks) else ""
+        if frame:
+            return frame, "stack"
+        return "blocking code on the event loop", "unknown"
+
+
+GC = GcDetector()
+LOOP = LoopDetector()
+
+__all__ = ["GC", "LOOP", "GcDetector", "LoopDetector", "Thresholds", "events", "job_covering"]

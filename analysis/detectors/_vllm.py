@@ -19,10 +19,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from infersight.analysis import _sql
-from infersight.analysis._context import Context, confidence
+from infersight.analysis._category import Category
+from infersight.analysis._context import Context
 from infersight.analysis._finding import Evidence, Finding, Impact, RootCause, Symptom, iso
-from infersight.analysis.detectors._jobs import GRACE_NS
+from infersight.analysis.detectors._base import confidence
+from infersight.analysis.detectors._jobs import T as JOB_THRESHOLDS
 from scipy import stats
+
+GRACE_NS = JOB_THRESHOLDS.grace_ns
 
 MIN_REQUESTS = 10
 SLOW_Q = 0.9          # slow requests: e2e at or above the window's P90 ...
@@ -31,7 +35,7 @@ MAJORITY = 0.5        # share of the excess a part must carry to be named
 MIN_QUEUE_SHARE = 0.3  # median queue / e2e in the slow requests for saturation
 PER_TOKEN_SLOWER = 1.3  # compute per token in slow requests vs normal ones
 EQUAL_BATCH = 1.25    # running batch during slow requests at most this much larger
-MAX_STEP_SHARE = 0.4  # slower-per-token requests in more of the time steps than this: jitter
+MIN_IN_INCIDENT = 0.6  # slower-per-token requests at least this much inside the incident: a change, not jitter
 JOB_OVERLAP = 0.6    # slow requests inside job runs: the job's finding, not slow compute ...
 JOB_LIFT = 1.5       # ... when that is this much more than for normal requests
 HIT_DROP_ABS = 0.2    # a prefix-cache step is a drop when its hit rate is this much below ...
@@ -40,13 +44,27 @@ MIN_USUAL_HIT = 0.1
 TTFT_SLOWER = 1.2
 
 
+class VllmDetector:
+    name = "vllm"
+    categories = (Category.GPU_SATURATION, Category.GPU_THROTTLING, Category.CACHE_MISS_STORM)
+
+    def detect(self, ctx: Context) -> list[Finding]:
+        found = detect(ctx)
+        inc = ctx.incident
+        for f in found:
+            f.onset = iso(inc.onset_ns)
+            f.baseline_window = f"{iso(inc.baseline_ns[0])}/{iso(inc.baseline_ns[1])}" if inc.baseline_ns else None
+        return found
+
+
 def detect(ctx: Context) -> list[Finding]:
-    req = _sql.run(ctx.tel.con, "detectors/vllm_requests", **ctx.tel.params)
-    # the requests the other detectors see (a fresh instance's warm-up is set aside, _context)
-    req = req[req["start_ns"].isin(ctx.requests["start_ns"])].reset_index(drop=True)
+    req = _sql.run(ctx.tel.con, "detectors/vllm_requests", **ctx.tel.range_params)
+    # the requests the gate looked at: the incident and its baseline (no warm-up)
+    keep = ctx.requests["start_ns"][(ctx.inc | ctx.base)]
+    req = req[req["start_ns"].isin(keep)].reset_index(drop=True)
     if len(req) < MIN_REQUESTS:
         return []
-    steps = _sql.run(ctx.tel.con, "detectors/vllm_steps", step_ns=ctx.step_ns, **ctx.tel.params)
+    steps = _sql.run(ctx.tel.con, "detectors/vllm_steps", step_ns=ctx.step_ns, **ctx.tel.range_params)
     storm = _prefix_cache(ctx, req, steps)
     split = _saturation_or_compute(ctx, req, steps)
     if storm is not None and split is not None and split.root_cause.state_change.startswith("prefill"):
@@ -109,6 +127,9 @@ def _base(ctx: Context, req: pd.DataFrame, mask: np.ndarray, *, category: str, t
     values = req[col].to_numpy(dtype=float)
     starts = req["start_ns"].to_numpy()[mask]
     base = float(np.nanquantile(values[~mask], 0.99)) if (~mask).any() else None
+    # the requests (rows of ctx.requests) this cause hit, for the fold rules
+    active = ctx.requests["start_ns"].isin(req["start_ns"].to_numpy()[mask]).to_numpy()
+    conf, feats = confidence(ctx, p_value, share, effect)
     return Finding(
         category=category, title=title,
         root_cause=RootCause(entity=entity, kind=kind, state_change=change,
@@ -117,25 +138,35 @@ def _base(ctx: Context, req: pd.DataFrame, mask: np.ndarray, *, category: str, t
         symptom=Symptom(sli=sli, scope="vLLM llm_request", baseline=None if base is None else round(base, 1),
                         observed=round(float(np.nanquantile(values, 0.99)), 1)),
         impact=Impact(share_of_requests=float(mask.mean()), window=ctx.window),
-        effect_size=round(effect, 3), confidence=confidence(p_value, share, effect),
+        effect_size=round(effect, 3), confidence=conf, features=feats,
         evidence=[*evidence, Evidence("mann_whitney_p_value", p_value, None)],
         counterfactual={"sli_if_fixed": base and round(base, 1), "p99_excess_removed_share": round(share, 3)},
         remediation=remediation, chain=[entity, change, sli], excess_share=share,
+        mechanism=_engine_part(ctx, "engine_queue" if category == "gpu_saturation" else "engine_compute"),
+        active=active,
     )
+
+
+def _engine_part(ctx: Context, role: str) -> str:
+    """The decomposition part (engine queue or compute) that rose most: this finding's mechanism."""
+    changes = [c for c in ctx.parts().changes if c.role == role]
+    return max(changes, key=lambda c: c.share).part if changes else role
 
 
 def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame) -> Finding | None:
     e2e = req["e2e_ms"].to_numpy(dtype=float)
     queue, compute = req["queue_ms"].to_numpy(dtype=float), req["compute_ms"].to_numpy(dtype=float)
-    # what each request should take for its token counts at the window's typical speed: a long
+    # what each request should take for its token counts at the baseline's typical speed: a long
     # answer is not slow, a request that took longer than its tokens explain is
-    pf, tp = (float(np.nanmedian(v)) if not np.isnan(v).all() else np.nan
+    base = req["start_ns"].isin(ctx.requests["start_ns"][ctx.base]).to_numpy()
+    ref = base if base.sum() >= MIN_REQUESTS else np.ones(len(req), dtype=bool)
+    pf, tp = (float(np.nanmedian(v[ref])) if not np.isnan(v[ref]).all() else np.nan
               for v in (req["prefill_ms_per_token"].to_numpy(dtype=float), req["tpot_ms"].to_numpy(dtype=float)))
     tokens = req["prompt_tokens"].to_numpy(dtype=float) * pf + np.clip(
         req["completion_tokens"].to_numpy(dtype=float) - 1, 0, None) * tp
-    exp_compute = np.where(np.isnan(tokens) | (tokens <= 0), float(np.median(compute)), tokens)
-    q0 = float(np.median(queue))
-    expected = q0 + float(np.median(np.clip(e2e - queue - compute, 0, None))) + exp_compute
+    exp_compute = np.where(np.isnan(tokens) | (tokens <= 0), float(np.median(compute[ref])), tokens)
+    q0 = float(np.median(queue[ref]))
+    expected = q0 + float(np.median(np.clip(e2e - queue - compute, 0, None)[ref])) + exp_compute
     excess_ms = np.clip(e2e - expected, 0, None)
     slow = (excess_ms >= np.quantile(excess_ms, SLOW_Q)) & (e2e > SLOW_VS_MEDIAN * expected)
     normal = excess_ms <= np.median(excess_ms)
@@ -190,10 +221,10 @@ def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame)
         batch_ratio = float(np.nanmean(running[slow])) / max(float(np.nanmean(running[normal])), 1e-9)
     if ratio < PER_TOKEN_SLOWER or batch_ratio > EQUAL_BATCH:
         return None  # longer outputs, or slower because the batch is bigger (saturation, not compute)
-    # a state change (a period of slower compute), not jitter spread over the whole window
-    step = req["start_ns"].to_numpy() // ctx.step_ns
+    # a state change (slower compute in the incident), not jitter spread over baseline and incident
     slower = slow & (per_tok >= PER_TOKEN_SLOWER * float(np.nanmedian(per_tok[normal])))
-    if len(np.unique(step[slower])) > MAX_STEP_SHARE * len(np.unique(step)):
+    in_inc = ctx.requests["start_ns"][ctx.inc].to_numpy()
+    if not slower.any() or float(np.isin(req["start_ns"].to_numpy()[slower], in_inc).mean()) < MIN_IN_INCIDENT:
         return None
     if _during_jobs(ctx, req, slow, normal):
         return None  # compute slowed while a job runs next to it: the job is the cause (its finding)
@@ -258,3 +289,6 @@ def _prefix_cache(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame) -> Findi
                      "Give the KV cache more memory (--gpu-memory-utilization) so cached prefixes are not "
                      "evicted under load; check that --enable-prefix-caching is on after a deploy."])
 
+
+
+DETECTOR = VllmDetector()

@@ -57,11 +57,11 @@ elif VARIANT.startswith("infersight-"):
                            loop_lag=VARIANT != "infersight-noloop",
                            export_interval_s=3600.0 if VARIANT == "infersight-nometrics" else 5.0)
     if VARIANT == "infersight-notrace":
-        state.tracer = state.lean = None
+        state.tracer = state._lean = None
     elif VARIANT == "infersight-nosend":
         from opentelemetry.exporter.otlp.common.http import _ExportResult
 
-        _client = state.owned_telemetry.span_processor.span_exporter._client
+        _client = state._owned_telemetry.span_processor.exporter._client
         _client.export = lambda data: _ExportResult(True, 200, "OK", None)
 elif VARIANT != "bare":
     raise SystemExit(f"unknown variant {VARIANT!r}")

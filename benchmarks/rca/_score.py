@@ -77,7 +77,7 @@ def _brief(f: dict[str, Any]) -> dict[str, Any]:
     rc = f.get("root_cause") or {}
     return {"category": f["category"], "confidence": round(float(f["confidence"]), 3),
             "level": level(float(f["confidence"])), "entity": rc.get("entity"), "service": rc.get("service"),
-            "title": str(f.get("title", ""))[:160]}
+            "title": str(f.get("title", ""))[:160], "inputs": f.get("confidence_inputs") or {}}
 
 
 def score_fault(findings: list[dict[str, Any]], exp: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ default); the scrape path only reads the cached last sample.
 
 from __future__ import annotations
 
-from infersight.instrument.catalog import MetricSpec
+from infersight.instrument._metricspec import MetricSpec
 
 DEVICE_LABELS: tuple[str, ...] = ("gpu", "uuid", "name")
 
@@ -56,9 +56,22 @@ METRICS: tuple[MetricSpec, ...] = (
                "Framebuffer memory size (OTel hw.gpu.memory.limit, an UpDownCounter there).",
                unit="By", labels=DEVICE_LABELS, otel_name="hw.gpu.memory.limit", source="gpu"),
     MetricSpec("infersight_gpu_process_memory_used_bytes", "gauge",
-               "GPU memory used by one compute process (NVML compute running processes).",
-               unit="By", labels=(*DEVICE_LABELS, "pid"),
+               "GPU memory used by one compute process (NVML compute running processes); "
+               "process_name from /proc/<pid>/comm (\"\" when not visible), consumer self|other.",
+               unit="By", labels=(*DEVICE_LABELS, "pid", "process_name", "consumer"),
                otel_name="infersight.gpu.process.memory.usage", source="gpu"),
+    MetricSpec("infersight_gpu_process_utilization_ratio", "gauge",
+               "Fraction of the driver's last sample periods in which one process ran kernels "
+               "(NVML per-process utilisation, read on the slow tier only while another process "
+               "holds a context on the GPU); pid 0 = another process NVML cannot name.",
+               unit="1", labels=(*DEVICE_LABELS, "pid", "process_name", "consumer"),
+               otel_name="infersight.gpu.process.utilization", source="gpu"),
+    MetricSpec("infersight_gpu_share_measured", "gauge",
+               "1 while the split of this GPU between processes is measured (per-process "
+               "utilisation, or only this process holds a context), 0 while it falls back to "
+               "the whole device utilisation (per-process figures unsupported).",
+               labels=(*DEVICE_LABELS, "source"), otel_name="infersight.gpu.share.measured",
+               source="gpu"),
     # --- power and energy ---------------------------------------------------------------
     MetricSpec("infersight_gpu_power_watts", "gauge",
                "Power draw (OTel hw.power).",
@@ -112,8 +125,32 @@ METRICS: tuple[MetricSpec, ...] = (
                "GPU energy attributed to finished requests (split across concurrent requests).",
                unit="J", otel_name="infersight.gpu.attributed.energy", source="gpu"),
     MetricSpec("infersight_gpu_idle_energy_joules", "counter",
-               "GPU energy spent while no request was in flight (not attributed to any request).",
+               "GPU energy attributed neither to a request nor to another process: this "
+               "process's share while no request was in flight, and idle time (attributed + "
+               "idle + consumer=\"other\" = the integrated power).",
                unit="J", otel_name="infersight.gpu.idle.energy", source="gpu"),
+    MetricSpec("infersight_gpu_consumer_energy_joules", "counter",
+               "GPU energy (integrated power of the sampled GPUs) by consumer: self (this "
+               "process: its requests and its own work outside them), other (other processes, "
+               "by their measured share of the GPU's time), idle (no process busy, or this "
+               "process serving without GPU work); self + other + idle = the integrated power.",
+               unit="J", labels=("consumer",), otel_name="infersight.gpu.consumer.energy",
+               source="gpu"),
+    MetricSpec("infersight_gpu_consumer_seconds", "counter",
+               "GPU-seconds (wall time x GPUs) by consumer, split like the energy.",
+               unit="s", labels=("consumer",), otel_name="infersight.gpu.consumer.time",
+               source="gpu"),
+    MetricSpec("infersight_gpu_process_energy_joules", "counter",
+               "GPU energy by process: this process (consumer self) and each other process that "
+               "ran kernels (consumer other; pid 0 = unnamed), so a finding can name it.",
+               unit="J", labels=("pid", "process_name", "consumer"),
+               otel_name="infersight.gpu.process.energy", source="gpu"),
+    MetricSpec("infersight_gpu_allocation_failures", "counter",
+               "GPU allocation failures of this process by kind (oom | alloc_retry) and source "
+               "(app: record_gpu_oom(); torch: the caching allocator's num_ooms / "
+               "num_alloc_retries). Both sources often count the same event: take the max.",
+               labels=("kind", "source"), otel_name="infersight.gpu.memory.allocation_failures",
+               source="gpu"),
     MetricSpec("infersight_gpu_attributed_cost_usd", "counter",
                "GPU cost attributed to finished requests at the configured price per GPU-hour.",
                unit="USD", otel_name="infersight.gpu.attributed.cost", source="gpu"),

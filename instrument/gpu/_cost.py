@@ -56,7 +56,7 @@ class PriceChoice:
     source: str  # "explicit" | "instance_type" | "gpu_model" | "none"
 
 
-def resolve_price(price_per_gpu_hour: float | None, instance_type: str | None,
+def resolve_price(price_per_gpu_hour: float | str | None, instance_type: str | None,
                   gpu_names: tuple[str, ...] = ()) -> PriceChoice:
     """Explicit price > instance type in the table > GPU model named by NVML > none."""
     if price_per_gpu_hour is not None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from infersight.instrument._errors import ConfigurationError, InstrumentError
 
-class GpuError(Exception):
+
+class GpuError(InstrumentError):
     """Base of every error the GPU plane raises."""
 
 
-class GpuConfigError(GpuError, ValueError):
-    """A bad argument: sampling rate out of 1-100 Hz, negative price, unknown instance type."""
+class GpuConfigError(GpuError, ConfigurationError):
+    """A bad argument: sampling rate out of 1-100 Hz, negative price, unknown instance type,
+    unknown option."""
 
 
 __all__ = ["GpuConfigError", "GpuError"]

@@ -47,7 +47,8 @@ def load_nvml() -> ModuleType | None:
     except Exception as exc:  # ImportError, or a broken install
         log.debug("pynvml not importable: %r", exc)
         return None
-    return pynvml
+    module: ModuleType = pynvml
+    return module
 
 
 def _codes(nvml: Any, names: tuple[str, ...]) -> frozenset[int]:

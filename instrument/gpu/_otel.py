@@ -1,23 +1,29 @@
 """OTLP metrics for the GPU plane: observable instruments that read the cached sweep.
 
-Two modes. Default: instruments on ``meter_provider`` (the global one unless injected), read
-whenever that provider's reader collects (its export interval). With ``metric_exporter=``
-the plane owns a private MeterProvider whose reader is collected right after every sweep and
-whose batches are exported every ``export_interval_s`` on a separate thread, so every sample
-lands in DuckDB at full resolution; the batch buffer is bounded and drops (and counts) the
-oldest batches rather than grow.
+Three modes. ``periodic_exporter=`` (what ``install()`` uses when the MeterProvider was built by
+``configure()``): a private MeterProvider with its own periodic reader exporting the cached
+sweep every ``export_interval_s`` (1 s), so the analysis sees the GPU at 1 s whatever the app's
+metric interval. ``metric_exporter=``: a private MeterProvider whose reader is collected right
+after every sweep and whose batches are exported every ``export_interval_s`` on a separate
+thread, so every sample lands in DuckDB at full resolution; the batch buffer is bounded and
+drops (and counts) the oldest batches rather than grow. Neither: instruments on
+``meter_provider`` (the global one unless injected), read at that provider's export interval.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from infersight.instrument._sdk_compat import preferred_temporality
 from infersight.instrument.gpu._catalog import METRICS
+from infersight.instrument.gpu._memory import ALLOC
 from infersight.instrument.gpu._series import points
+from infersight.instrument.gpu._shares import process_name
 from infersight.instrument.gpu._types import Sweep
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -31,10 +37,8 @@ log = logging.getLogger(__name__)
 
 _EXTRA_ATTR = {"direction": "network.io.direction", "type": "error.type",
                "reason": "infersight.gpu.clock_event.reason", "pid": "process.pid",
-               "xid": "infersight.gpu.xid"}
-_PLANE = {"infersight_gpu_up", "infersight_gpu_sweeps", "infersight_gpu_sweep_duration_seconds",
-          "infersight_gpu_read_errors", "infersight_gpu_attributed_energy_joules",
-          "infersight_gpu_idle_energy_joules", "infersight_gpu_attributed_cost_usd"}
+               "xid": "infersight.gpu.xid", "process_name": "process.executable.name",
+               "consumer": "infersight.gpu.consumer", "source": "infersight.gpu.share.source"}
 
 
 def _attrs(d: Any, extra: tuple[tuple[str, str], ...], name: str) -> dict[str, Any]:
@@ -54,22 +58,34 @@ class OtelExport:
     def __init__(self, sampler: GpuSampler, *, ledger: Ledger | None = None,
                  meter_provider: Any = None, metric_exporter: Any = None,
                  export_interval_s: float = 5.0, resource: Any = None,
-                 cost_total: Callable[[], float] | None = None, max_batches: int = 1200) -> None:
+                 cost_total: Callable[[], float] | None = None, max_batches: int = 1200,
+                 periodic_exporter: Any = None) -> None:
         self.sampler = sampler
         self.ledger = ledger
         self.cost_total = cost_total
+        self.pid = os.getpid()
+        self.process_name = process_name(self.pid)
         self._cache: tuple[int, dict[str, list[Observation]]] = (-1, {})
         self._reader: _SweepReader | None = None
         self._provider: Any = None
         self._flusher: threading.Thread | None = None
         self._stop = threading.Event()
         self.export_interval_s = export_interval_s
-        if metric_exporter is not None:
+        self.mode = "provider"
+        if metric_exporter is not None or periodic_exporter is not None:
             from opentelemetry.sdk.metrics import MeterProvider
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
             from opentelemetry.sdk.resources import Resource
 
-            self._reader = _SweepReader(metric_exporter, max_batches)
-            self._provider = MeterProvider(metric_readers=[self._reader],
+            reader: MetricReader
+            if metric_exporter is not None:
+                self._reader = reader = _SweepReader(metric_exporter, max_batches)
+                self.mode = "full_resolution"
+            else:
+                reader = PeriodicExportingMetricReader(
+                    periodic_exporter, export_interval_millis=export_interval_s * 1000)
+                self.mode = "periodic"
+            self._provider = MeterProvider(metric_readers=[reader],
                                            resource=resource or Resource.create())
             provider = self._provider
         else:
@@ -105,11 +121,27 @@ class OtelExport:
                 Observation(n, {"gpu.index": label, "infersight.gpu.field": f})
                 for (label, f), n in s.read_errors.items()]
             if self.ledger is not None:
-                out["infersight_gpu_attributed_energy_joules"] = [
-                    Observation(self.ledger.attributed_energy_j)]
-                out["infersight_gpu_idle_energy_joules"] = [Observation(self.ledger.idle_energy_j)]
+                c = self.ledger.consumers()
+                out["infersight_gpu_attributed_energy_joules"] = [Observation(c.attributed_energy_j)]
+                out["infersight_gpu_idle_energy_joules"] = [Observation(c.idle_energy_j)]
+                out["infersight_gpu_consumer_energy_joules"] = [
+                    Observation(j, {"infersight.gpu.consumer": k}) for k, j in c.energy_j]
+                out["infersight_gpu_consumer_seconds"] = [
+                    Observation(x, {"infersight.gpu.consumer": k}) for k, x in c.seconds]
+                out["infersight_gpu_process_energy_joules"] = [
+                    Observation(c.self_energy_j, {"process.pid": self.pid, "process.executable.name":
+                                                  self.process_name, "infersight.gpu.consumer": "self"}),
+                    *(Observation(j, {"process.pid": pid, "process.executable.name": name,
+                                      "infersight.gpu.consumer": "other"})
+                      for pid, name, j in c.other_pids)]
             if self.cost_total is not None:
                 out["infersight_gpu_attributed_cost_usd"] = [Observation(self.cost_total())]
+        alloc = ALLOC.series()
+        if s.available or any(n for _, _, n in alloc):  # no GPU: only once one happened
+            out["infersight_gpu_allocation_failures"] = [
+                Observation(n, {"infersight.gpu.alloc_failure.kind": kind,
+                                "infersight.gpu.alloc_failure.source": source})
+                for kind, source, n in alloc]
         self._cache = (sweep.seq, out)
         return out
 
@@ -137,6 +169,16 @@ class OtelExport:
         while not self._stop.wait(self.export_interval_s):
             self._reader.flush()
 
+    def flush(self) -> None:
+        """Export now what the plane's own provider holds (no-op on an injected provider)."""
+        if self._provider is None:
+            return
+        if self._reader is not None:
+            self._reader.collect()
+            self._reader.flush()
+        else:
+            self._provider.force_flush(5_000)
+
     @property
     def dropped_batches(self) -> int:
         return 0 if self._reader is None else self._reader.dropped
@@ -147,8 +189,8 @@ class OtelExport:
             self._flusher.join(5.0)
             self._flusher = None
         if self._provider is not None:
-            assert self._reader is not None
-            self._reader.flush()
+            if self._reader is not None:
+                self._reader.flush()
             self._provider.shutdown()
             self._provider = None
 
@@ -157,7 +199,7 @@ class _SweepReader(MetricReader):
     """Collected after every sweep; batches MetricsData and exports them together."""
 
     def __init__(self, exporter: Any, max_batches: int) -> None:
-        super().__init__(preferred_temporality=getattr(exporter, "_preferred_temporality", None))
+        super().__init__(preferred_temporality=preferred_temporality(exporter))
         self._exporter = exporter
         self._batches: deque[Any] = deque()
         self._max = max_batches

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from infersight.instrument.gpu._catalog import METRICS
+from infersight.instrument.gpu._memory import ALLOC
 from infersight.instrument.gpu._series import points
+from infersight.instrument.gpu._shares import process_name
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -41,6 +44,8 @@ class GpuCollector(Collector):
         self.ledger = ledger
         self.price = price
         self.cost_total = cost_total  # callable -> float (USD attributed so far)
+        self.pid = os.getpid()
+        self.process_name = process_name(self.pid)
 
     def describe(self) -> Iterator[Metric]:
         for spec in METRICS:
@@ -71,9 +76,21 @@ class GpuCollector(Collector):
         for name, d, extra, value in points(sweep, bits):
             fam(name).add_metric([d.label, d.uuid, d.name, *(v for _, v in extra)], value)
         if self.ledger is not None and self.sampler.available:
-            fam("infersight_gpu_attributed_energy_joules").add_metric(
-                [], self.ledger.attributed_energy_j)
-            fam("infersight_gpu_idle_energy_joules").add_metric([], self.ledger.idle_energy_j)
+            c = self.ledger.consumers()
+            fam("infersight_gpu_attributed_energy_joules").add_metric([], c.attributed_energy_j)
+            fam("infersight_gpu_idle_energy_joules").add_metric([], c.idle_energy_j)
+            for consumer, joules in c.energy_j:
+                fam("infersight_gpu_consumer_energy_joules").add_metric([consumer], joules)
+            for consumer, seconds in c.seconds:
+                fam("infersight_gpu_consumer_seconds").add_metric([consumer], seconds)
+            proc = fam("infersight_gpu_process_energy_joules")
+            proc.add_metric([str(self.pid), self.process_name, "self"], c.self_energy_j)
+            for pid, name, joules in c.other_pids:
+                proc.add_metric([str(pid), name, "other"], joules)
+        alloc = ALLOC.series()
+        if self.sampler.available or any(n for _, _, n in alloc):  # no GPU: only once one happened
+            for kind, source, n in alloc:
+                fam("infersight_gpu_allocation_failures").add_metric([kind, source], float(n))
         if self.price is not None and self.price.usd_per_gpu_hour is not None:
             fam("infersight_gpu_price_per_hour_usd").add_metric(
                 [self.price.instance_type, self.price.source], self.price.usd_per_gpu_hour)

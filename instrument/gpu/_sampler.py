@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from infersight.instrument.gpu._errors import GpuConfigError
 from infersight.instrument.gpu._nvml import NvmlApi, load_nvml
 from infersight.instrument.gpu._reader import LibraryGone, NvmlReader
+from infersight.instrument.gpu._shares import self_pids as _self_pids
 from infersight.instrument.gpu._types import Sweep
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,16 @@ class GpuSampler:
     returns the same value); ``slow_interval_s`` the slow-moving reads (framebuffer memory, memory clock, temperature, P-state,
     power limit, per-process memory, XID events; PCIe throughput too with ``pcie=True``);
     ``energy_interval_s`` the total-energy counter (~3 ms a read on an H100) and the ECC counters. ``clock`` stamps sweeps (default ``time.time_ns``,
-    the span clock).
+    the span clock). ``self_pids``: more pids that count as this process when the GPU's time is
+    split between processes (its own pid is always included); ``on_gpu``: whether this
+    process's model is on a GPU (default: the declared model devices), asked on the slow tier.
     """
 
     def __init__(self, *, nvml: Any = None, interval_s: float = 0.1, slow_interval_s: float = 1.0,
                  energy_interval_s: float = 10.0, util_interval_s: float = 0.2,
                  devices: Sequence[int] | None = None, clock: Callable[[], int] = time.time_ns, retry_min_s: float = _RETRY_MIN_S,
-                 pcie: bool = False) -> None:
+                 pcie: bool = False, self_pids: Iterable[int] = (),
+                 on_gpu: Callable[[], bool | None] | None = None) -> None:
         self.interval_s = check_interval(interval_s)
         self.slow_every = self._every(slow_interval_s, "slow_interval_s")
         self.energy_every = self._every(energy_interval_s, "energy_interval_s")
@@ -58,6 +62,8 @@ class GpuSampler:
         self._devices = devices
         self._pcie = pcie
         self._clock = clock
+        self.self_pids = _self_pids(self_pids)
+        self._on_gpu = on_gpu if on_gpu is not None else _model_on_gpu
         self._listeners: list[Listener] = []
         self._on_stop: list[Callable[[], None]] = []
         self._stop = threading.Event()
@@ -107,7 +113,8 @@ class GpuSampler:
             log.warning("infersight GPU plane off: pynvml is not installed "
                         "(pip install 'infersight[gpu]'); infersight_gpu_up=0")
             return False
-        self._reader = NvmlReader(NvmlApi(module), devices=self._devices, pcie=self._pcie)
+        self._reader = NvmlReader(NvmlApi(module), devices=self._devices, pcie=self._pcie,
+                                  self_pids=self.self_pids)
         try:
             self._reader.open()
         except Exception as exc:
@@ -162,9 +169,15 @@ class GpuSampler:
         reader = self._reader
         if reader is not None and not self._open and time.monotonic() >= self._retry_at:
             self._reopen(reader)
+        slow = self._due(seq, self.slow_every)
         if reader is not None and self._open:
+            if slow:
+                try:
+                    reader.on_gpu = self._on_gpu()
+                except Exception:
+                    reader.on_gpu = None
             try:
-                devices = reader.read(slow=self._due(seq, self.slow_every),
+                devices = reader.read(slow=slow,
                                       energy=self._due(seq, self.energy_every),
                                       util=self._due(seq, self.util_every))
                 if not devices and all(d.lost for d in reader.devices):
@@ -179,7 +192,8 @@ class GpuSampler:
                 devices = []
         sweep = Sweep(seq=seq, t_ns=t_ns, duration_s=time.perf_counter() - t0, up=bool(devices),
                       devices=tuple(devices),
-                      driver_version=reader.driver_version if reader is not None else "")
+                      driver_version=reader.driver_version if reader is not None else "",
+                      slow=slow, self_pids=self.self_pids)
         self.last = sweep
         for fn in self._listeners:
             try:
@@ -229,19 +243,28 @@ class GpuSampler:
                 next_t = now + interval
 
 
+def _model_on_gpu() -> bool | None:
+    from infersight.instrument._device import MODEL_DEVICES
+
+    MODEL_DEVICES.poll()
+    return MODEL_DEVICES.on_gpu()
+
+
 def start_sampler(*, nvml: Any = None, interval_s: float = 0.1, slow_interval_s: float = 1.0,
                   energy_interval_s: float = 10.0, util_interval_s: float = 0.2,
                   devices: Sequence[int] | None = None, pcie: bool = False, registry: Any = None,
                   meter_provider: Any = None, metric_exporter: Any = None,
-                  export_interval_s: float = 5.0, resource: Any = None) -> GpuSampler:
+                  export_interval_s: float | None = None, resource: Any = None) -> GpuSampler:
     """Standalone sampler for processes without a FastAPI app (vLLM EngineCore/Worker).
 
-    Registers the Prometheus collector on ``registry`` when given, and OTel instruments on
-    ``meter_provider`` (default: the global one; with ``metric_exporter`` every sweep is
-    exported at full resolution instead). Returns the sampler (``.stop()`` to end it); with
-    no GPU it returns a stopped sampler whose ``up`` reads 0.
+    Registers the Prometheus collector on ``registry`` when given, and OTel instruments as
+    ``install()`` does: with ``metric_exporter`` every sweep is exported; with a MeterProvider
+    built by ``configure()`` the GPU series get their own reader every ``export_interval_s``
+    (1 s); otherwise they follow ``meter_provider``'s interval (default: the global one).
+    Returns the sampler (``.stop()`` to end it); with no GPU it returns a stopped sampler whose
+    ``up`` reads 0.
     """
-    from infersight.instrument.gpu._otel import OtelExport
+    from infersight.instrument.gpu._plane import make_export
     from infersight.instrument.gpu._prom import GpuCollector
 
     sampler = GpuSampler(nvml=nvml, interval_s=interval_s, slow_interval_s=slow_interval_s,
@@ -249,10 +272,13 @@ def start_sampler(*, nvml: Any = None, interval_s: float = 0.1, slow_interval_s:
                          devices=devices, pcie=pcie)
     if registry is not None:
         registry.register(GpuCollector(sampler))
-    export = OtelExport(sampler, meter_provider=meter_provider, metric_exporter=metric_exporter,
-                        export_interval_s=export_interval_s, resource=resource)
+    export = make_export(sampler, meter_provider, {"metric_exporter": metric_exporter,
+                                                   "export_interval_s": export_interval_s,
+                                                   "resource": resource})
     sampler.on_stop(export.shutdown)
-    sampler.start()
+    if sampler.open():
+        export.start()  # full-resolution mode collects after every sweep
+        sampler.start()
     return sampler
 
 

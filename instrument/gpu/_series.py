@@ -49,10 +49,39 @@ def points(sweep: Sweep, bits: tuple[tuple[str, int], ...]) -> Iterator[Point]:
                     throttled = 1.0
                 yield "infersight_gpu_clock_event_active", d, (("reason", reason),), on
             yield "infersight_gpu_throttled", d, (), throttled
+        mine = sweep.self_pids
+        names = dict(d.process_names)
         for pid, used in d.processes or ():
-            yield "infersight_gpu_process_memory_used_bytes", d, (("pid", str(pid)),), float(used)
+            yield "infersight_gpu_process_memory_used_bytes", d, _proc(pid, names, mine), float(used)
+        yield from _process_util(d, names, mine)
+        if d.share is not None:
+            yield "infersight_gpu_share_measured", d, (("source", d.share.source),), \
+                1.0 if d.share.measured else 0.0
         for xid, count in d.xid_counts.items():
             yield "infersight_gpu_xid_errors", d, (("xid", str(xid)),), float(count)
+
+
+def _proc(pid: int, names: dict[int, str], mine: frozenset[int]) -> tuple[tuple[str, str], ...]:
+    return (("pid", str(pid)), ("process_name", names.get(pid, "")),
+            ("consumer", "self" if pid in mine else "other"))
+
+
+def _process_util(d: DeviceSample, names: dict[int, str],
+                  mine: frozenset[int]) -> Iterator[Point]:
+    """Per-process utilisation: measured, or this process's when it is alone on the GPU, or an
+    unnamed other process's (pid 0) when this process is known to be off the GPU."""
+    name = "infersight_gpu_process_utilization_ratio"
+    if d.process_util is not None:
+        for pid, u in d.process_util:
+            yield name, d, _proc(pid, names, mine), u
+        return
+    share = d.share
+    if share is None:
+        return
+    if share.source == "single_process" and d.processes:
+        yield name, d, _proc(d.processes[0][0], names, mine), share.self_util
+    for pid, u in share.other:
+        yield name, d, _proc(pid, names, mine), u
 
 
 __all__ = ["Point", "SIMPLE", "points"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from infersight.instrument.gpu._shares import Share
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceSample:
@@ -11,7 +13,10 @@ class DeviceSample:
 
     ``values`` holds only the fields that were read successfully (units: ratios 0-1, bytes,
     watts, joules, hertz, degrees Celsius); a field the device does not support is absent.
-    ``reasons`` is the raw clock-event reason mask (None when unreadable).
+    ``reasons`` is the raw clock-event reason mask (None when unreadable). ``processes`` are
+    (pid, used bytes) of the compute processes, ``process_util`` (pid, SM share 0-1) of those
+    that ran kernels (None when not read), ``process_names`` (pid, executable name) of both,
+    ``share`` this process's and the others' part of the device's time.
     """
 
     label: str
@@ -22,11 +27,15 @@ class DeviceSample:
     reasons: int | None = None
     processes: tuple[tuple[int, int], ...] | None = None
     xid_counts: dict[int, int] = field(default_factory=dict)
+    share: Share | None = None
+    process_util: tuple[tuple[int, float], ...] | None = None
+    process_names: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Sweep:
-    """Every device read in one pass, stamped with ``time.time_ns()`` (the span clock)."""
+    """Every device read in one pass, stamped with ``time.time_ns()`` (the span clock);
+    ``slow``: the slow tier (memory, processes) was read in it; ``self_pids``: this process."""
 
     seq: int
     t_ns: int
@@ -34,6 +43,8 @@ class Sweep:
     up: bool
     devices: tuple[DeviceSample, ...] = ()
     driver_version: str = ""
+    slow: bool = False
+    self_pids: frozenset[int] = frozenset()
 
 
 __all__ = ["DeviceSample", "Sweep"]

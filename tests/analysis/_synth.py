@@ -117,15 +117,21 @@ def steady_requests(b: Builder, *, seconds: int = 600, rps: float = 5.0, route: 
     return out
 
 
-def full_sync(b: Builder, *, seconds: int = 600, period_s: int = 60, run_s: int = 6) -> None:
-    """Requests plus a job every ``period_s``; requests inside a run see a GC pause and a pool wait."""
+def full_sync(b: Builder, *, seconds: int = 600, period_s: int = 60, run_s: int = 6,
+              change_s: int | None = None) -> None:
+    """Requests plus a job every ``period_s``; from ``change_s`` on (default: half-way) it pulls the
+    whole table: runs of ``run_s`` in which requests see a GC pause and a pool wait (before that,
+    quick incremental runs that hurt nobody)."""
+    change = seconds // 2 if change_s is None else change_s
     runs = []
     for k in range(seconds // period_s):
         st = T0 + (k * period_s + 20) * S
+        full = (st - T0) >= change * S
         tid = b.new_id(32)
-        b.span(tid, "payments_full_sync", st, run_s * S, attrs={"infersight.job.name": "payments_full_sync",
-                                                                 "infersight.job.rows": "500000"})
-        runs.append((st, st + run_s * S))
+        b.span(tid, "payments_full_sync", st, (run_s * S) if full else 200 * MS,
+               attrs={"infersight.job.name": "payments_full_sync", "infersight.job.rows": "500000" if full else "900"})
+        if full:
+            runs.append((st, st + run_s * S))
     n = int(seconds * 5)
     starts = T0 + np.sort(b.rng.uniform(0, seconds * S, n)).astype(np.int64)
     for st in starts:

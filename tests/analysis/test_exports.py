@@ -8,7 +8,7 @@ import infersight.analysis as analysis
 def test_all_is_pinned() -> None:
     assert sorted(analysis.__all__) == sorted([
         "AnalysisError", "CATEGORIES", "Diagnosis", "Evidence", "Finding", "Impact", "NoDataError",
-        "RootCause", "SchemaError", "SchemaVersionError", "Segment", "SourceError", "Span", "Symptom",
+        "RootCause", "NewerSchemaError", "SchemaError", "Segment", "SourceError", "Span", "Symptom",
         "Telemetry", "UsageError", "connect", "critical_path", "diagnose",
     ])
     for name in analysis.__all__:

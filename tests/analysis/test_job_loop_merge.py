@@ -1,4 +1,11 @@
-"""A job absorbs an event-loop finding only when the loop stalls while the job runs."""
+"""A job absorbs an event-loop finding only when the loop stalls while the job runs.
+
+Telemetry as the instrumentation writes it (docs/metrics.md): every loop block is an
+``event_loop.blocked`` span with its interval; a request that arrived during a block starts its
+span after it and carries ``infersight.loop.queued_ms``; a request in flight is stretched and
+carries an ``event_loop.blocked`` event. The job runs every 60 s from the start; from CHANGE_S on
+its runs get long and the loop blocks begin (the incident; the quiet first half is the baseline).
+"""
 
 from __future__ import annotations
 
@@ -10,31 +17,43 @@ from infersight.analysis import connect, diagnose
 from tests.analysis._synth import MS, T0, Builder, S
 
 PERIOD_S, RUN_S = 60, 6
+CHANGE_S = 200
+SECONDS = 420
 
 
 def _run(tmp_path: Path, loop_offset_s: int) -> list[tuple[str, list[str]]]:
-    """A 6-s job every 60 s; requests arriving in the RUN_S seconds *before* ``loop_offset_s``
-    past a run's start are held until 0.5-2 s after that point by a 150-400 ms loop block (so
-    with offset 0 the blocks fall inside the runs, but the requests they stall arrived before)."""
+    """Blocks of 300-600 ms every second for RUN_S seconds, ``loop_offset_s`` after each long run's start."""
     b = Builder(seed=7)
-    seconds = 420
-    for k in range(seconds // PERIOD_S):
+    blocks: list[tuple[int, int]] = []
+    for k in range(SECONDS // PERIOD_S):
         st = T0 + (k * PERIOD_S + 20) * S
-        b.span(b.new_id(32), "payments_full_sync", st, RUN_S * S, attrs={"infersight.job.name": "payments_full_sync"})
-    starts = T0 + np.sort(b.rng.uniform(0, seconds * S, seconds * 5)).astype(np.int64)
-    for st in (int(x) for x in starts):
-        phase = ((st - T0) // S - 20) % PERIOD_S
-        blocked = (loop_offset_s - RUN_S) % PERIOD_S <= phase < (loop_offset_s - RUN_S) % PERIOD_S + RUN_S
-        loop_ms = float(b.rng.uniform(150, 400)) if blocked else 0.0
+        full = (st - T0) >= CHANGE_S * S
+        b.span(b.new_id(32), "payments_full_sync", st, RUN_S * S if full else 200 * MS,
+               attrs={"infersight.job.name": "payments_full_sync"})
+        if full:
+            for j in range(RUN_S):
+                bs = st + (loop_offset_s + j) * S
+                be = bs + int(b.rng.uniform(300, 600) * MS)
+                blocks.append((bs, be))
+                attrs = {"infersight.loop.blocked_ms": f"{(be - bs) / MS:.1f}"}
+                if loop_offset_s == 0:
+                    attrs["infersight.job.name"] = "payments_full_sync"
+                b.span(b.new_id(32), "event_loop.blocked", bs, be - bs, attrs=attrs)
+    arrivals = T0 + np.sort(b.rng.uniform(0, SECONDS * S, SECONDS * 5)).astype(np.int64)
+    for arrival in (int(x) for x in arrivals):
         own = int(b.rng.lognormal(np.log(40), 0.25) * MS)
-        at = st
-        if blocked:  # the block lands 0.5-2 s after the offset point, while the request waits
-            point = T0 + (20 + ((st - T0) // S - 20 + RUN_S) // PERIOD_S * PERIOD_S + loop_offset_s) * S
-            at = point + int(b.rng.uniform(0.5, 2.0) * S)
-        in_run = 0 <= phase < RUN_S  # the job also takes CPU from requests that arrive during a run
-        dur = (at - st) + own + int(loop_ms * MS) + (int(b.rng.uniform(150, 300) * MS) if in_run else 0)
-        ev = [(at, "event_loop.blocked", {"lag_ms": f"{loop_ms:.1f}", "stack": 'File "/app/job.py", line 3, in pull'})]
-        b.request("/v1/predict", st, dur, attrs={"infersight.gc.pause_ms": "0"}, events=ev if blocked else [])
+        start, queued, stretch, events = arrival, 0.0, 0, []
+        for bs, be in blocks:
+            if bs <= arrival < be:  # arrived during the block: its span starts when the loop is free
+                start, queued = be, (be - arrival) / MS
+            elif arrival < bs < arrival + own:  # in flight: stretched by the block
+                stretch += be - bs
+                events.append((bs, "event_loop.blocked", {"lag_ms": f"{(be - bs) / MS:.1f}"}))
+        attrs = {"infersight.gc.pause_ms": "0"}
+        if queued:
+            attrs |= {"infersight.loop.queued_ms": f"{queued:.1f}",
+                      "infersight.request.arrival_source": "loop-block-estimate"}
+        b.request("/v1/predict", start, own + stretch, attrs=attrs, events=events)
     with connect(b.write(tmp_path / "j.duckdb")) as tel:
         found = diagnose(tel).findings
     return [(f.category, f.merged) for f in found]

@@ -23,9 +23,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*EXE, *args], capture_output=True, text=True, timeout=60)
 
 
-def _one_line_error(res: subprocess.CompletedProcess[str], needle: str) -> None:
-    assert res.returncode == 1, res.stderr
-    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("infersight: error:")]
+def _one_line_error(res: subprocess.CompletedProcess[str], needle: str, code: int = 1) -> None:
+    assert res.returncode == code, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("infersight collect: error:")]
     assert len(lines) == 1 and needle in lines[0], res.stderr
     assert "Traceback" not in res.stderr
 
@@ -74,13 +74,13 @@ def test_newer_schema_version_refused_and_untouched(tmp_path: Path) -> None:
     con.close()
     before = db.read_bytes()
     res = _run("collect", "--db", str(db), "--http-port", "0", "--grpc-port", "-1")
-    _one_line_error(res, "schema version 99")
+    _one_line_error(res, "schema version 99", code=2)  # a file this version cannot use: bad input
     assert db.read_bytes() == before
 
 
 def test_bad_size_and_duration_flags(tmp_path: Path) -> None:
-    _one_line_error(_run("collect", "--db", str(tmp_path / "t.duckdb"), "--max-body", "lots"), "not a size")
-    _one_line_error(_run("collect", "--db", str(tmp_path / "t.duckdb"), "--retention", "forever"), "not a duration")
+    _one_line_error(_run("collect", "--db", str(tmp_path / "t.duckdb"), "--max-body", "lots"), "--max-body", 2)
+    _one_line_error(_run("collect", "--db", str(tmp_path / "t.duckdb"), "--retention", "forever"), "--retention", 2)
     assert not (tmp_path / "t.duckdb").exists()
 
 

@@ -120,4 +120,24 @@ def test_cli_import_export(tmp_path: Path) -> None:
     assert res.returncode == 0 and "otel_traces=2" in res.stdout, res.stderr
     res = subprocess.run([*exe, "import", str(tmp_path / "nope.json"), "--db", str(db)],
                          capture_output=True, text=True, timeout=60)
-    assert res.returncode == 1 and res.stderr.startswith("infersight: error:")
+    assert res.returncode == 2 and res.stderr.startswith("infersight import: error:"), res.stderr
+
+
+@pytest.mark.parametrize("field,value,ok", [
+    ("startTime", "abc", False), ("duration", [1], False), ("startTime", 10**30, False),
+    ("duration", None, True),  # absent: a zero-length span
+    ("spanID", {"x": 1}, True),  # not a hex id: imported, then rejected by the converter (partial success)
+])
+def test_malformed_jaeger_is_a_one_line_error(tmp_path: Path, field: str, value: object, ok: bool) -> None:
+    doc = json.loads(json.dumps(JAEGER))
+    doc["data"][0]["spans"][0][field] = value
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(doc))
+    res = subprocess.run([sys.executable, "-m", "infersight.cli", "import", "--db", str(tmp_path / "t.duckdb"), str(f)],
+                         capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in res.stderr, res.stderr
+    if ok:
+        assert res.returncode == 0, res.stderr
+        return
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert str(f) in res.stderr and field in res.stderr, res.stderr

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from infersight.collectors import ConfigError
 from infersight.collectors._retention import Retention, used_bytes
 from infersight.collectors._schema import ensure_schema
 from infersight.collectors._traces import convert_traces
-from infersight.collectors._units import parse_duration, parse_size
 from infersight.collectors._writer import Writer
 
 from benchmarks.ingest.payload import make_request
+from infersight._units import parse_duration
 
 NOW_S = 1_764_000_000.0
 DAY_NS = 86_400 * 10**9
@@ -85,21 +84,3 @@ def test_size_retention_keeps_the_last_hour(writer: Writer, tmp_path: Path) -> N
     ret = Retention(writer, path, retention_s=None, max_size=1, clock=lambda: NOW_S + 60)  # unreachable limit
     ret.run_once()
     assert _count(writer) == 300
-
-
-@pytest.mark.parametrize("text,seconds", [("7d", 604800), ("12h", 43200), ("30m", 1800), ("45", 45), ("2w", 1209600)])
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text,size", [("64MiB", 64 << 20), ("10GB", 10**10), ("512k", 512_000), ("1048576", 1 << 20)])
-def test_parse_size(text: str, size: int) -> None:
-    assert parse_size(text) == size
-
-
-@pytest.mark.parametrize("bad", ["", "lots", "-1d", "0", "7 days"])
-def test_bad_units(bad: str) -> None:
-    with pytest.raises(ConfigError):
-        parse_duration(bad)
-    with pytest.raises(ConfigError):
-        parse_size(bad)

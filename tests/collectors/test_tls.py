@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from infersight.collectors import Collector, ConfigError
+from infersight.collectors import Collector, CollectorConfigError
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from benchmarks.ingest.payload import make_request
@@ -48,7 +48,7 @@ def test_https_and_grpc_tls(tmp_path: Path, cert: tuple[Path, Path]) -> None:
 def test_bad_certificate_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate")
-    with pytest.raises(ConfigError, match="HTTP server did not start"):
+    with pytest.raises(CollectorConfigError, match="HTTP server did not start"):
         Collector(tmp_path / "t.duckdb", http_port=0, grpc_port=None, tls_cert=str(bad), tls_key=str(bad)).start()
-    with pytest.raises(ConfigError):
+    with pytest.raises(CollectorConfigError):
         Collector(tmp_path / "t.duckdb", tls_cert=str(bad))

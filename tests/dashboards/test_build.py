@@ -95,6 +95,40 @@ def test_incident_board_annotations(build) -> None:
     assert all(a["step"] and a["titleFormat"] and a["expr"] for a in names.values())
 
 
+def test_incident_main_panel_labels_each_series_in_its_unit(build) -> None:
+    # P99 in seconds on the left; the GC pause share (a fraction of wall time) and job runs (a
+    # count) each on a right axis of their own unit, never drawn as seconds
+    from infersight.analysis._preview import panel_queries
+
+    board = json.loads(build.render()["infersight-incident"])
+    panel = next(p for p in board["panels"] if p["title"].startswith("P99 latency with job runs"))
+    assert panel["fieldConfig"]["defaults"]["unit"] == "s"
+    queries = {q.legend: q for q in panel_queries({"uid": board["uid"], "panels": [panel]})}
+    assert (queries["P99 latency"].unit, queries["P99 latency"].right_axis) == ("s", False)
+    assert (queries["GC pause share"].unit, queries["GC pause share"].right_axis) == ("percentunit", True)
+    assert (queries["job runs"].unit, queries["job runs"].right_axis) == ("short", True)
+
+
+def test_overview_collector_row_and_report_link(build) -> None:
+    from infersight.instrument.catalog import CATALOG
+
+    board = json.loads(build.render()["infersight-overview"])
+    titles = [p["title"] for p in board["panels"]]
+    start = titles.index("Collector (infersight collect)")
+    panels = board["panels"][start + 1:]
+    assert len(panels) == 5
+    collector = {n for spec in CATALOG if spec.source == "collector" for n in spec.series_names()}
+    used = {n for p in panels for t in p["targets"] for n in build.metric_names(t["expr"])}
+    assert used and used <= collector
+    assert {"infersight_collector_acknowledged_items_total", "infersight_collector_commit_duration_seconds_bucket",
+            "infersight_collector_db_size_bytes"} <= used
+    # the report link opens the collector UI's findings for the board's time range
+    var = next(v for v in board["templating"]["list"] if v["name"] == "report_url")
+    assert var["query"].endswith("/ui/findings")
+    links = [ln for p in board["panels"] for ln in p.get("fieldConfig", {}).get("defaults", {}).get("links", [])]
+    assert links and all(ln["url"] == "${report_url}?from=${__from}&to=${__to}" for ln in links)
+
+
 def test_check_fails_on_unknown_label(build, monkeypatch: pytest.MonkeyPatch) -> None:
     import _runtime
     from _kit import query

@@ -57,15 +57,25 @@ def test_compose_stack_shape() -> None:
     assert "/etc/grafana/provisioning/datasources" in grafana_mounts
     assert "/var/lib/grafana/dashboards/infersight" in grafana_mounts
     scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-    assert ["demo:8000"] in [c["static_configs"][0]["targets"] for c in scrape["scrape_configs"]]
+    targets = [c["static_configs"][0]["targets"] for c in scrape["scrape_configs"]]
+    assert ["demo:8000"] in targets
+    assert ["collector:4318"] in targets  # the collector's own /metrics (overview's Collector row)
+    env = services["grafana"]["environment"]
+    assert env["INFERSIGHT_COLLECTOR_URL"] == "http://collector:4318"  # Grafana's server side
+    assert env["INFERSIGHT_UI_URL"].endswith("127.0.0.1:4318}")  # the browser's side (published port)
+    assert "127.0.0.1:4318:4318" in services["collector"]["ports"]
 
 
 def test_grafana_provisioning_points_at_the_boards() -> None:
     ds = yaml.safe_load((DASHBOARDS / "provisioning" / "datasources" / "infersight.yml").read_text())
-    (prom,) = ds["datasources"]
-    assert prom["type"] == "prometheus"
-    dest = prom["jsonData"]["exemplarTraceIdDestinations"][0]
-    assert dest["name"] == "trace_id" and "$${__value.raw}" in dest["url"]
+    by_uid = {d["uid"]: d for d in ds["datasources"]}
+    prom, traces = by_uid["prometheus"], by_uid["infersight-traces"]
+    assert prom["type"] == "prometheus" and prom["isDefault"] is True
+    # Grafana's built-in Jaeger data source, pointed at the collector (its /api is the Jaeger API)
+    assert traces["type"] == "jaeger" and traces["url"] == "${INFERSIGHT_COLLECTOR_URL}"
+    internal, link = prom["jsonData"]["exemplarTraceIdDestinations"]
+    assert internal == {"name": "trace_id", "datasourceUid": "infersight-traces"}
+    assert link["name"] == "trace_id" and link["url"] == "${INFERSIGHT_UI_URL}/ui/trace/$${__value.raw}"
     dash = yaml.safe_load((DASHBOARDS / "provisioning" / "dashboards" / "infersight.yml").read_text())
     assert dash["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/infersight"
 

@@ -7,6 +7,8 @@ Prometheus (exemplar storage on, 1 s scrapes, the repository's rules at 1 s) scr
 - ``demo``: the reference demo server (``infersight demo serve --fault full_sync``) under
   ``infersight demo load``; the overview, runtime and incident boards are also checked with
   ``job="demo"`` alone;
+- ``collector``: a real ``infersight collect`` receiving the demo server's OTLP telemetry: its
+  own /metrics fill the overview's Collector row;
 - ``vllm``: the /metrics text recorded from a real ``vllm serve`` run
   (benchmarks/results/vllm_metrics.txt) replayed with growing counters: vllm: panels;
 - ``gpu``: a /metrics text recorded from the GPU plane on a real GPU (see GPU_RECORDING),
@@ -111,22 +113,28 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
     catalog = {s.name: s for s in __import__("infersight.instrument.catalog", fromlist=["CATALOG"]).CATALOG}
     gpu_names = {n for s in catalog.values() if s.source == "gpu" for n in s.series_names()}
 
-    port, demo_port = free_port(), free_port()
-    app_log, demo_log = tmp_path / "workload.log", tmp_path / "demo.log"
+    port, demo_port, collector_port = free_port(), free_port(), free_port()
+    app_log, demo_log, collector_log = tmp_path / "workload.log", tmp_path / "demo.log", tmp_path / "collector.log"
+    with collector_log.open("wb") as log:
+        collector = subprocess.Popen(
+            [sys.executable, "-m", "infersight.cli", "collect", "--db", str(tmp_path / "t.duckdb"), "--http-port",
+             str(collector_port), "--grpc-port", "-1", "--workers", "0", "--no-ui", "--log-level", "warning"],
+            stdout=log, stderr=subprocess.STDOUT)
     with app_log.open("wb") as log:
         server = subprocess.Popen([sys.executable, str(WORKLOAD), str(port)], stdout=log, stderr=subprocess.STDOUT)
     with demo_log.open("wb") as log:  # the reference server, full-sync fault, small table
         demo = subprocess.Popen(
             [sys.executable, "-m", "infersight.cli", "demo", "serve", "--port", str(demo_port), "--fault", "full_sync",
              "--rows", "20000", "--sync-period", "4", "--data-dir", str(tmp_path),
-             "--otlp-endpoint", f"http://127.0.0.1:{free_port()}"], stdout=log, stderr=subprocess.STDOUT)
+             "--otlp-endpoint", f"http://127.0.0.1:{collector_port}"], stdout=log, stderr=subprocess.STDOUT)
     try:
+        _wait_http(f"http://127.0.0.1:{collector_port}/healthz", collector, collector_log)
         _wait_http(f"http://127.0.0.1:{port}/readyz", server, app_log)
         _wait_http(f"http://127.0.0.1:{demo_port}/readyz", demo, demo_log, timeout=90)
         with ReplayTarget(VLLM_RECORDING.read_text()).serve() as vllm_addr, \
                 ReplayTarget(GPU_RECORDING.read_text()).serve() as gpu_addr:
             jobs = {"app": [f"127.0.0.1:{port}"], "demo": [f"127.0.0.1:{demo_port}"], "vllm": [vllm_addr],
-                    "gpu": [gpu_addr]}
+                    "gpu": [gpu_addr], "collector": [f"127.0.0.1:{collector_port}"]}
             rules = fast_rules(DASHBOARDS / "rules", tmp_path)
             with prometheus(binary, tmp_path, jobs, rules) as url:
                 wait_targets_up(url, set(jobs))
@@ -158,6 +166,7 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
     finally:
         _stop(server)
         _stop(demo)
+        _stop(collector)
 
     # The demo server alone (job="demo") fills every overview/runtime/incident panel except
     # those that need a fault it doesn't run here (pool timeouts: only under contention), vLLM

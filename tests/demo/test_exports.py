@@ -7,7 +7,7 @@ import infersight.demo as demo
 
 def test_all_is_pinned() -> None:
     assert sorted(demo.__all__) == sorted([
-        "FAULTS", "SCENARIOS", "ConfigError", "ConnectionPool", "DemoError", "DownstreamError", "Engine",
+        "FAULTS", "SCENARIOS", "DemoConfigError", "ConnectionPool", "DemoError", "DownstreamError", "Engine",
         "Fault", "GenRequest", "KVCache", "LoadConfig", "LoadSummary", "ModelConfig", "NumpyDecoder",
         "PoolTimeout", "PrefixCache", "ProcessError", "Scenario", "ServerConfig", "Tokenizer", "create_app",
         "run_load", "run_scenario", "OpenLoopRequest", "RequestRecord", "run_open_loop", "write_requests_csv",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from infersight.demo import ConfigError, LoadConfig, run_load
+from infersight.demo import DemoConfigError, LoadConfig, run_load
 
 from tests.demo.conftest import serve
 
@@ -56,9 +56,9 @@ def test_unreachable_server_counts_errors_and_loses_nothing(port: int) -> None:
 
 
 def test_bad_config_is_a_clear_error() -> None:
-    with pytest.raises(ConfigError, match="rate"):
+    with pytest.raises(DemoConfigError, match="rate"):
         LoadConfig(url="http://127.0.0.1:1", rate=0)
-    with pytest.raises(ConfigError, match="URL"):
+    with pytest.raises(DemoConfigError, match="URL"):
         LoadConfig(url="localhost:8000")
 
 

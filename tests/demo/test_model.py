@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from infersight.demo import ConfigError, Engine, ModelConfig, NumpyDecoder, PrefixCache, Tokenizer
+from infersight.demo import DemoConfigError, Engine, ModelConfig, NumpyDecoder, PrefixCache, Tokenizer
 from infersight.demo._tokenizer import SPECIALS
 
 
@@ -63,9 +63,9 @@ def test_prefix_cache_hit_gives_the_same_tokens(tok: Tokenizer) -> None:
 
 def test_context_limit_is_a_clear_error(tok: Tokenizer) -> None:
     eng = Engine(_model(tok, max_seq=64))
-    with pytest.raises(ConfigError, match="context of 64"):
+    with pytest.raises(DemoConfigError, match="context of 64"):
         eng.generate(list(range(60)), 10)
-    with pytest.raises(ConfigError):
+    with pytest.raises(DemoConfigError):
         eng.generate([], 4)
 
 

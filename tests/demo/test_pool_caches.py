@@ -140,3 +140,34 @@ def test_pool_wait_is_real_time() -> None:
     c = pool.acquire()
     assert time.perf_counter() - t0 >= 0.25
     pool.release(c)
+
+
+def test_an_overrunning_sync_job_is_never_run_back_to_back() -> None:
+    """A run longer than its period (a slow, busy machine) is followed by half a period of rest,
+    so there is always time between runs (tests/demo/test_faults.py compares requests that
+    overlap a run with those that do not: back-to-back runs left none of the latter)."""
+    import threading
+    import time
+
+    from infersight.demo._payments import Scheduler
+
+    times: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def slow_run(name: str, fn: object) -> int:
+        t0 = time.monotonic()
+        time.sleep(0.3)  # longer than the 0.2 s period
+        times.append((t0, time.monotonic()))
+        if len(times) >= 4:
+            done.set()
+        return 0
+
+    sched = Scheduler(store=type("S", (), {"job_name": "j", "sync_once": lambda self: 0})(), period=0.2,
+                      run_job=slow_run)
+    sched.start()
+    try:
+        assert done.wait(30)
+    finally:
+        sched.stop()
+    gaps = [b[0] - a[1] for a, b in zip(times, times[1:], strict=False)]
+    assert all(g >= 0.1 - 0.01 for g in gaps), gaps  # waits only get longer on a busy machine

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from infersight.demo import ConfigError, run_scenario
+from infersight.demo import DemoConfigError, run_scenario
 from infersight.demo._measure import open_db
 from infersight.demo._scenario import gpu_available
 
@@ -43,5 +43,5 @@ def test_scenario_run_writes_labels_and_telemetry(tmp_path: Path) -> None:
 def test_gpu_scenarios_refuse_without_a_gpu(tmp_path: Path) -> None:
     if gpu_available():
         pytest.skip("this machine has a CUDA GPU")
-    with pytest.raises(ConfigError, match="GPU"):
+    with pytest.raises(DemoConfigError, match="GPU"):
         run_scenario("gpu_contention", tmp_path)

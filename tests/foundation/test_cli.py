@@ -48,3 +48,39 @@ def test_every_registered_subcommand_loads_and_has_help() -> None:
         res = run(name, "--help")
         assert res.returncode == 0, (name, res.stderr[-2000:])
         assert "Usage" in res.stdout
+
+
+def test_dash_h_works_like_help_everywhere() -> None:
+    # `-h` used to work only at the top level
+    for args in (["-h"], *([name, "-h"] for name in COMMANDS), ["demo", "serve", "-h"], ["demo", "incident", "-h"],
+                 ["dashboards", "preview", "-h"]):
+        res = run(*args)
+        assert res.returncode == 0, (args, res.stderr[-2000:])
+        assert "Usage" in res.stdout and "-h" in res.stdout, args
+
+
+def test_collect_help_names_the_web_ui() -> None:
+    res = run("collect", "-h")
+    assert res.returncode == 0
+    assert "--no-ui" in res.stdout and "/ui" in res.stdout
+
+
+def test_a_missing_extra_still_answers_help(tmp_path: Path) -> None:
+    # `infersight collect --help` failed until the [collector] extra was installed: now the help
+    # says what the command does and what to install, and running it names the extra (exit 2)
+    code = ("import sys, builtins\n"
+            "real = builtins.__import__\n"
+            "def fake(name, *a, **k):\n"
+            "    if name == 'duckdb' or name.startswith('duckdb.'):\n"
+            "        raise ModuleNotFoundError(\"No module named 'duckdb'\", name='duckdb')\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = fake\n"
+            "from infersight.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    res = subprocess.run([sys.executable, "-c", code, "collect", "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "Run the OTLP receiver" in res.stdout and "pip install" in res.stdout and "[collector]" in res.stdout
+    res = subprocess.run([sys.executable, "-c", code, "collect", "--db", str(tmp_path / "x.duckdb")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "[collector] extra" in res.stderr and "Traceback" not in res.stderr

@@ -19,9 +19,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = {"infersight": "infersight", "instrument": "infersight/instrument",
-         "collectors": "infersight/collectors", "analysis": "infersight/analysis", "demo": "infersight/demo"}
-# Modules that read the checkout on purpose (developer tools, never run from an install).
-CHECKOUT_ONLY = {"instrument/_catalog_doc.py": "rewrites docs/metrics.md in the checkout"}
+         "collectors": "infersight/collectors", "analysis": "infersight/analysis", "demo": "infersight/demo",
+         "ui": "infersight/ui"}
+# Modules that read the checkout on purpose (developer tools, never run from an install); the
+# developer tools themselves live in tools/, outside the wheel.
+CHECKOUT_ONLY: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,16 @@ def _root_dir(root: ast.AST, src: Path) -> list[str] | None:
     return None
 
 
+def _package_loader(node: ast.AST) -> str | None:
+    if not isinstance(node, ast.Call) or len(node.args) < 2:
+        return None
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    pkg, folder = node.args[0], node.args[1]
+    if name == "PackageLoader" and isinstance(pkg, ast.Constant) and isinstance(folder, ast.Constant):
+        return f"{str(pkg.value).replace('.', '/')}/{folder.value}"
+    return None
+
+
 def data_refs() -> list[DataRef]:
     refs: list[DataRef] = []
     for folder in PARTS:
@@ -110,6 +122,10 @@ def data_refs() -> list[DataRef]:
             inner: set[int] = set()
             for node in ast.walk(tree):
                 if id(node) in inner:
+                    continue
+                loader = _package_loader(node)  # jinja2.PackageLoader("pkg", "templates")
+                if loader is not None:
+                    refs.append(DataRef(rel, getattr(node, "lineno", 0), loader, True))
                     continue
                 literal, pattern, root = _chain(node)
                 if not literal and not pattern:
@@ -133,7 +149,8 @@ def test_the_scan_finds_the_known_references() -> None:
     """The scanner itself must see the files we know about (else the next test proves nothing)."""
     found = {r.wheel_path for r in data_refs()}
     for expected in ("infersight/collectors/schema.sql", "infersight/collectors/migrations",
-                     "infersight/analysis/sql", "infersight/demo/sql", "infersight/dashboards/grafana"):
+                     "infersight/analysis/sql", "infersight/demo/sql", "infersight/dashboards/grafana",
+                     "infersight/ui/templates"):
         assert expected in found, (expected, sorted(found))
 
 

@@ -67,20 +67,18 @@ def test_import_into_an_existing_database_and_export(installed: InstalledVenv, t
     assert got == (42,)
 
 
-def test_diagnose_a_recorded_run_as_json_and_html(installed: InstalledVenv, tmp_path: Path) -> None:
-    res = _run(installed, "diagnose", "--db", str(RUN), "--json", "--html", str(tmp_path / "r.html"), cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    out = json.loads(res.stdout)
-    assert out["requests"] > 100 and out["findings"], out  # every SQL file of analysis/ was found
+def test_diagnose_a_recorded_run_in_the_terminal_and_as_html(installed: InstalledVenv, tmp_path: Path) -> None:
+    res = _run(installed, "diagnose", "--db", str(RUN), "--html", str(tmp_path / "r.html"), cwd=tmp_path)
+    assert res.returncode == 0 and "Root causes" in res.stdout, res.stdout + res.stderr  # every SQL file found
     html = (tmp_path / "r.html").read_text()
     assert "<html" in html.lower() and "<img" in html  # plots embedded
-    res = _run(installed, "diagnose", "--db", str(RUN), cwd=tmp_path)
-    assert res.returncode == 0 and "Root causes" in res.stdout, res.stdout + res.stderr
 
 
 def test_diagnose_a_database_the_installed_collector_holds(installed: InstalledVenv, tmp_path: Path) -> None:
-    """Load a recorded run into a collector file, start the installed collector on it (a restart
-    on an existing DB), and diagnose through the collector (sidecar -> live reads)."""
+    """Load a recorded run into a collector file, start the installed collector on it again (a
+    restart on an existing DB after a clean stop: the installed collector could not do this
+    when collectors/migrations/ was not packaged), and diagnose through it as JSON (sidecar ->
+    live reads)."""
     db = tmp_path / "held.duckdb"
     col = CollectorProcess(db, cli=[str(installed.cli)], extra=["--workers", "0"], grpc=False)
     col.start()

@@ -71,16 +71,21 @@ def test_errors_unmatched_routes_and_odd_methods(app: FastAPI, providers: Provid
         assert client.get("/no/such/path/123").status_code == 404
         client.request("FROB", "/items/1")
         fams = _families(client)
-    spans = {s.attributes["url.path"]: s for s in providers.server_spans()}
+    by_method: dict[str, list[Any]] = {}
+    for s in providers.server_spans():
+        by_method.setdefault(s.attributes["http.request.method"], []).append(s)
+    spans = {s.attributes["url.path"]: s for s in by_method["GET"]}
     boom = spans["/boom"]
     assert boom.status.status_code == StatusCode.ERROR
     assert boom.attributes["error.type"] == "RuntimeError"
     assert boom.attributes["http.response.status_code"] == 500
     assert any(e.name == "exception" for e in boom.events)
     assert spans["/teapot"].status.status_code == StatusCode.UNSET
-    unmatched = spans["/no/such/path/123"]
+    # no route matched: the raw path (whatever the caller sent) is not stored
+    unmatched = spans["/{unmatched}"]
     assert unmatched.name == "GET" and "http.route" not in unmatched.attributes
-    odd = spans["/items/1"]
+    assert "/no/such/path/123" not in spans
+    (odd,) = by_method["_OTHER"]
     assert odd.attributes["http.request.method"] == "_OTHER"
     assert odd.attributes["http.request.method_original"] == "FROB"
     # labels stay low-cardinality: route templates or "_unmatched", never raw paths
@@ -289,13 +294,30 @@ def test_bad_arguments_are_refused(app: FastAPI, providers: Providers) -> None:
     assert instrumentation_of(app) is None
 
 
+def test_a_gpu_option_typo_is_refused_like_any_bad_argument(app: FastAPI, providers: Providers) -> None:
+    from infersight.instrument import ConfigurationError
+
+    callbacks = list(gc.callbacks)
+    with pytest.raises(ConfigurationError, match="no_such_option"):
+        instrument_app(app, gpu=True, gpu_options={"no_such_option": 1}, **providers.kwargs())
+    assert instrumentation_of(app) is None
+    assert gc.callbacks == callbacks  # nothing half-installed is left behind
+
+
+class _BrokenNvml:
+    """An NVML module whose every call fails in a way the plane does not expect."""
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError(f"broken driver binding: {name}")
+
+
 def test_a_failing_gpu_plane_logs_one_warning_and_the_app_still_serves(app: FastAPI, providers: Providers,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="infersight.instrument"):
-        state = instrument_app(app, gpu=True, gpu_options={"no_such_option": 1}, **providers.kwargs())
-    warnings = [r for r in caplog.records if "GPU telemetry unavailable" in r.getMessage()]
-    assert len(warnings) == 1
-    assert state.hooks == []
+        state = instrument_app(app, gpu=True, nvml=_BrokenNvml(), **providers.kwargs())
+    warnings = [r for r in caplog.records if "GPU" in r.getMessage()]
+    assert len(warnings) >= 1 and instrumentation_of(app) is state
     with TestClient(app) as client:
         assert client.get("/items/1").status_code == 200
     assert len(providers.server_spans()) == 1
+    uninstrument_app(app)

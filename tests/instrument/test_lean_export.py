@@ -114,7 +114,7 @@ def test_owned_provider_uses_lean_spans_and_they_arrive_over_otlp(otlp_receiver:
     receiver, url = otlp_receiver
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cret")
     app, (tel, state) = _owned_app(url)  # type: ignore[misc]
-    assert state.lean is not None, "a provider built by configure() takes the lean path"
+    assert state._lean is not None, "a provider built by configure() takes the lean path"
     try:
         with serve(app) as base, httpx.Client(base_url=base) as client:
             assert client.get("/cached/k1", headers={"traceparent": TRACEPARENT}).json() == {"v": "K1"}
@@ -171,12 +171,12 @@ def test_providers_with_other_listeners_keep_sdk_spans() -> None:
     state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
                            registry=CollectorRegistry(), instrument_clients=False)
     try:
-        assert state.lean is None
+        assert state._lean is None
         user_tp = TracerProvider()
         app2 = make_app()
         state2 = instrument_app(app2, tracer_provider=user_tp, meter_provider=tel.meter_provider,
                                 registry=CollectorRegistry(), instrument_clients=False)
-        assert state2.lean is None, "a user's own provider always gets SDK spans"
+        assert state2._lean is None, "a user's own provider always gets SDK spans"
         uninstrument_app(app2)
     finally:
         uninstrument_app(app)
@@ -222,7 +222,7 @@ def test_owned_meter_provider_gets_the_same_duration_histogram_as_the_sdk() -> N
     sdk_app = make_app()
     instrument_app(sdk_app, tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[sdk_reader]),
                    registry=CollectorRegistry(), instrument_clients=False)
-    assert state.local_http is not None
+    assert state._local_http is not None
     try:
         for app in (owned_app, sdk_app):
             with TestClient(app, raise_server_exceptions=False) as client:

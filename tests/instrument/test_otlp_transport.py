@@ -33,7 +33,7 @@ def test_configure_uses_the_lean_transport_for_spans_and_metrics(monkeypatch: py
         monkeypatch.delenv(var, raising=False)
     tel = configure("t", endpoint=f"http://127.0.0.1:{free_port()}", set_global=False)
     try:
-        assert isinstance(_transport(tel.span_processor.span_exporter), LeanHTTPTransport)
+        assert isinstance(_transport(tel.span_processor.exporter), LeanHTTPTransport)
         reader = tel.meter_provider._metric_readers[0]  # type: ignore[attr-defined]
         assert isinstance(_transport(reader._exporter.inner), LeanHTTPTransport)
     finally:
@@ -66,7 +66,7 @@ def test_headers_and_gzip_from_otel_env_reach_the_collector(otlp_receiver: tuple
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme")
     tel = configure("t", endpoint=url, metric_reader=InMemoryMetricReader(), set_global=False)
     try:
-        assert isinstance(_transport(tel.span_processor.span_exporter), LeanHTTPTransport)
+        assert isinstance(_transport(tel.span_processor.exporter), LeanHTTPTransport)
         _span_batch(tel)
     finally:
         tel.shutdown(timeout_s=2.0)
@@ -175,7 +175,7 @@ def test_https_collector_is_verified_against_otel_certificate(tmp_path: Path, mo
         tel = configure("t", endpoint=url, metric_reader=InMemoryMetricReader(), export_timeout_s=2.0,
                         set_global=False)
         try:
-            assert isinstance(_transport(tel.span_processor.span_exporter), LeanHTTPTransport)
+            assert isinstance(_transport(tel.span_processor.exporter), LeanHTTPTransport)
             _span_batch(tel)
             assert tel.span_processor.dropped == 3 and not receiver.bodies
         finally:

@@ -112,7 +112,7 @@ def _serve_until_shutdown(endpoint: str, *, clients: int, seconds: float, shutdo
     dropped0 = dropped_spans_total()
     state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
                            registry=CollectorRegistry(), instrument_clients=False, gc=False, loop_lag=False)
-    assert state.lean is not None, "the test needs the lean path (infersight-owned providers)"
+    assert state._lean is not None, "the test needs the lean path (infersight-owned providers)"
     served = [0] * clients
     stop = threading.Event()
     try:
@@ -181,8 +181,8 @@ def test_spans_ended_after_shutdown_are_counted() -> None:
     app = make_app()
     state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
                            registry=CollectorRegistry(), instrument_clients=False, gc=False, loop_lag=False)
-    assert state.lean is not None
-    lean = state.lean.start_span("GET /late", None, SpanKind.SERVER, {})
+    assert state._lean is not None
+    lean = state._lean.start_span("GET /late", None, SpanKind.SERVER, {})
     sdk = tel.tracer_provider.get_tracer("t").start_span("job")
     uninstrument_app(app)
     tel.shutdown(timeout_s=1.0)

@@ -34,7 +34,7 @@ def test_lean_spans_do_not_outlive_their_request(otlp_receiver: tuple[OtlpReceiv
     app = make_app()
     state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
                            registry=CollectorRegistry(), instrument_clients=False, loop_lag=False)
-    assert state.lean is not None
+    assert state._lean is not None
     try:
         with serve(app) as base, httpx.Client(base_url=base) as client:  # one keep-alive connection
             for i in range(REQUESTS):

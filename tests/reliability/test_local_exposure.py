@@ -55,13 +55,14 @@ def _collect(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> s
 def test_empty_token_is_refused_not_ignored(tmp_path: Path) -> None:
     for args, env in ((["--workers", "0"], {"INFERSIGHT_TOKEN": ""}), (["--token", " "], {})):
         res = _collect(tmp_path, *args, env=env)
-        assert res.returncode == 1, (args, env, res.stderr)
+        assert res.returncode == 2, (args, env, res.stderr)  # a bad argument
         assert "empty" in res.stderr and "Traceback" not in res.stderr
-        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+        errors = [line for line in res.stderr.splitlines() if "error" in line.lower()]
+        assert len(errors) == 1 and errors[0].startswith("infersight collect: error:"), res.stderr
     empty = tmp_path / "empty.token"
     empty.write_text("\n")
     res = _collect(tmp_path, "--token-file", str(empty))
-    assert res.returncode == 1 and "empty" in res.stderr
+    assert res.returncode == 2 and "empty" in res.stderr
     assert not (tmp_path / "x.duckdb").exists(), "nothing is written when the start is refused"
 
 

@@ -5,9 +5,9 @@ SELECT
     route,
     (start_ns // $step_ns) * $step_ns       AS bucket_ns,
     count(*)                                AS requests,
-    quantile_cont(duration_ms, $q)          AS latency_ms,
+    quantile_cont(latency_ms, $q)          AS latency_ms,
     avg(CAST(is_error AS DOUBLE))           AS error_rate
 FROM f_requests
-WHERE ($route IS NULL OR route = $route)
+WHERE in_window AND ($route IS NULL OR route = $route)
 GROUP BY ALL
 ORDER BY route, bucket_ns;

@@ -1,16 +1,9 @@
--- requests_for_detectors: the numeric columns of f_requests the detectors hold in memory
--- (trace ids stay in DuckDB; exemplars are looked up by idx). Requests in the first $warmup_ns
--- of an instance whose first request falls inside the window's first $warmup_ns are left out:
--- a process that starts with the window is warming up (cold caches, lazy loading, JIT), a
--- regime of its own that would otherwise pollute every baseline (cold_start looks at
--- instances that start later in the window).
--- Inputs: f_requests; param $warmup_ns. Output grain: one row per request, in idx order.
-WITH first_seen AS (
-    SELECT instance, min(start_ns) AS first_ns FROM f_requests GROUP BY instance
-), window_start AS (
-    SELECT min(start_ns) AS t0 FROM f_requests
-)
-SELECT r.rowid AS idx, r.route, r.start_ns, r.end_ns, r.duration_ms, r.is_error, r.gc_pause_ms, r.loop_blocked_ms
-FROM f_requests r JOIN first_seen f USING (instance), window_start w
-WHERE NOT (f.first_ns < w.t0 + $warmup_ns AND r.start_ns < f.first_ns + $warmup_ns)
-ORDER BY r.rowid;
+-- requests_for_detectors: the columns of f_requests the detectors hold in memory (trace ids stay
+-- in DuckDB; exemplars are looked up by idx). Warm-up requests are kept and flagged: the incident
+-- gate leaves them out of its baselines, cold_start looks at new instances' first requests.
+-- Inputs: f_requests. Output grain: one row per request, in idx (start time) order.
+SELECT rowid AS idx, tkey, route, service, instance, start_ns, end_ns, duration_ms, queued_ms, latency_ms,
+       client_ms, client_start_ns, coalesce(is_error, false) AS is_error, gc_pause_ms, loop_blocked_ms, warmup, in_window,
+       gpu_util, gpu_other_util, gpu_throttled, gpu_clock_reasons, gpu_alloc_failures, gpu_memory_share, model_device
+FROM f_requests
+ORDER BY rowid;

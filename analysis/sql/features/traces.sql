@@ -3,8 +3,8 @@
 -- Output grain: one row per trace.
 WITH r AS (
     SELECT trace_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns, arg_min(route, start_ns) AS route,
-           arg_min(service, start_ns) AS service, max(duration_ms) AS duration_ms, bool_or(is_error) AS is_error
-    FROM f_requests GROUP BY trace_id
+           arg_min(service, start_ns) AS service, max(latency_ms) AS duration_ms, bool_or(is_error) AS is_error
+    FROM f_requests WHERE in_window GROUP BY trace_id
 )
 SELECT r.*, (SELECT count(*) FROM stg_spans s WHERE s.trace_id = r.trace_id) AS span_count
 FROM r

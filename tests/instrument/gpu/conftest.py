@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.instrument.gpu.fake_nvml import FakeGpu, FakeNvml
@@ -28,9 +30,31 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def gpu() -> FakeGpu:
-    return FakeGpu(procs=[(4242, 3 * 2**30)])
+    return FakeGpu(procs=[(4242, 3 * 2**30)], proc_util=[])
 
 
 @pytest.fixture
 def fake(gpu: FakeGpu) -> FakeNvml:
     return FakeNvml([gpu])
+
+
+@pytest.fixture(autouse=True)
+def _forget_model_devices() -> Iterator[None]:
+    """Declared model devices are process-wide: every test starts and ends with none."""
+    from infersight.instrument._device import MODEL_DEVICES
+
+    for m in MODEL_DEVICES.snapshot():
+        MODEL_DEVICES.forget(m.name)
+    yield
+    for m in MODEL_DEVICES.snapshot():
+        MODEL_DEVICES.forget(m.name)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_alloc_counters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The allocation-failure counts are process-wide: every test starts from zero."""
+    from infersight.instrument.gpu._memory import ALLOC, KINDS
+
+    monkeypatch.setattr(ALLOC, "app", dict.fromkeys(KINDS, 0))
+    monkeypatch.setattr(ALLOC, "torch", dict.fromkeys(KINDS, 0))
+    monkeypatch.setattr(ALLOC, "torch_seen", False)

@@ -4,6 +4,12 @@ Injected as ``nvml=FakeNvml(...)``, never put in ``sys.modules``. Each fake GPU 
 object whose fields the test moves; ``fail`` maps a pynvml function name to an error code
 raised for that device only; ``unload()``/``load()`` simulate a driver reload; ``calls``
 counts every NVML call (to prove the scrape path makes none).
+
+Several processes on one GPU: ``procs`` lists (pid, used bytes) of the compute processes and
+``proc_util`` (pid, SM utilisation %) of those running kernels now; each
+``nvmlDeviceGetProcessUtilization`` call returns one sample per busy process stamped later than
+the previous call (NOT_FOUND when none is busy, as the driver does), and NOT_SUPPORTED while
+``proc_util`` is None (older GPUs, vGPU).
 """
 
 from __future__ import annotations
@@ -103,6 +109,7 @@ class FakeGpu:
     pcie_kbps: tuple[int, int] = (100, 200)
     ecc: tuple[int, int] = (0, 0)
     procs: list[tuple[int, int]] = field(default_factory=list)
+    proc_util: list[tuple[int, int]] | None = None  # None: per-process utilisation unsupported
     fail: dict[str, int] = field(default_factory=dict)  # function name -> NVML error code
     lost: bool = False
     mig: list[FakeGpu] = field(default_factory=list)
@@ -133,6 +140,8 @@ class FakeNvml:
         self.generation = 0
         self.calls = 0
         self.init_calls = 0
+        self.proc_util_calls = 0
+        self.sample_us = 1_700_000_000_000_000  # the driver's sample clock (CPU µs)
 
     # --- test controls ----------------------------------------------------------------
     def unload(self) -> None:
@@ -254,6 +263,18 @@ class FakeNvml:
     def nvmlDeviceGetComputeRunningProcesses(self, h: _Handle) -> list[Any]:
         g = self._dev(h, "nvmlDeviceGetComputeRunningProcesses")
         return [SimpleNamespace(pid=p, usedGpuMemory=m) for p, m in g.procs]
+
+    def nvmlDeviceGetProcessUtilization(self, h: _Handle, last_seen_us: int) -> list[Any]:
+        g = self._dev(h, "nvmlDeviceGetProcessUtilization")
+        self.proc_util_calls += 1
+        if g.proc_util is None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        self.sample_us += 166_667  # one driver sample period per call
+        busy = [(pid, u) for pid, u in g.proc_util if u > 0]
+        if not busy or self.sample_us <= last_seen_us:
+            raise NVMLError(NVML_ERROR_NOT_FOUND)
+        return [SimpleNamespace(pid=pid, timeStamp=self.sample_us, smUtil=u, memUtil=0, encUtil=0,
+                                decUtil=0) for pid, u in busy]
 
     def nvmlDeviceGetMigMode(self, h: _Handle) -> list[int]:
         g = self._dev(h, "nvmlDeviceGetMigMode")

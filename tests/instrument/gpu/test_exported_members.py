@@ -9,7 +9,7 @@ def test_all_is_pinned() -> None:
     assert sorted(gpu.__all__) == sorted([
         "PRICES", "THROTTLE_REASONS", "Attribution", "DeviceSample", "GpuCollector",
         "GpuConfigError", "GpuError", "GpuPlane", "GpuRequestHook", "GpuSampler", "Price",
-        "PriceChoice", "Sweep", "attribute", "decode_reasons", "install", "reason_bits",
+        "PriceChoice", "Sweep", "attribute", "decode_reasons", "install", "reason_bits", "record_gpu_oom",
         "resolve_price", "start_sampler",
     ])
     for name in gpu.__all__:

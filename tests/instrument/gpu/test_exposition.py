@@ -71,7 +71,10 @@ def test_otel_uses_hw_semconv_names_and_attributes(fake: FakeNvml, gpu: FakeGpu)
     metrics = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
     expected = {spec.otel_name for spec in METRICS if spec.otel_name} - {
         "infersight.gpu.xid.errors", "infersight.gpu.attributed.energy", "infersight.gpu.idle.energy",
-        "infersight.gpu.attributed.cost", "infersight.gpu.pcie.throughput", "infersight.gpu.read.errors"}
+        "infersight.gpu.attributed.cost", "infersight.gpu.pcie.throughput", "infersight.gpu.read.errors",
+        # from the ledger (none here), or only while a process runs kernels (none here)
+        "infersight.gpu.consumer.energy", "infersight.gpu.consumer.time", "infersight.gpu.process.energy",
+        "infersight.gpu.process.utilization"}
     assert expected <= set(metrics)
     point = metrics["hw.power"].data.data_points[0]
     assert point.value == pytest.approx(gpu.power_mw / 1000)

@@ -1,0 +1,150 @@
+"""slow_downstream and cpu_contention: the part of the latency decomposition that grew.
+
+From ``_decompose``: a traced downstream service whose own time rose, a call's network/queue
+time before a traced callee, or an untraced peer (a database, an external API) whose calls got
+slower -> ``slow_downstream`` naming the callee. The entry service's own time that rose (not
+GC, not the loop: those are carved out) -> ``cpu_contention``: a noisy neighbour, a CPU-bound
+code path, a slower machine. A part must carry a material share of the excess, have risen in a
+real share of the affected requests, and be significantly above its baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from infersight.analysis import _sql
+from infersight.analysis._category import Category
+from infersight.analysis._context import Context
+from infersight.analysis._decompose import PartChange
+from infersight.analysis._finding import Evidence, Finding
+from infersight.analysis._stats import Test
+from infersight.analysis.detectors._base import Cause, finding
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_share: float = 0.1
+    min_rose_share: float = 0.2
+    min_rise_ms: float = 1.0
+    max_p_value: float = 0.01
+    #: a service's own time rose, but no CPU metric says whether it lost CPU or ran more code
+    no_cpu_metrics_support: float = 0.7
+
+
+T = Thresholds()
+
+
+def _test(ch: PartChange, t: Thresholds = T) -> Test | None:
+    """The evidence that the part rose: per call when the part is made of calls (only the requests
+    that called it), else per request; None unless significant."""
+    return ch.evidence(t.max_p_value)
+
+
+def _cpu_evidence(ctx: Context, service: str) -> tuple[str, float, list[Evidence]]:
+    """What the CPU metrics say (instrument/_cpu.py): the host busier while the service used no
+    more CPU (a noisy neighbour), or the service using more CPU per request (more code). Without
+    them the finding only knows the service's own time rose: less support."""
+    inc = ctx.incident
+    if inc.onset_ns is None or inc.baseline_ns is None:
+        return "", T.no_cpu_metrics_support, []
+    now = _sql.run(ctx.tel.con, "detectors/cpu_usage", lo_ns=inc.onset_ns, hi_ns=inc.end_ns or ctx.tel.until_ns)
+    before = _sql.run(ctx.tel.con, "detectors/cpu_usage", lo_ns=inc.baseline_ns[0], hi_ns=inc.baseline_ns[1])
+    a, b = now[now["service"] == service], before[before["service"] == service]
+    if a.empty or b.empty:
+        return "", T.no_cpu_metrics_support, []
+    ev: list[Evidence] = []
+    cpu_a, cpu_b = float(a["cpu_per_s"].iloc[0] or 0), float(b["cpu_per_s"].iloc[0] or 0)
+    host_a, host_b = a["host_busy"].iloc[0], b["host_busy"].iloc[0]
+    ev.append(Evidence("process_cpu_seconds_per_second", round(cpu_a, 3), round(cpu_b, 3)))
+    text = ""
+    if host_a == host_a and host_b == host_b and host_a is not None and host_b is not None:
+        ev.append(Evidence("host_cpu_busy_share", round(float(host_a), 3), round(float(host_b), 3)))
+        cores = float(a["host_cpus"].iloc[0]) if a["host_cpus"].iloc[0] == a["host_cpus"].iloc[0] else 1.0
+        others_a, others_b = float(host_a) - cpu_a / max(1.0, cores), float(host_b) - cpu_b / max(1.0, cores)
+        if others_a > others_b + 0.15:
+            text = (f"; the host got busier ({float(host_b):.0%} -> {float(host_a):.0%} of its CPU) while this "
+                    f"service used {cpu_b:.2f} -> {cpu_a:.2f} CPU s/s: a noisy neighbour")
+            return text, 1.0, ev
+    reqs_a = int((ctx.inc).sum()) / max(1e-9, ((inc.end_ns or ctx.tel.until_ns) - inc.onset_ns) / 1e9)
+    reqs_b = int((ctx.base).sum()) / max(1e-9, (inc.baseline_ns[1] - inc.baseline_ns[0]) / 1e9)
+    per_a, per_b = cpu_a / max(reqs_a, 1e-9), cpu_b / max(reqs_b, 1e-9)
+    ev.append(Evidence("cpu_ms_per_request", round(per_a * 1e3, 2), round(per_b * 1e3, 2)))
+    if per_a > 1.3 * per_b:
+        return (f"; it uses {per_b * 1e3:.1f} -> {per_a * 1e3:.1f} ms of CPU per request: more work per request"), 1.0, ev
+    return "", T.no_cpu_metrics_support, ev
+
+
+class DependencyDetector:
+    name = "dependency"
+    categories = (Category.SLOW_DOWNSTREAM, Category.CPU_CONTENTION)
+
+    def __init__(self, thresholds: Thresholds = T) -> None:
+        self.t = thresholds
+
+    def detect(self, ctx: Context) -> list[Finding]:
+        dec = ctx.parts()
+        out: list[Finding] = []
+        entry = set(map(str, np.unique(dec.entry))) if len(dec.entry) else set()
+        for ch in dec.changes:
+            if ch.role not in ("self", "net", "dep", "queue") or not self._material(ch):
+                continue
+            f = self._finding(ctx, dec, ch, own=ch.role == "queue" or (ch.role == "self" and ch.entity in entry))
+            if f is not None:
+                out.append(f)
+        return out
+
+    def _material(self, ch: PartChange) -> bool:
+        return (ch.share >= self.t.min_share and ch.rose_share >= self.t.min_rose_share
+                and ch.incident_ms - ch.baseline_ms >= self.t.min_rise_ms and _test(ch) is not None)
+
+    def _finding(self, ctx: Context, dec: object, ch: PartChange, *, own: bool) -> Finding | None:
+        n = len(ctx.requests)
+        col = dec.column(ch.part, n)  # type: ignore[attr-defined]
+        sampled = dec.sampled(n)  # type: ignore[attr-defined]
+        base_mean = ch.baseline_ms
+        active = sampled & ctx.inc & (col > base_mean + self.t.min_rise_ms)
+        rise = np.clip(col - base_mean, 0, None)
+        more_calls = ch.calls_baseline > 0 and ch.calls_incident >= 1.5 * ch.calls_baseline
+        per_call = (f"{ch.per_call_baseline_ms:.1f} -> {ch.per_call_incident_ms:.1f} ms per call, "
+                    f"{ch.calls_baseline:.1f} -> {ch.calls_incident:.1f} calls per request"
+                    if ch.role in ("net", "dep") else f"{ch.baseline_ms:.1f} -> {ch.incident_ms:.1f} ms per request")
+        evidence = [
+            Evidence(f"{ch.part}_ms_per_request", round(ch.incident_ms, 2), round(ch.baseline_ms, 2),
+                     ctx.exemplars(active)),
+            Evidence("affected_requests_where_it_rose_share", round(ch.rose_share, 3), None),
+            Evidence("share_of_p99_excess", round(ch.share, 3), None),
+        ]
+        if ch.role in ("net", "dep"):
+            evidence.append(Evidence("calls_per_request", round(ch.calls_incident, 2), round(ch.calls_baseline, 2)))
+            evidence.append(Evidence("ms_per_call", round(ch.per_call_incident_ms, 2), round(ch.per_call_baseline_ms, 2)))
+        if own:
+            cpu_txt, cpu_support, cpu_ev = _cpu_evidence(ctx, ch.entity)
+            evidence.extend(cpu_ev)
+            what = "its own code" if ch.role == "self" else "queue before it reads them"
+            cause = Cause(Category.CPU_CONTENTION, ch.entity, "service", f"{what}: {per_call}{cpu_txt}",
+                          f"Service '{ch.entity}': requests spend more time in {what}: {per_call} "
+                          f"({ch.share:.0%} of the P99 excess){cpu_txt}", ch.part, active, ch.share, _test(ch),
+                          support=min(1.0, ch.rose_share / 0.5) * cpu_support, service=ch.entity)
+            return finding(ctx, cause, evidence=evidence, counterfactual_ms=rise, remediation=[
+                "Look for a CPU-hungry neighbour on the host (top, container CPU throttling) or a code path "
+                "that became CPU-bound (a profile of the slow period: py-spy).",
+                "Give the service dedicated cores / a CPU limit that matches its load; scale out."],
+                chain=[f"service {ch.entity} own time", "CPU contention", "P99"])
+        where = {"self": "its own time", "net": "the network / its queue before it answers",
+                 "dep": "its calls"}[ch.role]
+        what = "more calls to it (a cache or retry change upstream?)" if more_calls else where
+        cause = Cause(Category.SLOW_DOWNSTREAM, ch.entity, "dependency", per_call,
+                      f"Downstream '{ch.entity}' got slower ({what}): {per_call}, "
+                      f"{ch.share:.0%} of the P99 excess", ch.part, active, ch.share, _test(ch),
+                      support=min(1.0, ch.rose_share / 0.5),
+                      service=ch.entity if ch.role in ("self", "net") else None)
+        return finding(ctx, cause, evidence=evidence, counterfactual_ms=rise, remediation=[
+            f"Fix or scale '{ch.entity}' (its own slow operations: an unindexed query, a hot partition, "
+            "a saturated host); add a timeout and a fallback; cache its answers."],
+            chain=[f"dependency {ch.entity}", "slow calls on the critical path", "P99"])
+
+
+DETECTOR = DependencyDetector()
+
+__all__ = ["DETECTOR", "DependencyDetector", "Thresholds"]
