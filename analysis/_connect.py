@@ -118,8 +118,11 @@ def open_engine(source: str | Path, *, token: str | None = None, since: str | No
     ``clickhouse://user@host:8123/db`` open ClickHouse, anything else DuckDB (:func:`open_source`)."""
     text = str(source)
     if re.match(r"^(chdb:|clickhouses?://)", text):
-        from infersight.analysis._clickhouse import ClickHouseEngine
-
+        try:
+            from infersight.analysis._clickhouse import ClickHouseEngine
+        except ImportError as exc:
+            raise SourceError(f"reading {text.split(':')[0]} needs {exc.name}: "
+                              "pip install 'infersight[clickhouse]'") from None
         return ClickHouseEngine(text)
     return DuckDBEngine(open_source(source, token=token, since=since))
 

@@ -180,7 +180,7 @@ async def _complete(state: AppState, response_traced: Any, span: Span, start_ns:
     key = req.cache_key(prompt_ids)
     with response_traced.lookup(key) as lk:
         cached = state.response_cache.get(key)
-        span.set_attribute("infersight.cache.hit", cached is not None)
+        span.set_attribute("cache.hit", cached is not None)
         if cached is None:
             lk.miss()
             cached, shared = await state.cache_policy.load(

@@ -127,7 +127,7 @@ class GcMonitor:
             i = n & self._mask
             dur = self._dur_ns[i]
             if dur >= threshold:
-                span.add_event("gc.pause", {"generation": int(self._gen[i]), "duration_ms": dur / 1e6},
+                span.add_event("gc.pause", {"cpython.gc.generation": int(self._gen[i]), "duration_ms": dur / 1e6},
                                timestamp=max(self._start_ns[i], span_start))
 
     def drain(self) -> int:

@@ -161,7 +161,7 @@ class VllmSpanEnricher:
             threshold = getattr(self.gc_monitor, "threshold_ns", 0)
             for p_start, p_dur, gen in pauses:
                 if p_dur >= threshold:
-                    events.append(Event("gc.pause", {"generation": int(gen), "duration_ms": p_dur / 1e6},
+                    events.append(Event("gc.pause", {"cpython.gc.generation": int(gen), "duration_ms": p_dur / 1e6},
                                         p_start))
         if self.loop_monitor is not None:
             sink = _EventSink()

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from infersight.instrument.attributes import ATTRIBUTES
 from infersight.instrument.catalog import CATALOG, MetricSpec
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
@@ -34,7 +35,7 @@ Spans (table `otel_traces`):
 | what | span name / kind | attributes and events |
 |---|---|---|
 | request | `"{METHOD} {route template}"` (just `"{METHOD}"` when no route matched), SERVER, scope `infersight.instrument` | `http.request.method`, `http.route`, `http.response.status_code`, `url.path` (`/{unmatched}` when no route matched), `url.scheme`, `url.query` (values `REDACTED`), `server.address`, `server.port`, `client.address`, `user_agent.original`, `network.protocol.version`, `error.type` (5xx / exception); `infersight.gc.pause_ms` (double, total GC pause that overlapped the request, always set, 0.0 when none); `infersight.loop.queued_ms` (double, the wait before the span started: only on requests that queued behind an event-loop block or carry `X-Request-Start`) with `infersight.request.arrival_source` (`x-request-start` measured by a gateway, or `loop-block-estimate`) |
-| GC pause during a request | event `gc.pause` on the request span, timestamp = pause start | `generation` (int), `duration_ms` (double); one per pause >= `gc_event_threshold_ms` (default 5 ms) |
+| GC pause during a request | event `gc.pause` on the request span, timestamp = pause start | `cpython.gc.generation` (int; `generation` in older data), `duration_ms` (double); one per pause >= `gc_event_threshold_ms` (default 5 ms) |
 | blocked event loop during a request | event `event_loop.blocked`, timestamp = block start | `lag_ms` (double); `in_progress` (true when the request ended while the loop was still blocked, typically by the request's own sync code); `stack` (opt-in, `loop_lag_stack=True`) |
 | blocked event loop (timeline, with or without a request) | `event_loop.blocked`, INTERNAL; a child of the job's span when a `traced_job` ran on the loop, else a root span; start/end = the blocked interval (see below) | `infersight.loop.blocked_ms` (double, end - estimated start), `infersight.loop.lag_ms` (double, how late the monitor's timer fired), `infersight.job.name` + `infersight.job.attribution` (`stack`: the job's frame was on the loop thread's stack; `overlap`: the job's run overlapped the block) when known, `code.stacktrace` (opt-in, `loop_lag_stack=True`) |
 | long GC pause (timeline, with or without a request) | `gc.pause`, INTERNAL, root span; start/end = the pause | `cpython.gc.generation`, `infersight.gc.pause_ms`, `infersight.gc.collected_objects` |
@@ -157,6 +158,18 @@ def _row(spec: MetricSpec) -> str:
     return f"| `{spec.name}` | {spec.type} | {unit} | {labels} | {otel} | {spec.help} |"
 
 
+def _attributes() -> str:
+    rows = ["## Attribute catalog\n",
+            "Every attribute name infersight writes or the analysis reads (`infersight/instrument/attributes.py`;",
+            "a test checks every SQL file and the instrumentation against it). *legacy* names are older or",
+            "foreign spellings the analysis still reads, after the current name, so older data keeps working.\n",
+            "| name | on | written by | meaning |", "|---|---|---|---|"]
+    for a in ATTRIBUTES:
+        who = f"legacy: read as `{a.replaced_by}`" if a.replaced_by else a.source
+        rows.append(f"| `{a.name}` | {', '.join(a.on)} | {who} | {a.meaning.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
+
+
 def render() -> str:
     parts = [_HEADER]
     sources: dict[str, list[MetricSpec]] = {}
@@ -170,6 +183,7 @@ def render() -> str:
         parts.extend(_row(s) for s in specs)
         parts.append("")
     parts.append(_NAMES)
+    parts.append(_attributes())
     parts.append(_NOTES)
     return "\n".join(parts).rstrip() + "\n"
 

@@ -37,6 +37,7 @@ with connect(sys.argv[1]) as tel:
     r = diagnose(tel)
     n = int(tel.span_count)
 d = r.to_dict()
+print()
 print(json.dumps({"seconds": round(time.perf_counter() - t, 2), "cpu_seconds": round(time.process_time() - c0, 2),
                   "peak_rss_mib": peak_mib(),
                   "spans": n, "requests": d.get("requests"),
@@ -53,8 +54,10 @@ def run_child(source: str, timeout: float) -> dict[str, object]:
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["?"])[-1], "returncode": out.returncode}
     # the last JSON line (DuckDB's progress bar may write to stdout before it)
-    line = next(ln for ln in reversed(out.stdout.splitlines()) if ln.startswith('{"seconds"'))
-    return dict(json.loads(line))
+    text = out.stdout
+    if '{"seconds"' not in text:
+        return {"error": "no result line", "stdout_tail": text[-300:], "stderr_tail": out.stderr[-300:]}
+    return dict(json.loads(text[text.rindex('{"seconds"'):].splitlines()[0]))
 
 
 def main() -> int:
@@ -65,6 +68,7 @@ def main() -> int:
     ap.add_argument("--spans", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
     ap.add_argument("--work", type=Path, default=Path("/tmp/infersight_ch_bench"))
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--append", action="store_true", help="add these sizes to the sizes already in --out")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "diagnose_clickhouse.json")
     args = ap.parse_args()
     import chdb
@@ -79,6 +83,10 @@ def main() -> int:
                     "load_average_1m_before": round(os.getloadavg()[0], 1),
                     "note": "shared 2-core machine: other engineers' tests ran at the same time"},
         "sizes": []}
+    if args.append and args.out.exists():
+        old = json.loads(args.out.read_text())
+        doc["sizes"] = old["sizes"]
+        doc["command"] = old["command"] + " ; " + str(doc["command"])
     args.work.mkdir(parents=True, exist_ok=True)
     for n in args.spans:
         db = args.work / f"bench_{n}.duckdb"

@@ -109,7 +109,7 @@ def test_gen_ai_spans_and_attributes(stack: dict[str, Any]) -> None:
     with httpx.Client(timeout=60) as c:
         for q in ("How do I reset my password?", "What does a pending authorization mean?"):
             assert c.post(stack["url"] + "/v1/chat/completions", json=chat_body(q)).status_code == 200
-    chats = [s for s in spans_named(stack, "chat ") if s.attributes.get("infersight.cache.hit") is False]
+    chats = [s for s in spans_named(stack, "chat ") if s.attributes.get("cache.hit") is False]
     last = chats[-1]
     attrs = last.attributes
     assert attrs["gen_ai.operation.name"] == "chat"

@@ -87,7 +87,7 @@ def test_request_spans_carry_overlapping_gc_pauses(app: FastAPI, providers: Prov
     (span,) = providers.server_spans()
     assert span.attributes["infersight.gc.pause_ms"] > 0
     events = [e for e in span.events if e.name == "gc.pause"]
-    assert any(e.attributes["generation"] == 2 for e in events)
+    assert any(e.attributes["cpython.gc.generation"] == 2 for e in events)
     assert all(e.attributes["duration_ms"] > 0 for e in events)
     assert all(span.start_time <= e.timestamp <= span.end_time for e in events)
 

@@ -22,7 +22,7 @@ WITH ev AS (
         epoch_ns(ts)                                                   AS start_ns,
         coalesce(TRY_CAST(ev_attrs['duration_ms'] AS DOUBLE), TRY_CAST(ev_attrs['lag_ms'] AS DOUBLE),
                  TRY_CAST(ev_attrs['infersight.gc.pause_ms'] AS DOUBLE), 0.0) AS duration_ms,
-        TRY_CAST(coalesce(ev_attrs['generation'], ev_attrs['cpython.gc.generation']) AS INTEGER) AS generation,
+        TRY_CAST(coalesce(ev_attrs['cpython.gc.generation'], ev_attrs['generation']) AS INTEGER) AS generation,
         ev_attrs['stack']                                              AS stack,
         CAST(NULL AS VARCHAR)                                          AS job
     FROM ev
