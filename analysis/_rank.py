@@ -278,7 +278,8 @@ def merge(ctx: Context, findings: list[Finding]) -> list[Finding]:
             if strength <= 0:
                 continue
             folded.add(id(other))
-            steps.append(Category(other.category).chain_text)
+            if Category(other.category).chain_text not in steps and Category(other.category).chain_text not in root.chain:
+                steps.append(Category(other.category).chain_text)
             root.merged.extend([other.category, *other.merged])
             root.evidence.extend(other.evidence)
             # the absorbed finding's evidence now argues for the root, weighted by the link (on the
@@ -291,10 +292,10 @@ def merge(ctx: Context, findings: list[Finding]) -> list[Finding]:
             else:
                 root.confidence = max(root.confidence, min(1.0, other.confidence * strength))
             absorbed += other.excess_share
-        if steps:
+        if root.merged:
             root.excess_share = float(min(1.0, max(root.excess_share, absorbed)))
-            root.chain = [root.chain[0], *steps, root.chain[-1]]
-            root.title = f"{root.title} (-> {' -> '.join(steps)})"
+        if steps:
+            root.chain = [*root.chain[:-1], *steps, root.chain[-1]]
     return [f for f in findings if id(f) not in folded]
 
 
