@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class EnvVar:
-    """One variable (or family: ``{SIGNAL}`` = ``TRACES``/``METRICS``, ``<FIELD>`` = a field name)."""
+    """One variable (or family: ``{SIGNAL}`` = ``TRACES``/``METRICS``/``LOGS``, ``<FIELD>`` = a field name)."""
 
     name: str
     part: str          # instrument | gpu | vllm | collectors | analysis | demo

@@ -15,6 +15,7 @@ from infersight.instrument._exposition import Exposition
 from infersight.instrument._gc import GcMonitor
 from infersight.instrument._health import Readiness, ReadinessCheck
 from infersight.instrument._leanspan import lean_tracer_for
+from infersight.instrument._logs import log_level as parse_log_level
 from infersight.instrument._loop import LoopLagMonitor
 from infersight.instrument._metrics import SPECS, multiprocess_dir, otel_instruments, prom_metrics
 from infersight.instrument._middleware import InfersightMiddleware, redact_query
@@ -71,6 +72,7 @@ def instrument_app(
     capture_query: bool = False,
     capture_paths: bool = False,
     capture_exception_messages: bool | None = None,
+    log_level: int | str | None = None,
 ) -> Instrumentation:
     """Instrument a FastAPI/Starlette app in place; returns the handle ``uninstrument_app`` undoes.
 
@@ -89,6 +91,8 @@ def instrument_app(
     Event-loop blocks >= ``loop_blocked_threshold_s`` become ``event_loop.blocked`` spans
     (``loop_blocked_spans``; with the blocking stack when ``loop_lag_stack``), and requests that
     queued behind one, or carry a gateway's ``X-Request-Start``, get ``infersight.loop.queued_ms``.
+    ``log_level`` (e.g. ``"ERROR"``): the application's log records at that level and above go
+    over OTLP too, each with the trace it was logged in (see :func:`configure`).
     """
     existing: Instrumentation | None = getattr(app, _ATTR, None)
     if existing is not None:
@@ -96,6 +100,8 @@ def instrument_app(
         return existing
     if mode not in ("lean", "contrib"):
         raise ConfigurationError(f"mode must be 'lean' or 'contrib', got {mode!r}")
+    if log_level is not None:
+        parse_log_level(log_level)  # a bad level is refused before anything is installed
     if len(health_paths) != 2:
         raise ConfigurationError("health_paths must be (liveness_path, readiness_path); use None to disable one")
     for p in (*health_paths, metrics_path):
@@ -112,7 +118,7 @@ def instrument_app(
         mp = metrics.get_meter_provider()
     if tp is None or mp is None:
         owned = configure(service_name, endpoint=endpoint, process_role=process_role,
-                          export_interval_s=export_interval_s)
+                          export_interval_s=export_interval_s, log_level=log_level)
         tp = tp or owned.tracer_provider
         mp = mp or owned.meter_provider
     elif service_name or endpoint:
@@ -169,6 +175,8 @@ def instrument_app(
             raise
     if owned is not None:
         state._flushers.append(owned.flush)
+    elif log_level is not None:
+        _export_logs_for(state, tp, endpoint, log_level)
     if instrument_clients:
         _instrument_clients(state, tp)
     try:
@@ -178,6 +186,20 @@ def instrument_app(
         raise InstrumentError(f"cannot instrument an app that has already started: {exc}") from exc
     setattr(app, _ATTR, state)
     return state
+
+
+def _export_logs_for(state: Instrumentation, tp: Any, endpoint: str | None, level: int | str) -> None:
+    """Log export next to providers the application built: same resource, OTLP/HTTP."""
+    from infersight.instrument._config import signal_endpoint
+    from infersight.instrument._logs import export_logs
+    from opentelemetry.sdk.resources import Resource
+
+    resource = getattr(tp, "resource", None) or Resource.create({})
+    logs = export_logs(level, resource=resource, endpoint=signal_endpoint(endpoint, "logs"), headers=None,
+                       timeout_s=None)
+    if logs is not None:
+        state._flushers.append(logs.flush)
+        state._closers.append(logs.close)
 
 
 def _disable_native_fastapi_telemetry(app: Any, state: Instrumentation) -> None:

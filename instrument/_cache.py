@@ -1,10 +1,13 @@
 """Traced caches: every lookup records ``cache.hit``, a stable key hash and the miss-path latency.
 
-    features = traced_cache("features")               # bounded LRU by default, or cache=any mapping
-    value = features.get_or_load(key, load_features)   # sync loader
+    features = traced_cache("features", ttl_s=60)     # bounded LRU (+TTL) by default, or cache=any mapping
+    value = features.get_or_load(key, load_features)   # sync loader (None is not cached unless cache_none)
     value = await features.aget_or_load(key, aload)    # async loader
 
-    with features.lookup(key) as lk:                   # your own cache (Redis, ...)
+    get = traced_cache("sessions").observe(redis.get)  # record-only: your get(key) -> value | None
+    value = get(key)                                   # a hit when it returned a value
+
+    with features.lookup(key) as lk:                   # record-only, with the miss path timed
         value = redis.get(key)
         if value is None:
             lk.miss()                                  # starts the miss-path clock
@@ -24,13 +27,12 @@ import functools
 import hashlib
 import inspect
 import logging
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Literal, TypeVar
 
 from infersight.instrument._errors import ConfigurationError
+from infersight.instrument._lru import LRU
 from infersight.instrument._providers import Sinks
 from infersight.instrument._redact import exception_attributes
 from opentelemetry import metrics, trace
@@ -39,6 +41,7 @@ from prometheus_client import CollectorRegistry
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+G = TypeVar("G", bound=Callable[..., Any])
 _MISSING = object()
 
 
@@ -46,40 +49,6 @@ def key_hash(key: Any) -> str:
     """A stable 16-hex-digit BLAKE2b hash of a cache key (what spans carry instead of the key)."""
     raw = key if isinstance(key, bytes) else (key if isinstance(key, str) else repr(key)).encode()
     return hashlib.blake2b(raw, digest_size=8).hexdigest()
-
-
-class LRU(MutableMapping[Hashable, Any]):
-    """A small thread-safe bounded LRU mapping (the default backing store)."""
-
-    def __init__(self, maxsize: int = 1024) -> None:
-        if maxsize < 1:
-            raise ConfigurationError("maxsize must be >= 1")
-        self.maxsize = maxsize
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __getitem__(self, key: Hashable) -> Any:
-        with self._lock:
-            value = self._data[key]
-            self._data.move_to_end(key)
-            return value
-
-    def __setitem__(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-
-    def __delitem__(self, key: Hashable) -> None:
-        with self._lock:
-            del self._data[key]
-
-    def __iter__(self) -> Any:
-        return iter(list(self._data))
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 class Lookup:
@@ -100,19 +69,25 @@ class Lookup:
 
 class TracedCache:
     """A cache whose lookups are traced (see :func:`traced_cache`): ``get_or_load``,
-    ``aget_or_load``, ``lookup`` for your own cache, or use it as a memoizing decorator."""
+    ``aget_or_load``, a memoizing decorator; or record-only around a cache you already have:
+    :meth:`observe` (a ``get(key) -> value | None``), :meth:`lookup` (with the miss path timed),
+    :meth:`record` (a lookup you made yourself)."""
 
     def __init__(self, name: str, *, cache: MutableMapping[Any, Any] | None = None, maxsize: int = 1024,
+                 ttl_s: float | None = None, cache_none: bool = False,
                  spans: Literal["all", "misses", "none"] = "all",
                  tracer_provider: trace.TracerProvider | None = None,
                  meter_provider: metrics.MeterProvider | None = None,
                  registry: CollectorRegistry | None = None) -> None:
-        if not name:
+        if not name or not isinstance(name, str):
             raise ConfigurationError("a traced cache needs a name")
         if spans not in ("all", "misses", "none"):
             raise ConfigurationError(f"spans must be 'all', 'misses' or 'none', got {spans!r}")
+        if cache is not None and ttl_s is not None:
+            raise ConfigurationError("ttl_s applies to the built-in LRU; a cache= of your own expires its own entries")
         self.name = name
-        self.cache: MutableMapping[Any, Any] = cache if cache is not None else LRU(maxsize)
+        self.cache: MutableMapping[Any, Any] = cache if cache is not None else LRU(maxsize, ttl_s=ttl_s)
+        self.cache_none = cache_none
         self.spans = spans
         self._sinks = Sinks(tracer_provider, meter_provider, registry)
         self._span_name = f"cache.lookup {name}"
@@ -160,14 +135,70 @@ class TracedCache:
         except Exception:
             logger.warning("traced cache %r: recording failed", self.name, exc_info=True)
 
+    # -- record-only: a cache you already have ------------------------------------------------
+    def observe(self, get: G, *, hit: Callable[[Any], bool] | None = None) -> G:
+        """Wrap your cache's own ``get(key, ...) -> value | None`` (sync or async; usable as a
+        decorator): every call is recorded as a lookup of its first argument, a hit when it
+        returned something other than ``None`` (or when ``hit(value)`` says so). Your cache's
+        behaviour (TTL, eviction, what it stores) is untouched; the miss path is not timed (use
+        :meth:`lookup` for that)."""
+        is_hit = hit if hit is not None else _not_none
+        cache = self
+
+        if inspect.iscoroutinefunction(get):
+            @functools.wraps(get)
+            async def aobserved(key: Any, *args: Any, **kwargs: Any) -> Any:
+                t0 = time.perf_counter_ns()
+                lk = cache._start(key)
+                try:
+                    value = await get(key, *args, **kwargs)
+                except BaseException as exc:
+                    cache._finish(lk, t0, exc)
+                    raise
+                lk.hit = _checked(is_hit, value)
+                cache._finish(lk, t0, None)
+                return value
+
+            return aobserved  # type: ignore[return-value]
+
+        @functools.wraps(get)
+        def observed(key: Any, *args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter_ns()
+            lk = cache._start(key)
+            try:
+                value = get(key, *args, **kwargs)
+            except BaseException as exc:
+                cache._finish(lk, t0, exc)
+                raise
+            lk.hit = _checked(is_hit, value)
+            cache._finish(lk, t0, None)
+            return value
+
+        return observed  # type: ignore[return-value]
+
+    def record(self, key: Any, *, hit: bool, miss_s: float | None = None) -> None:
+        """Record a lookup that already happened (a callback, another thread's result): hit or
+        miss, and for a miss how long loading the value took (``miss_s``)."""
+        now = time.perf_counter_ns()
+        miss_ns = int(max(0.0, float(miss_s)) * 1e9) if (not hit and miss_s) else 0
+        lk = self._start(key)
+        lk.hit = bool(hit)
+        if miss_ns:
+            lk._miss_t0 = now - miss_ns
+        self._finish(lk, now - miss_ns, None)
+
     # -- get-or-load ----------------------------------------------------------------------
+    def _store(self, key: Any, value: Any) -> None:
+        if value is not None or self.cache_none:
+            self.cache[key] = value
+
     def get_or_load(self, key: Any, loader: Callable[[], Any]) -> Any:
         with self.lookup(key) as lk:
             value = self.cache.get(key, _MISSING)
             if value is _MISSING:
                 lk.miss()
                 value = loader()
-                self.cache[key] = value
+                self._store(key, value)
             return value
 
     async def aget_or_load(self, key: Any, loader: Callable[[], Awaitable[Any]]) -> Any:
@@ -176,7 +207,7 @@ class TracedCache:
             if value is _MISSING:
                 lk.miss()
                 value = await loader()
-                self.cache[key] = value
+                self._store(key, value)
             return value
 
     def __call__(self, func: F) -> F:
@@ -207,6 +238,18 @@ class TracedCache:
 _KW = object()
 
 
+def _not_none(value: Any) -> bool:
+    return value is not None
+
+
+def _checked(is_hit: Callable[[Any], bool], value: Any) -> bool:
+    try:
+        return bool(is_hit(value))
+    except Exception:  # a broken predicate must not fail the lookup
+        logger.debug("traced cache: hit() raised; counted as a miss", exc_info=True)
+        return False
+
+
 class _LookupContext:
     __slots__ = ("_cache", "_key", "_lk", "_t0", "_token")
 
@@ -233,13 +276,25 @@ class _LookupContext:
 
 
 def traced_cache(name: str, *, cache: MutableMapping[Any, Any] | None = None, maxsize: int = 1024,
+                 ttl_s: float | None = None, cache_none: bool = False,
                  spans: Literal["all", "misses", "none"] = "all",
                  tracer_provider: trace.TracerProvider | None = None,
                  meter_provider: metrics.MeterProvider | None = None,
                  registry: CollectorRegistry | None = None) -> TracedCache:
-    """A :class:`TracedCache`: use its methods, or apply it as a memoizing decorator."""
-    return TracedCache(name, cache=cache, maxsize=maxsize, spans=spans, tracer_provider=tracer_provider,
-                       meter_provider=meter_provider, registry=registry)
+    """A :class:`TracedCache` named ``name``.
+
+    As a cache of its own (``get_or_load``, ``aget_or_load``, or applied as a memoizing
+    decorator) it stores values in ``cache`` (any mutable mapping) or a built-in LRU of
+    ``maxsize`` entries that expire after ``ttl_s`` seconds; ``None`` results are not stored
+    unless ``cache_none=True``. Around a cache you already have it only records:
+    ``traced_cache("sessions").observe(redis.get)`` wraps your ``get(key) -> value | None``;
+    ``with traced_cache("sessions").lookup(key) as lk: ... lk.miss()`` also times the miss path.
+    Every lookup is an INTERNAL span ``cache.lookup <name>`` (``cache.name``, ``cache.hit``,
+    ``cache.key_hash``; ``spans="misses"`` keeps only misses, ``"none"`` none) and counts in
+    ``infersight_cache_requests_total{cache,result}``.
+    """
+    return TracedCache(name, cache=cache, maxsize=maxsize, ttl_s=ttl_s, cache_none=cache_none, spans=spans,
+                       tracer_provider=tracer_provider, meter_provider=meter_provider, registry=registry)
 
 
 def lru_cached(name: str, maxsize: int = 128, **kwargs: Any) -> Callable[[F], F]:

@@ -20,9 +20,11 @@ from urllib.parse import urlsplit
 from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._export import BoundedBatchSpanProcessor
 from infersight.instrument._exporthealth import ensure_visible, watch_exports
+from infersight.instrument._logs import LogExport
 from infersight.instrument._otelhist import AugmentingMetricExporter
 from infersight.instrument._runtime import RuntimeFacts, runtime_facts
 from infersight.instrument._sdk_compat import exporter_endpoint, span_processors
+from infersight.instrument._settings import BatchSettings, batch_settings, default_export_interval_s
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
@@ -31,82 +33,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
-from infersight._env import positive_int, positive_ms_as_s, resolve
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
-DEFAULT_EXPORT_INTERVAL_S = 5.0
-DEFAULT_EXPORT_TIMEOUT_S = 10.0
-DEFAULT_SCHEDULE_DELAY_MS = 1000.0  # the SDK's is 5000: infersight keeps spans in memory for less
-DEFAULT_MAX_QUEUE_SIZE = 2048
-DEFAULT_MAX_EXPORT_BATCH_SIZE = 512
-
-
-def default_export_interval_s() -> float:
-    """``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds, the OTel SDK variable; at least 100 ms) or 5 s."""
-    return max(0.1, resolve(None, "OTEL_METRIC_EXPORT_INTERVAL", DEFAULT_EXPORT_INTERVAL_S, positive_ms_as_s))
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    """The span processor's and metric reader's settings after argument > environment > default."""
-
-    max_queue_size: int
-    max_export_batch_size: int
-    schedule_delay_ms: float
-    span_export_timeout_s: float
-    export_interval_s: float
-    metric_export_timeout_s: float
-    #: the OTLP exporters' request timeout; None: the SDK reads OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT
-    exporter_timeout_s: float | None
-
-
-def _ms(raw: str) -> float:
-    value = float(raw)
-    if not value > 0:
-        raise ValueError("must be > 0")
-    return value
-
-
-def batch_settings(*, max_queue_size: int | None = None, max_export_batch_size: int | None = None,
-                   schedule_delay_ms: float | None = None, export_timeout_s: float | None = None,
-                   export_interval_s: float | None = None) -> BatchSettings:
-    """Resolve each setting: the argument, else its ``OTEL_BSP_*`` / ``OTEL_METRIC_EXPORT_*``
-    variable, else infersight's default. Bad arguments raise :class:`ConfigurationError`; a bad
-    variable is one warning and the default (the SDK's own behaviour)."""
-    for name, value in (("max_queue_size", max_queue_size), ("max_export_batch_size", max_export_batch_size)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
-    for name, num in (("schedule_delay_ms", schedule_delay_ms), ("export_timeout_s", export_timeout_s),
-                      ("export_interval_s", export_interval_s)):
-        if num is not None:
-            _positive(name, num)
-    queue = resolve(max_queue_size, "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE, positive_int)
-    batch = resolve(max_export_batch_size, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-                    min(DEFAULT_MAX_EXPORT_BATCH_SIZE, queue), positive_int)
-    if batch > queue:
-        if max_export_batch_size is not None and max_queue_size is not None:
-            raise ConfigurationError(
-                f"need max_export_batch_size ({batch}) <= max_queue_size ({queue})")
-        logger.warning("infersight: span batch size %d > queue size %d; using %d", batch, queue, queue)
-        batch = queue
-    env_timeout = any(os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-                                                  "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"))
-    return BatchSettings(
-        max_queue_size=queue,
-        max_export_batch_size=batch,
-        schedule_delay_ms=resolve(schedule_delay_ms, "OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS, _ms),
-        span_export_timeout_s=resolve(export_timeout_s, "OTEL_BSP_EXPORT_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_S,
-                                      positive_ms_as_s),
-        export_interval_s=export_interval_s if export_interval_s is not None else default_export_interval_s(),
-        metric_export_timeout_s=resolve(export_timeout_s, "OTEL_METRIC_EXPORT_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_S,
-                                        positive_ms_as_s),
-        exporter_timeout_s=(export_timeout_s if export_timeout_s is not None
-                            else None if env_timeout else DEFAULT_EXPORT_TIMEOUT_S),
-    )
-
-
 @dataclass
 class TelemetryProviders:
     """What :func:`configure` built; ``shutdown()`` flushes and stops both providers."""
@@ -117,6 +46,7 @@ class TelemetryProviders:
     facts: RuntimeFacts
     span_processor: BoundedBatchSpanProcessor
     settings: BatchSettings | None = None  # what the batch settings resolved to (argument > env > default)
+    logs: LogExport | None = None  # the log export (configure(log_level=...)), else None
     _closed: bool = field(default=False, repr=False)
 
     def flush(self, timeout_s: float = 5.0) -> None:
@@ -126,6 +56,8 @@ class TelemetryProviders:
         steps: tuple[Callable[[], object], ...] = (
             lambda: self.tracer_provider.force_flush(int(timeout_s * 1000)),
             lambda: self.meter_provider.force_flush(int(timeout_s * 1000)))
+        if self.logs is not None:
+            steps = (*steps, lambda: self.logs.flush(timeout_s) if self.logs is not None else None)
         for step in steps:
             try:
                 step()
@@ -137,9 +69,12 @@ class TelemetryProviders:
         if self._closed:
             return
         self._closed = True
-        steps = (lambda: self.span_processor.shutdown(timeout_millis=timeout_s * 1000),
-                 self.tracer_provider.shutdown,
-                 lambda: self.meter_provider.shutdown(timeout_millis=timeout_s * 1000))
+        steps: tuple[Callable[[], object], ...] = (
+            lambda: self.span_processor.shutdown(timeout_millis=timeout_s * 1000),
+            self.tracer_provider.shutdown,
+            lambda: self.meter_provider.shutdown(timeout_millis=timeout_s * 1000))
+        if self.logs is not None:
+            steps = (*steps, self.logs.close)
         for step in steps:
             try:
                 step()
@@ -165,12 +100,6 @@ def signal_endpoint(endpoint: str | None, signal: str) -> str | None:
     return f"{DEFAULT_ENDPOINT}/v1/{signal}"
 
 
-def _positive(name: str, value: float) -> float:
-    if not value > 0:
-        raise ConfigurationError(f"{name} must be > 0, got {value!r}")
-    return value
-
-
 def configure(
     service_name: str | None = None,
     *,
@@ -187,6 +116,8 @@ def configure(
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
     metric_exporter: MetricExporter | None = None,
+    log_level: int | str | None = None,
+    log_exporter: Any = None,
     set_global: bool = True,
 ) -> TelemetryProviders:
     """Build a TracerProvider and a MeterProvider exporting OTLP/HTTP protobuf.
@@ -202,9 +133,12 @@ def configure(
     (``OTEL_BSP_EXPORT_TIMEOUT`` / ``OTEL_METRIC_EXPORT_TIMEOUT`` in ms, the exporters'
     ``OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT``; 10 s) and ``export_interval_s``
     (``OTEL_METRIC_EXPORT_INTERVAL`` in ms, 5 s). The GPU plane's series go out
-    on their own 1 s reader (see ``gpu_metric_exporter``). With ``set_global`` the
-    providers become the global ones, unless the application already installed its own
-    (infersight never replaces a user's providers).
+    on their own 1 s reader (see ``gpu_metric_exporter``). ``log_level`` (e.g. ``"ERROR"``)
+    also sends the application's log records at that level and above over OTLP (``/v1/logs``,
+    ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``), each with the trace it was logged in: the analysis
+    counts a request with an ERROR record as failed (``code_defect``); ``log_exporter`` replaces
+    the OTLP one. With ``set_global`` the providers become the global ones, unless the
+    application already installed its own (infersight never replaces a user's providers).
     """
     batch = batch_settings(max_queue_size=max_queue_size, max_export_batch_size=max_export_batch_size,
                            schedule_delay_ms=schedule_delay_ms, export_timeout_s=export_timeout_s,
@@ -268,7 +202,13 @@ def configure(
             metrics.set_meter_provider(meter_provider)
         else:
             logger.info("a global MeterProvider is already set; infersight leaves it in place")
-    return TelemetryProviders(tracer_provider, meter_provider, resource, facts, processor, batch)
+    logs = None
+    if log_level is not None:
+        from infersight.instrument._logs import export_logs
+
+        logs = export_logs(log_level, resource=resource, endpoint=signal_endpoint(endpoint, "logs"),
+                           headers=headers, timeout_s=batch.exporter_timeout_s, exporter=log_exporter)
+    return TelemetryProviders(tracer_provider, meter_provider, resource, facts, processor, batch, logs)
 
 
 def _announce(resource: Resource, traces_url: Any) -> None:

@@ -7,8 +7,12 @@ itself calls this once per request, where TTFT and the token counts are known::
                       model="llama-3-8b")
 
 Both land on ``/metrics`` and over OTLP under the OTel gen_ai semconv names
-(``gen_ai.server.time_to_first_token``, ``gen_ai.client.token.usage`` by ``gen_ai.token.type``),
-and the counts go on the current span as ``gen_ai.usage.*_tokens``.
+(``gen_ai.server.time_to_first_token``, ``gen_ai.client.token.usage`` by ``gen_ai.token.type``).
+The current span (the request's) gets the counts as ``gen_ai.usage.*_tokens``, the TTFT and, when
+the engine reports its own split, its queue/prefill/decode times under vLLM's names
+(``gen_ai.latency.time_to_first_token``, ``time_in_queue``, ``time_in_model_prefill``,
+``time_in_model_decode``, seconds): the analysis splits a request's own time into the engine's
+queue and compute from them (``engine_queue`` / ``engine_compute`` parts).
 """
 
 from __future__ import annotations
@@ -27,9 +31,13 @@ _UNKNOWN_MODEL = "unknown"
 
 def record_generation(*, ttft_s: float | None = None, input_tokens: int | None = None,
                       output_tokens: int | None = None, model: str | None = None,
+                      queue_s: float | None = None, prefill_s: float | None = None,
+                      decode_s: float | None = None,
                       meter_provider: metrics.MeterProvider | None = None,
                       registry: CollectorRegistry | None = None) -> None:
-    """Record one generation's TTFT (seconds) and input/output token counts; ``None`` skips one.
+    """Record one generation's TTFT (seconds), token counts and, when your engine knows them, its
+    own split of the request (``queue_s`` waiting for a batch slot, ``prefill_s``, ``decode_s``);
+    ``None`` skips one.
 
         t0 = time.perf_counter()
         first = await anext(stream)                      # the first token
@@ -42,11 +50,14 @@ def record_generation(*, ttft_s: float | None = None, input_tokens: int | None =
     ``gen_ai.token.type`` input/output) on ``/metrics`` and over OTLP: the overview board's
     Generation row and the vLLM detectors read them (vLLM's own plugin records them for you).
     ``model`` becomes the ``gen_ai_request_model`` label: keep it to the few model names a
-    server serves. Bad values (negative, NaN, wrong type) are logged and skipped; telemetry
-    never raises into the request.
+    server serves. Called inside the request (its span is current), the TTFT, the counts and
+    the engine's split go on that span (vLLM's ``gen_ai.latency.*`` names): the analysis then
+    tells the engine's queueing from its compute. Bad values (negative, NaN, wrong type) are
+    logged and skipped; telemetry never raises into the request.
     """
     try:
         _record(ttft_s, input_tokens, output_tokens, model, Sinks(None, meter_provider, registry))
+        _engine_split(ttft_s, queue_s, prefill_s, decode_s)
     except Exception:
         logger.warning("record_generation: recording failed", exc_info=True)
 
@@ -77,6 +88,30 @@ def _record(ttft_s: float | None, input_tokens: int | None, output_tokens: int |
         otel.gen_ai_tokens.record(count, {"gen_ai.request.model": name, "gen_ai.token.type": kind})
         if span.is_recording():
             span.set_attribute(f"gen_ai.usage.{kind}_tokens", int(count))
+
+
+_SPLIT = (("ttft_s", "gen_ai.latency.time_to_first_token"), ("queue_s", "gen_ai.latency.time_in_queue"),
+          ("prefill_s", "gen_ai.latency.time_in_model_prefill"), ("decode_s", "gen_ai.latency.time_in_model_decode"))
+
+
+def _engine_split(ttft_s: float | None, queue_s: float | None, prefill_s: float | None,
+                  decode_s: float | None) -> None:
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    values = {"ttft_s": ttft_s, "queue_s": queue_s, "prefill_s": prefill_s, "decode_s": decode_s}
+    for arg, attr in _SPLIT:
+        value = values[arg]
+        # a bad ttft_s was already reported by _record: skip it quietly here
+        ok = _finite(value) if arg == "ttft_s" else _valid(arg, value)
+        if ok:
+            span.set_attribute(attr, float(value))  # type: ignore[arg-type]
+    if prefill_s is not None and decode_s is not None and _finite(prefill_s) and _finite(decode_s):
+        span.set_attribute("gen_ai.latency.time_in_model_inference", float(prefill_s) + float(decode_s))
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 __all__ = ["record_generation"]

@@ -25,7 +25,7 @@ from infersight.instrument._errors import ConfigurationError
 from infersight.instrument._loopblocks import tracker_for_current_thread
 from infersight.instrument._providers import Sinks
 from infersight.instrument._redact import exception_attributes, status_description
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry
@@ -35,7 +35,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 _CURRENT: contextvars.ContextVar[JobRun | None] = contextvars.ContextVar("infersight_job", default=None)
 
 
-_Frame = tuple["JobRun", "contextvars.Token[JobRun | None]", int]
+# (run, its current_job() token, perf_counter_ns at start, the OTel context token making its span current)
+_Frame = tuple["JobRun", "contextvars.Token[JobRun | None]", int, object]
 
 
 class JobRun:
@@ -73,7 +74,9 @@ class traced_job:  # noqa: N801 - used like a function/decorator
             job.add(rows=len(batch), nbytes=size)
 
     Each run is an INTERNAL **root** span named ``name`` (not a child of whatever request
-    happens to be current), with ``infersight.job.name``, ``infersight.job.rows``,
+    happens to be current) and is the current span while the job runs, so the job's own work
+    (DB queries, pool waits, cache lookups, HTTP calls) nests in the job's trace instead of
+    starting traces of its own. It carries ``infersight.job.name``, ``infersight.job.rows``,
     ``infersight.job.bytes``, ``infersight.job.duration_s`` and status ERROR plus an
     ``exception`` event when it raises (the exception still propagates). Metrics:
     ``infersight_job_duration_seconds{job_name, status}`` and ``infersight_job_rows`` /
@@ -116,16 +119,21 @@ class traced_job:  # noqa: N801 - used like a function/decorator
                 run._tracker = tracker
             except Exception:  # pragma: no cover - attribution is best effort
                 logger.debug("traced_job %r: loop attribution failed", self.name, exc_info=True)
-        return run, _CURRENT.set(run), time.perf_counter_ns()
+        ctx_token = context.attach(trace.set_span_in_context(span))
+        return run, _CURRENT.set(run), time.perf_counter_ns(), ctx_token
 
     def _end(self, frame: _Frame, exc: BaseException | None) -> None:
-        run, token, t0 = frame
+        run, token, t0, ctx_token = frame
         if run._tracker is not None:
             run._tracker.ended(run)
         try:
             _CURRENT.reset(token)
         except ValueError:  # ended in another context (e.g. a different task)
             _CURRENT.set(None)
+        try:
+            context.detach(ctx_token)  # type: ignore[arg-type]
+        except Exception:  # ended in another context: the OTel context is that context's own
+            logger.debug("traced_job %r: its span's context ended elsewhere", self.name)
         seconds = (time.perf_counter_ns() - t0) / 1e9
         status = "error" if exc is not None else "ok"
         try:

@@ -14,6 +14,7 @@ test_sdk_compat.py`` runs on the installed SDK (``make test``) and, through
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -222,20 +223,39 @@ def force_stable_http_semconv() -> bool:
 @dataclass(frozen=True)
 class LogsSdk:
     LoggerProvider: Any
-    LoggingHandler: Any
     BatchLogRecordProcessor: Any
     OTLPLogExporter: Any
+    _handler: Any
+
+    def handler(self, level: int, provider: Any) -> logging.Handler:
+        """A ``logging.Handler`` that emits into ``provider``: opentelemetry-instrumentation-logging's
+        when installed, else the SDK's own (deprecated there since 1.3x, still working)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            made: logging.Handler = self._handler(level=level, logger_provider=provider)
+        return made
 
 
 def logs_sdk() -> LogsSdk | None:
     """The logs SDK's classes (``opentelemetry.sdk._logs``, the OTLP/HTTP log exporter), or None."""
     try:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-        from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+        from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     except ImportError:
         return None
-    return LogsSdk(LoggerProvider, LoggingHandler, BatchLogRecordProcessor, OTLPLogExporter)
+    import importlib
+
+    handler: Any = None
+    for module in ("opentelemetry.instrumentation.logging.handler", "opentelemetry.sdk._logs"):
+        try:
+            handler = importlib.import_module(module).LoggingHandler
+            break
+        except (ImportError, AttributeError):
+            continue
+    if handler is None:
+        return None
+    return LogsSdk(LoggerProvider, BatchLogRecordProcessor, OTLPLogExporter, handler)
 
 
 __all__ = ["HAS_HTTP_TRANSPORT", "SDK_EXPORT_LOGGERS", "SDK_VERSION", "BaseHTTPResult", "BaseHTTPTransport",

@@ -69,7 +69,9 @@ class PoolDetector:
             return None if pd.isna(v) else v
 
         size = side("incident", "pool_size")
-        size_txt = f" (size {int(size)})" if size is not None else ""
+        in_use = side("incident", "peak_in_use")
+        size_txt = (f" (size {int(size)}" + (f", {int(in_use)} in use at peak" if in_use is not None else "") + ")"
+                    if size is not None else (f" ({int(in_use)} in use at peak)" if in_use is not None else ""))
         peak = int(side("incident", "peak_waiters") or 0)
         timeouts = int(side("incident", "timeouts") or 0)
 
@@ -92,6 +94,10 @@ class PoolDetector:
         ]
         if size is not None:
             evidence.append(Evidence("pool_size", int(size), None))
+        if in_use is not None:
+            base_in_use = side("baseline", "peak_in_use")
+            evidence.append(Evidence("peak_connections_in_use", int(in_use),
+                                     None if base_in_use is None else int(base_in_use)))
         return finding(ctx, cause, evidence=evidence, counterfactual_ms=np.clip(col - ch.baseline_ms, 0, None),
                        remediation=["Do not hold a pooled connection across slow calls (release before the "
                                     "downstream call); size the pool to peak concurrency; add an acquire timeout "

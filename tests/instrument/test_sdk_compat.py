@@ -74,6 +74,10 @@ def test_contrib_semconv_switch_and_logs_sdk() -> None:
     assert compat.force_stable_http_semconv() is True
     logs = compat.logs_sdk()
     assert logs is not None and logs.LoggerProvider is not None
+    provider = logs.LoggerProvider()
+    handler = logs.handler(40, provider)  # no DeprecationWarning escapes (pytest turns them into errors)
+    assert handler.level == 40
+    provider.shutdown()
 
 
 class _Sink(BaseHTTPRequestHandler):
