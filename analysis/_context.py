@@ -34,6 +34,8 @@ def _settle_warmup(req: pd.DataFrame, *, follow_ns: int = 30_000_000_000) -> Non
     (normalised per request type); when they are not significantly slower they are ordinary traffic
     and stay in the baselines."""
     warm = req["warmup"].to_numpy(dtype=bool)
+    # the instance's first seconds, kept: a slow start the gate finds later is judged against them
+    req["fresh"] = warm.copy()
     if not warm.any():
         return
     lat = req["latency_ms"].to_numpy(dtype=float)

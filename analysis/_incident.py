@@ -166,9 +166,34 @@ def _counts(bucket: np.ndarray, flags: np.ndarray, use: np.ndarray, t: int) -> t
     return k.astype(float), n.astype(float)
 
 
+WARMUP_REASON = "only the service's first minute is slower (warm-up), nothing changed after"
+
+
 def detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: bool,
            baseline: tuple[int, int] | None = None, g: GateThresholds = GATE) -> Incident:
-    """Find the incident in ``req`` (columns route, start_ns, latency_ms, is_error, warmup)."""
+    """Find the incident in ``req`` (columns route, start_ns, latency_ms, is_error, warmup; optional
+    fresh: the first seconds of a process instance that started with the data).
+
+    A slow stretch at the start of the data, right after the process started, is its warm-up
+    (cold caches, lazy loading) even when what follows it is slower still (a fault soon after the
+    start makes the warm-up look ordinary to the warm-up check): those requests are marked warm-up
+    (``req["warmup"]`` is updated) and the rest is looked at again, once."""
+    inc = _detect(req, window_ns=window_ns, until_ns=until_ns, explicit_since=explicit_since, baseline=baseline, g=g)
+    if inc.reason != WARMUP_REASON or inc.end_ns is None:
+        return inc
+    warm = req["warmup"].to_numpy(dtype=bool) | (req["start_ns"].to_numpy(dtype=np.int64) < inc.end_ns)
+    if "fresh" in req.columns:  # and the rest of the instance's first seconds: still warming up
+        warm |= req["fresh"].to_numpy(dtype=bool)
+    req["warmup"] = warm
+    again = _detect(req, window_ns=window_ns, until_ns=until_ns, explicit_since=explicit_since, baseline=baseline,
+                    g=g)
+    if not again.found and again.onset_ns is None:
+        again.reason = f"{WARMUP_REASON}; after it: {again.reason}"
+    return again
+
+
+def _detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: bool,
+            baseline: tuple[int, int] | None, g: GateThresholds) -> Incident:
     n = len(req)
     empty = np.zeros(n, dtype=bool)
     usable = ~req["warmup"].to_numpy(dtype=bool)
@@ -255,7 +280,7 @@ def _candidate(series: tuple[str, Segment, np.ndarray, np.ndarray], req: pd.Data
         result.reason = "the change covers the whole range: no baseline to compare with"
         return result
     if source == "auto" and seg.lo == 0 and _starts_with_process(req, onset, g) and end - onset < g.warmup_regime_ns:
-        result.reason = "only the service's first minute is slower (warm-up), nothing changed after"
+        result.reason = WARMUP_REASON
         return result
     if seg.p_value > g.max_p_value:
         result.reason = f"no significant change (scan p = {seg.p_value:.2g})"
@@ -287,7 +312,7 @@ def _auto_baseline(start: np.ndarray, usable: np.ndarray, onset: int, end: int, 
 
 
 def _starts_with_process(req: pd.DataFrame, onset: int, g: GateThresholds) -> bool:
-    warm = req["warmup"].to_numpy(dtype=bool)
+    warm = req["fresh" if "fresh" in req.columns else "warmup"].to_numpy(dtype=bool)
     if not warm.any():
         return False
     last_warm = int(req["start_ns"].to_numpy()[warm].max())
