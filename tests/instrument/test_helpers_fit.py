@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from infersight.instrument import (
     ConfigurationError,
+    ExportOptions,
     configure,
     instrument_app,
     record_generation,
@@ -20,7 +21,7 @@ from infersight.instrument import (
     traced_pool_acquire,
     uninstrument_app,
 )
-from infersight.instrument._lru import LRU
+from infersight.instrument.helpers._lru import LRU
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -269,4 +270,6 @@ def test_error_logs_reach_the_collector_with_their_trace(otlp_receiver: tuple[Ot
 
 def test_a_bad_log_level_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="log_level"):
+        ExportOptions(log_level="LOUD")
+    with pytest.raises(ConfigurationError, match="log_level"), pytest.warns(DeprecationWarning):
         instrument_app(FastAPI(), log_level="LOUD", gc=False, loop_lag=False)

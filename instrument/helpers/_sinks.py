@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from infersight.instrument._metrics import OtelInstruments, PromMetrics, otel_instruments, prom_metrics
+from infersight.instrument.metrics._families import (
+    OtelInstruments,
+    PromMetrics,
+    otel_instruments,
+    prom_metrics,
+)
 from opentelemetry import metrics, trace
 from prometheus_client import CollectorRegistry
 

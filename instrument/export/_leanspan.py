@@ -18,8 +18,8 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from infersight.instrument import _otlp
 from infersight.instrument._sdk_compat import batch_view, is_parent_based_always_on, lean_export_supported
+from infersight.instrument.export import _otlp
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -196,7 +196,7 @@ class LeanSpan(trace.Span):
 
 def lean_tracer_for(provider: Any, scope_name: str, scope_version: str) -> LeanTracer | None:
     """A LeanTracer when ``provider`` was built by :func:`configure` and only its processor listens."""
-    from infersight.instrument._config import owned_processor
+    from infersight.instrument.export._configure import owned_processor
 
     processor = owned_processor(provider)
     exporter = getattr(processor, "exporter", None)
