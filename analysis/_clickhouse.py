@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,7 +74,10 @@ class ClickHouseEngine:
     # -- Engine ------------------------------------------------------------------------------
     def arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         text, used = self.render(sql, params)
-        return _normalise(self.ch.query_arrow(text, used))
+        t = time.perf_counter()
+        out = _normalise(self.ch.query_arrow(text, used))
+        log.debug("clickhouse %.3f s, %d rows: %s", time.perf_counter() - t, out.num_rows, _head(sql))
+        return out
 
     def df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         tbl = self.arrow(sql, params)
@@ -104,7 +108,9 @@ class ClickHouseEngine:
                 self.rowid_tables.add(name)
             text, used = self.render(body.sql(dialect="duckdb"), params)
             self.views.pop(name, None)
+            t = time.perf_counter()
             self.ch.command(f"CREATE OR REPLACE TEMPORARY TABLE `{name}` ENGINE = Memory AS {text}", used)
+            log.debug("clickhouse %.3f s: temp table %s", time.perf_counter() - t, name)
             return
         text, used = self.render(sql, params)
         self.ch.command(text, used)
@@ -123,6 +129,12 @@ class ClickHouseEngine:
 
     def close(self) -> None:
         self.ch.close()
+
+
+def _head(sql: str) -> str:
+    """The statement's name: the first comment line of a .sql file, else its first line."""
+    line = sql.strip().splitlines()[0] if sql.strip() else ""
+    return line[:100]
 
 
 def is_clickhouse_source(source: str) -> bool:

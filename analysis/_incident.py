@@ -53,6 +53,9 @@ class GateThresholds:
     min_error_ratio: float = 2.0
     min_error_delta: float = 0.01
     min_errors: int = 5
+    #: a baseline spans at least this much time when the data has it (a short burst's baseline
+    #: of the same length would be a handful of requests)
+    min_baseline_ns: int = 30_000_000_000
     #: a service's own failing / slow share of calls must rise by this much
     min_service_rise: float = 0.05
     #: bursts this close together are one incident (periodic damage: a job, a TTL)
@@ -268,8 +271,8 @@ def _auto_baseline(start: np.ndarray, usable: np.ndarray, onset: int, end: int, 
     """The same length of time just before the onset (at least min_steps), else after the end.
     A guard of a few steps is left out next to the onset: the onset is known to a step or two, and
     a baseline that already holds the change's first seconds would hide it."""
-    length = max(end - onset, g.min_steps * step)
-    guard = int(min(max(2 * step, 0.1 * length), 0.25 * max(onset - t0, 0)))
+    length = max(end - onset, g.min_steps * step, g.min_baseline_ns)
+    guard = int(min(max(2 * step, 0.1 * (end - onset)), 0.25 * max(onset - t0, 0)))
     stop = onset - guard
     before = usable & (start < stop) & (start >= stop - length)
     if before.sum() >= g.min_requests:

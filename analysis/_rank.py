@@ -180,8 +180,10 @@ def moves_with(ctx: Context, root: Finding, other: Finding) -> float:
     return rho if rho >= CORR_MIN else 0.0
 
 
-#: a dependency whose calls each got this much slower is a cause, not a cache's consequence
+#: a dependency whose calls each got this much slower is a cause, not a cache's consequence ...
 SLOWER_PER_CALL = 1.5
+#: ... unless it got this many more calls per request (a cache that stopped absorbing them)
+MORE_CALLS = 1.5
 
 
 def _per_call_ratio(ctx: Context, f: Finding) -> float:
@@ -191,19 +193,28 @@ def _per_call_ratio(ctx: Context, f: Finding) -> float:
     return ch.per_call_incident_ms / ch.per_call_baseline_ms
 
 
+def _calls_ratio(ctx: Context, f: Finding) -> float:
+    ch = ctx.parts().change(f.mechanism)
+    if ch is None or ch.calls_baseline <= 0:
+        return 1.0
+    return ch.calls_incident / ch.calls_baseline
+
+
 def cache_causes_calls(ctx: Context, root: Finding, other: Finding) -> float:
-    """A cache that misses more sends more calls downstream: its finding absorbs the dependency's
-    when the calls became more numerous but not slower each (else the dependency is the cause)."""
-    if _per_call_ratio(ctx, other) >= SLOWER_PER_CALL:
+    """A cache that misses more sends more calls downstream - and a dependency given more calls
+    at once may answer each more slowly (its own queue): the cache's finding absorbs the
+    dependency's when the calls per request rose, whatever each call took."""
+    if _calls_ratio(ctx, other) < MORE_CALLS:
         return 0.0
-    return rise_inside(ctx, root, other)
+    return either(rise_inside, moves_with)(ctx, root, other)
 
 
 def slow_loads_cause_misses(ctx: Context, root: Finding, other: Finding) -> float:
     """A loader that got slower keeps keys missing longer (more requests miss while one loads): a
-    dependency whose calls each got much slower absorbs the cache storm it caused, when the
-    storm's time lies in the requests where the dependency's time rose."""
-    if _per_call_ratio(ctx, root) < SLOWER_PER_CALL or root.active is None or other.active is None:
+    dependency whose calls each got much slower - with no more calls than before - absorbs the
+    cache storm it caused, when the storm's time lies in the requests where its time rose."""
+    if (_per_call_ratio(ctx, root) < SLOWER_PER_CALL or _calls_ratio(ctx, root) >= MORE_CALLS
+            or root.active is None or other.active is None):
         return 0.0
     a, b = np.asarray(root.active, dtype=bool), np.asarray(other.active, dtype=bool)
     if not b.any():
@@ -267,7 +278,8 @@ def merge(ctx: Context, findings: list[Finding]) -> list[Finding]:
             if strength <= 0:
                 continue
             folded.add(id(other))
-            steps.append(Category(other.category).chain_text)
+            if Category(other.category).chain_text not in steps and Category(other.category).chain_text not in root.chain:
+                steps.append(Category(other.category).chain_text)
             root.merged.extend([other.category, *other.merged])
             root.evidence.extend(other.evidence)
             # the absorbed finding's evidence now argues for the root, weighted by the link (on the
@@ -280,10 +292,10 @@ def merge(ctx: Context, findings: list[Finding]) -> list[Finding]:
             else:
                 root.confidence = max(root.confidence, min(1.0, other.confidence * strength))
             absorbed += other.excess_share
-        if steps:
+        if root.merged:
             root.excess_share = float(min(1.0, max(root.excess_share, absorbed)))
-            root.chain = [root.chain[0], *steps, root.chain[-1]]
-            root.title = f"{root.title} (-> {' -> '.join(steps)})"
+        if steps:
+            root.chain = [*root.chain[:-1], *steps, root.chain[-1]]
     return [f for f in findings if id(f) not in folded]
 
 

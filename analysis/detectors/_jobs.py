@@ -32,9 +32,17 @@ class Thresholds:
     #: a run that got this much longer (or moved this many more rows) is a changed job
     changed_ratio: float = 1.5
     max_p_value: float = 0.01
+    #: the incident inside the runs: the runs may cover at most this share of the range
+    max_duty: float = 0.25
+    #: runs that take in this share of the incident's requests contain the incident
+    covers_incident: float = 0.9
     min_share: float = 0.1
     #: a period is regular when the gaps' coefficient of variation is below this
     periodic_cv: float = 0.35
+
+
+    def max_p_value_for(self, test: str) -> float:
+        return self.max_duty if test == "incident_inside_job_runs" else self.max_p_value
 
 
 T = Thresholds()
@@ -117,23 +125,34 @@ class JobDetector:
         aff = ctx.affected()
         n_aff, k = int(aff.sum()), int((aff & during).sum())
         p0 = float(during.sum() / max(1, int(ctx.inc.sum())))
-        if n_aff < 5 or k < 3 or not 0.0 < p0 < 1.0:
+        if n_aff < 5 or k < 3 or p0 <= 0.0:
             return None
-        p_value = binomial_excess(k, n_aff, p0)
-        effect = (k / n_aff - p0) / (1.0 - p0)
+        if p0 >= t.covers_incident:
+            # the incident lies inside the job's runs: how likely is that by chance? The share of
+            # the analysed range the runs cover (their duty cycle) is the chance an onset falls in one
+            lo, hi = ctx.tel.range_since_ns, ctx.tel.until_ns
+            run_iv = (runs["start_ns"].to_numpy(dtype=np.int64), runs["end_ns"].to_numpy(dtype=np.int64) + t.grace_ns)
+            duty = _intervals.total(_intervals.clip(run_iv, lo, hi)) / max(1, hi - lo)
+            p_value, effect = float(min(1.0, duty)), float(1.0 - duty)
+            test = Test("incident_inside_job_runs", p_value, effect, n_aff, int(ctx.inc.sum()))
+        else:
+            p_value = binomial_excess(k, n_aff, p0)
+            effect = (k / n_aff - p0) / (1.0 - p0)
+            test = Test("binomial_slow_requests_in_runs", p_value, effect, n_aff, int(ctx.inc.sum()))
         share = ctx.excess_share(during)
-        if p_value > t.max_p_value or effect <= 0 or share < t.min_share:
+        if p_value > t.max_p_value_for(test.name) or effect <= 0 or share < t.min_share:
             return None
-        test = Test("binomial_slow_requests_in_runs", p_value, effect, n_aff, int(ctx.inc.sum()))
         parts = _pathway(ctx, during)
         part = parts[0][0] if parts else ""
-        path = " + ".join(path_text(p) for p, _, _ in parts) if parts else "requests slowed"
+        path = path_text(part) if part else "requests slowed"
         gaps = np.diff(runs["start_ns"].to_numpy(dtype=np.int64)) / 1e9
         periodic = len(gaps) >= 2 and float(np.std(gaps) / max(np.mean(gaps), 1e-9)) < t.periodic_cv
         period = f"every {float(np.median(gaps)):.0f} s" if periodic else f"{len(in_inc)} run(s)"
         rows = in_inc["rows"].dropna() if "rows" in in_inc else pd.Series(dtype=float)
         rows_txt = f", {float(rows.mean()):,.0f} rows per run" if len(rows) and rows.mean() > 0 else ""
         p99_in, p99_out = ctx.p99(during), ctx.p99(ctx.inc & ~during)
+        if (ctx.inc & ~during).sum() < 5:  # the runs hold the whole incident: compare with the baseline
+            p99_out = ctx.p99(ctx.base)
         service = str(runs["service"].iloc[0]) if "service" in runs else None
         support = (1.0 if changed else 0.35) * (1.0 if periodic else 0.85)
         evidence = [

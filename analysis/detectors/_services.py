@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from infersight.analysis import _sql
 from infersight.analysis._category import Category
 from infersight.analysis._context import Context
 from infersight.analysis._finding import Evidence, Finding
-from infersight.analysis._stats import Test, as_bool, mann_whitney, rate_increase
+from infersight.analysis._stats import Test, as_bool, binomial_excess, mann_whitney, rate_increase
 from infersight.analysis.detectors._base import Cause, finding
 
 
@@ -53,6 +54,8 @@ class ServiceDetector:
         in_i = (start >= inc.onset_ns) & (start < (inc.end_ns or ctx.tel.until_ns))
         in_b = (start >= inc.baseline_ns[0]) & (start < inc.baseline_ns[1])
         entry = set(ctx.requests["service"].astype(str).unique())
+        if not ctx.found:
+            return self._leads(ctx, ops, start, in_i, in_b, entry)
         out: list[Finding] = []
         svc = ops["service"].astype(str).to_numpy()
         for service in pd.unique(svc[in_i]):
@@ -63,6 +66,78 @@ class ServiceDetector:
             f = self._own_time(ctx, ops, service, on & in_i, on & in_b, entry=service in entry)
             if f is not None:
                 out.append(f)
+        gate = ctx.incident.scope.removeprefix("service ") if ctx.incident.scope.startswith("service ") else None
+        if gate and not any(f.root_cause.entity == gate for f in out):
+            # the gate found this service's own calls changed: name it even if no test here passes
+            what = "errors" if ctx.incident.sli == "errors" else "slow"
+            score = -float(np.log(max(ctx.incident.scan_p_value or 1.0, 1e-300)))
+            out.extend(self._name(ctx, [(score, gate, what, ctx.incident.reason)], entry, prefix="Changed"))
+        return out
+
+    def _leads(self, ctx: Context, ops: pd.DataFrame, start: np.ndarray, in_i: np.ndarray, in_b: np.ndarray,
+               entry: set[str]) -> list[Finding]:
+        """No incident: rank the services by how much their own behaviour changed (failures that
+        start in them, ERROR log records, their own time per call), strength of evidence counted,
+        and name the strongest few as leads (the caller caps them below medium)."""
+        inc, tel = ctx.incident, ctx.tel
+        assert inc.onset_ns is not None and inc.baseline_ns is not None
+        # a window the user chose is compared whole (the gate's candidate may be a stretch of it)
+        lo, hi = (tel.since_ns, tel.until_ns) if tel.explicit_since else (inc.onset_ns, inc.end_ns or tel.until_ns)
+        blo, bhi = tel.baseline_ns or inc.baseline_ns
+        if tel.explicit_since and tel.baseline_ns is None:
+            blo, bhi = max(tel.range_since_ns, lo - (hi - lo)), lo
+        in_i = (start >= lo) & (start < hi)
+        in_b = (start >= blo) & (start < bhi)
+        t_i, t_b = max(1e-9, (hi - lo) / 1e9), max(1e-9, (bhi - blo) / 1e9)
+        logs_i = _sql.run(ctx.tel.con, "detectors/error_logs", lo_ns=lo, hi_ns=hi)
+        logs_b = _sql.run(ctx.tel.con, "detectors/error_logs", lo_ns=blo, hi_ns=bhi)
+        li = dict(zip(logs_i["service"].astype(str), logs_i["records"], strict=True))
+        lb = dict(zip(logs_b["service"].astype(str), logs_b["records"], strict=True))
+        svc = ops["service"].astype(str).to_numpy()
+        own = as_bool(ops["own_failed"])
+        self_ms = ops["self_ms"].to_numpy(dtype=float)
+        scored: list[tuple[float, str, str, str]] = []
+        for service in set(pd.unique(svc)) | set(li):
+            on = svc == service
+            # errors: ERROR log records, or failures that start in it (the larger count: a failure
+            # usually logs too), the window against the baseline given their lengths (a binomial
+            # test on the events: how surprising it is that this many fell in the window)
+            k_i = max(float(li.get(service, 0)), float((own & on & in_i).sum()))
+            k_b = max(float(lb.get(service, 0)), float((own & on & in_b).sum()))
+            err = 0.0
+            if k_i > k_b * t_i / t_b:
+                err = -float(np.log(max(binomial_excess(int(k_i), int(k_i + k_b), t_i / (t_i + t_b)), 1e-300)))
+            a, b = on & in_i, on & in_b
+            slow = 0.0
+            if a.sum() >= 2 and b.sum() >= 2:
+                ma, mb = float(np.median(self_ms[a])), float(np.median(self_ms[b]))
+                test = mann_whitney(self_ms[a], self_ms[b], min_n=2)
+                if ma - mb >= self.t.min_self_delta_ms and test is not None and test.effect > 0:
+                    slow = -float(np.log(max(test.p_value, 1e-300)))
+            if err >= slow and err > 0:
+                scored.append((err, service, "errors", f"errors {k_b:.0f} -> {k_i:.0f} (logged or starting in it)"))
+            elif slow > 0:
+                scored.append((slow, service, "slow", f"own time per call {float(np.median(self_ms[b])):.1f} -> "
+                                                        f"{float(np.median(self_ms[a])):.1f} ms"))
+        scored.sort(reverse=True)
+        return self._name(ctx, scored[:3], entry, prefix="Lead")
+
+    def _name(self, ctx: Context, scored: list[tuple[float, str, str, str]], entry: set[str], *,
+              prefix: str) -> list[Finding]:
+        out = []
+        top = scored[0][0] if scored else 1.0
+        for score, service, what, text in scored:
+            category = Category.CODE_DEFECT if what == "errors" else (
+                Category.CPU_CONTENTION if service in entry else Category.SLOW_DOWNSTREAM)
+            share = float(min(1.0, score / max(top, 1e-9)) * 0.5)
+            cause = Cause(category, service, "service", text, f"{prefix}: '{service}' changed most: {text}",
+                          f"self:{service}", np.zeros(len(ctx.requests), dtype=bool), share,
+                          Test("service_change_score", float(np.exp(-score)), min(1.0, score / 10.0), 0, 0),
+                          support=0.5, service=service)
+            out.append(finding(ctx, cause, evidence=[Evidence("service_change_score", round(score, 2), None)],
+                               counterfactual_ms=np.zeros(len(ctx.requests)),
+                               remediation=[f"Look at '{service}' around the onset: its logs, its own time per call."],
+                               chain=[f"service {service}", text, "callers"]))
         return out
 
     def _p(self, ctx: Context) -> float:

@@ -16,6 +16,8 @@ Only vLLM data counts: no ``llm_request`` spans in the window means no findings.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from infersight.analysis import _sql
@@ -26,22 +28,39 @@ from infersight.analysis.detectors._base import confidence
 from infersight.analysis.detectors._jobs import T as JOB_THRESHOLDS
 from scipy import stats
 
-GRACE_NS = JOB_THRESHOLDS.grace_ns
 
-MIN_REQUESTS = 10
-SLOW_Q = 0.9          # slow requests: e2e at or above the window's P90 ...
-SLOW_VS_MEDIAN = 1.5  # ... and at least 1.5x the median
-MAJORITY = 0.5        # share of the excess a part must carry to be named
-MIN_QUEUE_SHARE = 0.3  # median queue / e2e in the slow requests for saturation
-PER_TOKEN_SLOWER = 1.3  # compute per token in slow requests vs normal ones
-EQUAL_BATCH = 1.25    # running batch during slow requests at most this much larger
-MIN_IN_INCIDENT = 0.6  # slower-per-token requests at least this much inside the incident: a change, not jitter
-JOB_OVERLAP = 0.6    # slow requests inside job runs: the job's finding, not slow compute ...
-JOB_LIFT = 1.5       # ... when that is this much more than for normal requests
-HIT_DROP_ABS = 0.2    # a prefix-cache step is a drop when its hit rate is this much below ...
-HIT_DROP_REL = 0.75   # ... and below this fraction of the usual (75th percentile) rate
-MIN_USUAL_HIT = 0.1
-TTFT_SLOWER = 1.2
+@dataclass(frozen=True)
+class Thresholds:
+    #: a job's queued requests drain shortly after its run ends (shared with the job detector)
+    grace_ns: int = JOB_THRESHOLDS.grace_ns
+    min_requests: int = 10
+    #: slow requests: e2e at or above the window's P90 ...
+    slow_q: float = 0.9
+    #: ... and at least 1.5x the median
+    slow_vs_median: float = 1.5
+    #: share of the excess a part must carry to be named
+    majority: float = 0.5
+    #: median queue / e2e in the slow requests for saturation
+    min_queue_share: float = 0.3
+    #: compute per token in slow requests vs normal ones
+    per_token_slower: float = 1.3
+    #: running batch during slow requests at most this much larger
+    equal_batch: float = 1.25
+    #: slower-per-token requests at least this much inside the incident: a change, not jitter
+    min_in_incident: float = 0.6
+    #: slow requests inside job runs: the job's finding, not slow compute ...
+    job_overlap: float = 0.6
+    #: ... when that is this much more than for normal requests
+    job_lift: float = 1.5
+    #: a prefix-cache step is a drop when its hit rate is this much below ...
+    hit_drop_abs: float = 0.2
+    #: ... and below this fraction of the usual (75th percentile) rate
+    hit_drop_rel: float = 0.75
+    min_usual_hit: float = 0.1
+    ttft_slower: float = 1.2
+
+
+T = Thresholds()
 
 
 class VllmDetector:
@@ -62,7 +81,7 @@ def detect(ctx: Context) -> list[Finding]:
     # the requests the gate looked at: the incident and its baseline (no warm-up)
     keep = ctx.requests["start_ns"][(ctx.inc | ctx.base)]
     req = req[req["start_ns"].isin(keep)].reset_index(drop=True)
-    if len(req) < MIN_REQUESTS:
+    if len(req) < T.min_requests:
         return []
     steps = _sql.run(ctx.tel.con, "detectors/vllm_steps", step_ns=ctx.step_ns, **ctx.tel.range_params)
     storm = _prefix_cache(ctx, req, steps)
@@ -107,10 +126,10 @@ def _during_jobs(ctx: Context, req: pd.DataFrame, slow: np.ndarray, normal: np.n
     if jobs.empty:
         return False
     # a job's garbage is collected (and its CPU still busy) a little after it ends: _jobs' grace
-    js, je = jobs["start_ns"].to_numpy(dtype=np.int64), jobs["end_ns"].to_numpy(dtype=np.int64) + GRACE_NS
+    js, je = jobs["start_ns"].to_numpy(dtype=np.int64), jobs["end_ns"].to_numpy(dtype=np.int64) + T.grace_ns
     rs, re = req["start_ns"].to_numpy(dtype=np.int64), req["end_ns"].to_numpy(dtype=np.int64)
     inside = np.array([bool(((js < e) & (je > s)).any()) for s, e in zip(rs, re, strict=True)])
-    return bool(inside[slow].mean() >= JOB_OVERLAP and inside[slow].mean() > JOB_LIFT * inside[normal].mean())
+    return bool(inside[slow].mean() >= T.job_overlap and inside[slow].mean() > T.job_lift * inside[normal].mean())
 
 
 def _at_request(req: pd.DataFrame, steps: pd.DataFrame, col: str, step_ns: int) -> np.ndarray:
@@ -159,7 +178,7 @@ def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame)
     # what each request should take for its token counts at the baseline's typical speed: a long
     # answer is not slow, a request that took longer than its tokens explain is
     base = req["start_ns"].isin(ctx.requests["start_ns"][ctx.base]).to_numpy()
-    ref = base if base.sum() >= MIN_REQUESTS else np.ones(len(req), dtype=bool)
+    ref = base if base.sum() >= T.min_requests else np.ones(len(req), dtype=bool)
     pf, tp = (float(np.nanmedian(v[ref])) if not np.isnan(v[ref]).all() else np.nan
               for v in (req["prefill_ms_per_token"].to_numpy(dtype=float), req["tpot_ms"].to_numpy(dtype=float)))
     tokens = req["prompt_tokens"].to_numpy(dtype=float) * pf + np.clip(
@@ -168,7 +187,7 @@ def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame)
     q0 = float(np.median(queue[ref]))
     expected = q0 + float(np.median(np.clip(e2e - queue - compute, 0, None)[ref])) + exp_compute
     excess_ms = np.clip(e2e - expected, 0, None)
-    slow = (excess_ms >= np.quantile(excess_ms, SLOW_Q)) & (e2e > SLOW_VS_MEDIAN * expected)
+    slow = (excess_ms >= np.quantile(excess_ms, T.slow_q)) & (e2e > T.slow_vs_median * expected)
     normal = excess_ms <= np.median(excess_ms)
     if slow.sum() < 3 or normal.sum() < 3:
         return None
@@ -179,7 +198,7 @@ def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame)
     c_share = min(1.0, float(c_ms[slow].sum()) / excess)
     qs = req["queue_share"].to_numpy(dtype=float)
     p50 = round(float(np.median(e2e[slow])), 1), round(med, 1)
-    if q_share >= MAJORITY and float(np.nanmedian(qs[slow])) >= MIN_QUEUE_SHARE:
+    if q_share >= T.majority and float(np.nanmedian(qs[slow])) >= T.min_queue_share:
         p_value, effect = _mwu(qs[slow], qs[normal])
         if effect <= 0:
             return None
@@ -204,7 +223,7 @@ def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame)
                          "Raise --max-num-seqs / --max-num-batched-tokens if the GPU has headroom; give the "
                          "KV cache more memory (--gpu-memory-utilization) so more sequences fit.",
                          "Cap client concurrency or shed load before the queue grows."])
-    if c_share < MAJORITY:
+    if c_share < T.majority:
         return None
     # per token, prefill and decode apart: a long answer is slow without any token being slower
     ratio, phase, per_tok = 0.0, "", np.full(len(req), np.nan)
@@ -219,12 +238,12 @@ def _saturation_or_compute(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame)
     batch_ratio = float("nan")
     if not (np.isnan(running[slow]).all() or np.isnan(running[normal]).all()):
         batch_ratio = float(np.nanmean(running[slow])) / max(float(np.nanmean(running[normal])), 1e-9)
-    if ratio < PER_TOKEN_SLOWER or batch_ratio > EQUAL_BATCH:
+    if ratio < T.per_token_slower or batch_ratio > T.equal_batch:
         return None  # longer outputs, or slower because the batch is bigger (saturation, not compute)
     # a state change (slower compute in the incident), not jitter spread over baseline and incident
-    slower = slow & (per_tok >= PER_TOKEN_SLOWER * float(np.nanmedian(per_tok[normal])))
+    slower = slow & (per_tok >= T.per_token_slower * float(np.nanmedian(per_tok[normal])))
     in_inc = ctx.requests["start_ns"][ctx.inc].to_numpy()
-    if not slower.any() or float(np.isin(req["start_ns"].to_numpy()[slower], in_inc).mean()) < MIN_IN_INCIDENT:
+    if not slower.any() or float(np.isin(req["start_ns"].to_numpy()[slower], in_inc).mean()) < T.min_in_incident:
         return None
     if _during_jobs(ctx, req, slow, normal):
         return None  # compute slowed while a job runs next to it: the job is the cause (its finding)
@@ -257,9 +276,9 @@ def _prefix_cache(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame) -> Findi
         return None
     s["rate"] = s["hits"].fillna(0) / s["queries"]
     usual = float(s["rate"].quantile(0.75))
-    if usual < MIN_USUAL_HIT:
+    if usual < T.min_usual_hit:
         return None
-    drop = s[(s["rate"] < usual - HIT_DROP_ABS) & (s["rate"] < HIT_DROP_REL * usual)]
+    drop = s[(s["rate"] < usual - T.hit_drop_abs) & (s["rate"] < T.hit_drop_rel * usual)]
     if drop.empty:
         return None
     req = req[req["ttft_ms"].notna()].reset_index(drop=True)
@@ -269,7 +288,7 @@ def _prefix_cache(ctx: Context, req: pd.DataFrame, steps: pd.DataFrame) -> Findi
         return None
     slower = float(np.median(ttft[mask])) / max(float(np.median(ttft[~mask])), 1e-9)
     p_value, effect = _mwu(ttft[mask], ttft[~mask])
-    if slower < TTFT_SLOWER or effect <= 0:
+    if slower < T.ttft_slower or effect <= 0:
         return None
     base = float(np.median(ttft[~mask]))
     excess = np.clip(ttft - base, 0, None)

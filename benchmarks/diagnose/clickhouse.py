@@ -45,19 +45,48 @@ print(json.dumps({"seconds": round(time.perf_counter() - t, 2), "cpu_seconds": r
 """
 
 
-def run_child(source: str, timeout: float) -> dict[str, object]:
+def _available_mib() -> int:
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def _rss_mib(pid: int) -> int:
     try:
-        out = subprocess.run([sys.executable, "-c", CHILD, source], capture_output=True, text=True,
-                             timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if out.returncode != 0:
-        return {"error": (out.stderr.strip().splitlines() or ["?"])[-1], "returncode": out.returncode}
-    # the last JSON line (DuckDB's progress bar may write to stdout before it)
-    text = out.stdout
-    if '{"seconds"' not in text:
-        return {"error": "no result line", "stdout_tail": text[-300:], "stderr_tail": out.stderr[-300:]}
-    return dict(json.loads(text[text.rindex('{"seconds"'):].splitlines()[0]))
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run_child(source: str, timeout: float, min_free_mib: int = 1536) -> dict[str, object]:
+    """Diagnose ``source`` in a child process. A watchdog stops it when the machine's available
+    memory falls under ``min_free_mib`` (the box is shared: never push others into the OOM killer)."""
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, source], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    start, peak_seen = time.perf_counter(), 0
+    stop: str | None = None
+    while proc.poll() is None:
+        peak_seen = max(peak_seen, _rss_mib(proc.pid))
+        if _available_mib() < min_free_mib:
+            stop = f"stopped by the watchdog: machine's available memory under {min_free_mib} MiB, child RSS {peak_seen} MiB"
+        elif time.perf_counter() - start > timeout:
+            stop = f"timed out after {timeout:.0f} s"
+        if stop:
+            proc.kill()
+            proc.wait()
+            return {"error": stop, "seconds_until_stopped": round(time.perf_counter() - start, 1),
+                    "child_rss_mib_seen": peak_seen}
+        time.sleep(0.5)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        return {"error": (err.strip().splitlines() or ["?"])[-1], "returncode": proc.returncode}
+    if '{"seconds"' not in out:
+        return {"error": "no result line", "stdout_tail": out[-300:], "stderr_tail": err[-300:]}
+    return dict(json.loads(out[out.rindex('{"seconds"'):].splitlines()[0]))
 
 
 def main() -> int:
@@ -68,6 +97,7 @@ def main() -> int:
     ap.add_argument("--spans", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
     ap.add_argument("--work", type=Path, default=Path("/tmp/infersight_ch_bench"))
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--engines", nargs="+", default=["duckdb", "chdb"], choices=["duckdb", "chdb"])
     ap.add_argument("--append", action="store_true", help="add these sizes to the sizes already in --out")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "diagnose_clickhouse.json")
     args = ap.parse_args()
@@ -86,6 +116,7 @@ def main() -> int:
     if args.append and args.out.exists():
         old = json.loads(args.out.read_text())
         doc["sizes"] = old["sizes"]
+        doc["notes"] = old.get("notes", [])
         doc["command"] = old["command"] + " ; " + str(doc["command"])
     args.work.mkdir(parents=True, exist_ok=True)
     for n in args.spans:
@@ -101,8 +132,8 @@ def main() -> int:
                "copy_to_chdb_seconds": round(copy_s, 1), "duckdb_file_mib": round(db.stat().st_size / 2**20),
                "chdb_folder_mib": round(ch_bytes / 2**20),
                "chdb_bytes_per_span": round(ch_bytes / max(1, counts.get("otel_traces", 1)), 1),
-               "duckdb": run_child(str(db), args.timeout),
-               "chdb": run_child(f"chdb:{ch_dir}?database=otel", args.timeout)}
+               "duckdb": run_child(str(db), args.timeout) if "duckdb" in args.engines else "not run",
+               "chdb": run_child(f"chdb:{ch_dir}?database=otel", args.timeout) if "chdb" in args.engines else "not run"}
         doc["sizes"].append(row)  # type: ignore[union-attr]
         print(json.dumps(row), flush=True)
         args.out.write_text(json.dumps(doc, indent=2) + "\n")  # a size that later fails keeps these

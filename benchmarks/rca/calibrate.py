@@ -5,7 +5,8 @@
 Every finding of every scored run (healthy runs included: any finding there is wrong) is a pair
 (raw score, right?). The map from raw score to confidence is isotonic (pool-adjacent-violators on
 "right" sorted by raw score) with Laplace-smoothed blocks (``(right + 1) / (n + 2)``, so a few
-lucky findings never become certainty). ``--write`` stores it in analysis/calibration.json.
+lucky findings never become certainty), then put on infersight's scale (``ANCHORS``: a finding
+at high confidence, >= 0.7, is of a kind that was right >= 90 % of the time; medium >= 50 %). ``--write`` stores it in analysis/calibration.json.
 
 The reliability table printed (and written to docs/accuracy.md between the calibration
 markers) is out-of-sample: each workload's findings are calibrated by a map fitted on the other
@@ -45,6 +46,18 @@ def pav(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float, int, int]]:
     return [(b[0], b[1], int(b[2]), int(b[3])) for b in blocks]
 
 
+#: how often a finding must be right to reach a level, and the confidence that level starts at:
+#: confidence is a monotone map of "fraction right on the corpus" anchored so that the levels mean
+#: something - high (>= 0.7) is right >= 90 % of the time, medium (>= 0.4) >= 50 %
+ANCHORS = ((0.0, 0.0), (0.5, 0.4), (0.9, 0.7), (1.0, 1.0))
+
+
+def to_confidence(p: float) -> float:
+    """Fraction right -> confidence on infersight's scale (ANCHORS)."""
+    xs, ys = zip(*ANCHORS, strict=True)
+    return float(np.interp(p, xs, ys))
+
+
 def knots(x: np.ndarray, y: np.ndarray) -> list[list[float]]:
     """Piecewise-linear monotone knots (raw, confidence) from the smoothed isotonic blocks."""
     if len(x) == 0:
@@ -52,7 +65,7 @@ def knots(x: np.ndarray, y: np.ndarray) -> list[list[float]]:
     out: list[list[float]] = [[0.0, 0.0]]
     for lo, hi, right, n in pav(x, y):
         p = (right + 1) / (n + 2)
-        out.append([round((lo + hi) / 2, 4), round(p, 4)])
+        out.append([round((lo + hi) / 2, 4), round(to_confidence(p), 4)])
     out.append([1.0, out[-1][1]])
     ys = np.maximum.accumulate([k[1] for k in out])
     xs = [k[0] for k in out]
@@ -86,7 +99,6 @@ def reliability(rows: list[dict[str, Any]], low_max: float, high_min: float) -> 
     for r in rows:
         by_w[r["workload"]].append(r)
     bins: dict[str, list[bool]] = {"low": [], "medium": [], "high": []}
-    healthy_alarm: dict[str, bool] = {}
     for w, held in by_w.items():
         train = [r for r in rows if r["workload"] != w]
         k = knots(np.array([r["raw"] for r in train]), np.array([r["right"] for r in train], dtype=float))
@@ -96,7 +108,7 @@ def reliability(rows: list[dict[str, Any]], low_max: float, high_min: float) -> 
             bins[lv].append(r["right"])
     table = {lv: {"findings": len(v), "right": int(sum(v)),
                   "fraction_right": round(sum(v) / len(v), 3) if v else None} for lv, v in bins.items()}
-    return {"method": "leave-one-workload-out", "levels": table, "healthy_runs_alarm": healthy_alarm}
+    return {"method": "leave-one-workload-out", "levels": table}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
-"""Issue 19: the latency the server span never sees, on a real recording of the corpus's LLM server
-(benchmarks/rca/data/quick/llm.loop_block_job.1: a traced job rebuilds a 300k-entry dict ON the
-event loop every 10-15 s under open-loop load; llm.loop_block_fixed.1: the same job in
-asyncio.to_thread). Asserted: the mechanism and the P99 users saw, not speed."""
+"""Issue 19: the latency the server span never sees, on real recordings of the corpus's LLM server
+(tests/data/loop_block/README.md: a traced job rebuilds a 300k-entry dict ON the event loop every
+10-15 s under open-loop load; the same job in asyncio.to_thread). Asserted: the mechanism and the
+P99 users saw, not speed."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from infersight.analysis import connect, diagnose
 
-QUICK = Path(__file__).resolve().parents[2] / "benchmarks" / "rca" / "data" / "quick"
-BLOCKING, FIXED = QUICK / "llm.loop_block_job.1", QUICK / "llm.loop_block_fixed.1"
-
-pytestmark = pytest.mark.skipif(not BLOCKING.is_dir(), reason="corpus quick recordings not present")
+DATA = Path(__file__).resolve().parents[1] / "data" / "loop_block"
+BLOCKING, FIXED = DATA / "llm.loop_block_job.1", DATA / "llm.loop_block_fixed.1"
 
 
 def _client_p99(run: Path, lo_ns: int, hi_ns: int) -> float:
@@ -42,7 +39,13 @@ def test_the_blocking_job_is_named_and_the_p99_is_what_clients_saw() -> None:
     assert "client spans" in d.latency_source
 
 
-def test_after_the_fix_the_finding_is_gone() -> None:
+def test_after_the_fix_the_loop_is_no_longer_blocked() -> None:
     with connect(FIXED / "telemetry") as tel:
         d = diagnose(tel)
-    assert all(f.level == "low" for f in d.findings), [(f.category, f.confidence) for f in d.findings]
+    # the job in a thread no longer blocks the loop; it may still take CPU (the GIL) from requests,
+    # which is a finding of its own (periodic_job_interference through CPU), not a blocked loop
+    assert not any(f.category == "event_loop_block" or "event loop blocked" in " ".join(f.chain)
+                   for f in d.findings), [(f.category, f.chain) for f in d.findings]
+    with connect(BLOCKING / "telemetry") as tel:
+        blocked = diagnose(tel)
+    assert d.observed_p99_ms < blocked.observed_p99_ms  # what clients saw got better
