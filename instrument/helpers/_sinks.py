@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from infersight.instrument.metrics._families import (
@@ -14,6 +15,33 @@ from opentelemetry import metrics, trace
 from prometheus_client import CollectorRegistry
 
 SCOPE = "infersight.instrument"
+# provider -> the tracer helpers use with it: a lean one when infersight built the provider
+_TRACERS: weakref.WeakKeyDictionary[Any, trace.Tracer] = weakref.WeakKeyDictionary()
+
+
+def _version() -> str:
+    from infersight._version import __version__
+
+    return __version__
+
+
+def tracer_for(provider: trace.TracerProvider) -> trace.Tracer:
+    """The helpers' tracer for ``provider``: its spans take the lean path when the provider was
+    built by ``configure()`` and nothing else listens to it (same scope as the request spans)."""
+    found = _TRACERS.get(provider)
+    if found is None:
+        from infersight.instrument.export._configure import is_default_provider
+        from infersight.instrument.export._leanspan import LeanApiTracer, lean_tracer_for
+
+        if is_default_provider(provider):  # a ProxyTracerProvider: follow a later configure()
+            return provider.get_tracer(SCOPE, _version())
+        lean = lean_tracer_for(provider, SCOPE, _version())
+        found = LeanApiTracer(lean) if lean is not None else provider.get_tracer(SCOPE, _version())
+        try:
+            _TRACERS[provider] = found
+        except TypeError:  # a provider that cannot be weakly referenced: look it up each time
+            pass
+    return found
 
 
 class Sinks:
@@ -35,9 +63,9 @@ class Sinks:
     def tracer(self) -> trace.Tracer:
         if self._tp is not None:
             if self._tracer is None:
-                self._tracer = self._tp.get_tracer(SCOPE)
+                self._tracer = tracer_for(self._tp)
             return self._tracer  # type: ignore[no-any-return]
-        return trace.get_tracer(SCOPE)  # global: a ProxyTracer until configured
+        return tracer_for(trace.get_tracer_provider())  # global: a ProxyTracer until configured
 
     @property
     def prom(self) -> PromMetrics:
@@ -48,4 +76,4 @@ class Sinks:
         return otel_instruments(self._mp)
 
 
-__all__ = ["Sinks", "SCOPE"]
+__all__ = ["Sinks", "SCOPE", "tracer_for"]
