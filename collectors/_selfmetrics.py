@@ -1,7 +1,7 @@
 """The collector's own metrics (``GET /metrics``): what it received, refused, committed and holds.
 
 Names, types, help and buckets come from the metric catalog
-(``infersight.instrument._catalog_collector``). Counters and the commit histogram are updated
+(``infersight.instrument.metrics._collector_specs``). Counters and the commit histogram are updated
 on the ingest paths (O(1), no allocation beyond prometheus_client's); the gauges (queue depth,
 bytes in flight, DB size) and the retention counter are read from the live objects at scrape
 time. Every collector has its own registry, so two collectors in one process never mix.
@@ -23,7 +23,7 @@ REASONS = ("unauthorized", "forbidden_host", "bad_request", "too_large", "unsupp
 
 
 def _spec(name: str) -> Any:
-    from infersight.instrument.catalog import BY_NAME
+    from infersight.instrument.metrics.catalog import BY_NAME
 
     return BY_NAME[name]
 

@@ -111,7 +111,7 @@ def _series(family: str, kind: str) -> set[str]:
 
 def known_series() -> tuple[set[str], set[str], set[str]]:
     """(catalog series, external allowlisted series, recording-rule names)."""
-    from infersight.instrument.catalog import all_series_names
+    from infersight.instrument.metrics.catalog import all_series_names
 
     ext: set[str] = set()
     for group in yaml.safe_load(EXTERNAL.read_text()).values():
@@ -132,7 +132,7 @@ def catalog_labels() -> dict[str, frozenset[str]]:
     Catalog labels never reuse a target label (a test pins it; Prometheus would rename the
     metric's own ``job`` to ``exported_job``), so the two sets simply add up.
     """
-    from infersight.instrument.catalog import CATALOG
+    from infersight.instrument.metrics.catalog import CATALOG
 
     return {n: frozenset(s.labels) | TARGET_LABELS for s in CATALOG for n in s.series_names()}
 

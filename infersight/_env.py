@@ -91,7 +91,7 @@ VARIABLES: tuple[EnvVar, ...] = (
     EnvVar("INFERSIGHT_PROCESS_ROLE", "instrument", "`infersight.process.role` resource attribute when "
            "`process_role=` is not given", "server"),
     EnvVar("INFERSIGHT_CAPTURE_EXCEPTION_MESSAGES", "instrument", "1: record exception messages on spans "
-           "(they may hold user data); `capture_exception_messages=` wins", "0"),
+           "(they may hold user data); `PrivacyOptions.capture_exception_messages` wins", "0"),
     EnvVar("INFERSIGHT_GPU_EXPORT_INTERVAL", "gpu", "ms between the GPU plane's own OTLP exports", "1000"),
     EnvVar("INFERSIGHT_GPU_PRICE_PER_HOUR", "vllm", "USD per GPU-hour for the vLLM plugin's cost attributes"),
     EnvVar("INFERSIGHT_GPU_INSTANCE_TYPE", "vllm", "cloud instance type whose list price the vLLM plugin uses"),

@@ -7,18 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from infersight.instrument._exposition import Exposition
-from infersight.instrument._gc import GcMonitor
-from infersight.instrument._health import Readiness
-from infersight.instrument._hooks import RequestHook
-from infersight.instrument._loop import LoopLagMonitor
-from infersight.instrument._metrics import OtelInstruments, PromMetrics
+from infersight.instrument.http._exposition import Exposition
+from infersight.instrument.http._health import Readiness
+from infersight.instrument.http._hooks import RequestHook
+from infersight.instrument.metrics._families import OtelInstruments, PromMetrics
+from infersight.instrument.runtime._gc import GcMonitor
+from infersight.instrument.runtime._loop import LoopLagMonitor
 from opentelemetry.trace import Tracer
 
 if TYPE_CHECKING:
-    from infersight.instrument._config import TelemetryProviders
-    from infersight.instrument._leanspan import LeanTracer
-    from infersight.instrument._otelhist import LocalHistogram
+    from infersight.instrument.export._configure import TelemetryProviders
+    from infersight.instrument.export._leanspan import LeanTracer
+    from infersight.instrument.export._otelhist import LocalHistogram
 
 logger = logging.getLogger(__name__)
 

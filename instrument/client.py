@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from infersight.instrument._config import signal_endpoint
-from infersight.instrument._export import BoundedBatchSpanProcessor
-from infersight.instrument._exporthealth import ensure_visible, watch_exports
+from infersight.instrument.export._configure import signal_endpoint
+from infersight.instrument.export._health import ensure_visible, watch_exports
+from infersight.instrument.export._processor import BoundedBatchSpanProcessor
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider

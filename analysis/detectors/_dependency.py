@@ -42,7 +42,7 @@ def _test(ch: PartChange, t: Thresholds = T) -> Test | None:
 
 
 def _cpu_evidence(ctx: Context, service: str) -> tuple[str, float, list[Evidence]]:
-    """What the CPU metrics say (instrument/_cpu.py): the host busier while the service used no
+    """What the CPU metrics say (instrument/runtime/_cpu.py): the host busier while the service used no
     more CPU (a noisy neighbour), or the service using more CPU per request (more code). Without
     them the finding only knows the service's own time rose: less support."""
     inc = ctx.incident

@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from infersight.instrument import GpuOptions
+
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = os.environ.get("ISSUE20_FAKE") == "1"
 GPU_PLANE = os.environ.get("ISSUE20_GPU", "1") == "1"
@@ -178,8 +180,8 @@ def build_app() -> Any:
     engine = Engine(world)
     app = FastAPI()
     state = instrument_app(app, service_name="issue20-gpu-server", endpoint=os.environ["ISSUE20_OTLP"],
-                           gpu=GPU_PLANE, nvml=world.nvml if world else None,
-                           gpu_options={"instance_type": "p5.48xlarge"})
+                           gpu=GpuOptions(enabled=GPU_PLANE, nvml=world.nvml if world else None,
+                                          instance_type="p5.48xlarge"))
     plane = next((h._plane for h in state.hooks if hasattr(h, "_plane")), None)
 
     @app.post("/infer")

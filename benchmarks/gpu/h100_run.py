@@ -29,6 +29,8 @@ import time
 import traceback
 from typing import Any
 
+from infersight.instrument import GpuOptions
+
 
 def _q(xs: list[float], q: float) -> float:
     xs = sorted(xs)
@@ -321,8 +323,8 @@ def phase_serving(pynvml: Any, split: str, seconds: float, concurrency: int) -> 
     mreader = InMemoryMetricReader()
     mp = MeterProvider(metric_readers=[mreader])
     reg = CollectorRegistry()
-    state = instrument_app(app, tracer_provider=tp, meter_provider=mp, registry=reg, gpu=True,
-                           gpu_options={"interval_s": 0.1, "split": split, "instance_type": "p5.48xlarge"},
+    state = instrument_app(app, tracer_provider=tp, meter_provider=mp, registry=reg,
+                           gpu=GpuOptions(interval_s=0.1, split=split, instance_type="p5.48xlarge"),
                            instrument_clients=False)
     plane = next(h._plane for h in state.hooks if hasattr(h, "_plane"))
     port = _free_port()

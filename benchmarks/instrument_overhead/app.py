@@ -51,11 +51,11 @@ elif VARIANT in ("infersight", "infersight-contrib"):
 elif VARIANT.startswith("infersight-"):
     # ablations (not in the default set): -nogc, -noloop, -notrace (no spans at all), -nosend (spans
     # made, encoded and batched, the POST skipped), -nometrics (no periodic OTLP metrics export)
-    from infersight.instrument import instrument_app
+    from infersight.instrument import ExportOptions, instrument_app
 
     state = instrument_app(app, "bench", endpoint=SINK, gc=VARIANT != "infersight-nogc",
                            loop_lag=VARIANT != "infersight-noloop",
-                           export_interval_s=3600.0 if VARIANT == "infersight-nometrics" else 5.0)
+                           export=ExportOptions(interval_s=3600.0 if VARIANT == "infersight-nometrics" else 5.0))
     if VARIANT == "infersight-notrace":
         state.tracer = state._lean = None
     elif VARIANT == "infersight-nosend":

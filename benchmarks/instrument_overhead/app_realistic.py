@@ -44,7 +44,7 @@ if VARIANT == "contrib":
     mp = MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(
         OTLPMetricExporter(endpoint=f"{SINK}/v1/metrics"), export_interval_millis=5000)])
     tracer = tp.get_tracer("bench")
-if VARIANT in ("contrib", "infersight"):
+if VARIANT == "contrib" or VARIANT.startswith("infersight"):
     from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 
 
@@ -114,8 +114,9 @@ def _cache(user: int) -> float | None:
 async def pay(user: int) -> dict[str, object]:
     con = await _acquire()
     try:
-        balance = con.execute("SELECT balance FROM accounts WHERE id = ?", (user % 100,)).fetchone()[0]
-        paid = con.execute("SELECT count(*), sum(amount) FROM payments WHERE account = ?", (user % 100,)).fetchone()
+        cur = con.cursor()  # DB-API cursors: what the OTel sqlite3 instrumentation traces
+        balance = cur.execute("SELECT balance FROM accounts WHERE id = ?", (user % 100,)).fetchone()[0]
+        paid = cur.execute("SELECT count(*), sum(amount) FROM payments WHERE account = ?", (user % 100,)).fetchone()
     finally:
         _pool().free.put_nowait(con)
     risk = _cache(user % 100)
@@ -130,12 +131,20 @@ if VARIANT == "contrib":
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tp, meter_provider=mp)
     HTTPXClientInstrumentor().instrument(tracer_provider=tp)
     SQLite3Instrumentor().instrument(tracer_provider=tp)
-elif VARIANT == "infersight":
+elif VARIANT.startswith("infersight"):
+    # ablations (not in the default set): -noclients (no httpx CLIENT span), -nodb (no query spans),
+    # -nohelpers (no pool/cache spans), -server (the SERVER span alone)
     from infersight.instrument import instrument_app, traced_cache, traced_pool_acquire
 
-    instrument_app(app, "bench", endpoint=SINK)   # httpx CLIENT spans: instrument_clients (default)
-    SQLite3Instrumentor().instrument()            # the queries: the OTel DB instrumentation, as docs say
-    traced_acquire = traced_pool_acquire("db", size=POOL_SIZE, in_use=lambda: _pool().in_use())
-    cache_get = traced_cache("risk").observe(risk_cache.get)
+    off = set(VARIANT.split("-")[1:])
+    if "server" in off:
+        off |= {"noclients", "nodb", "nohelpers"}
+    instrument_app(app, "bench", endpoint=SINK,     # httpx CLIENT spans: instrument_clients (default)
+                   instrument_clients="noclients" not in off)
+    if "nodb" not in off:
+        SQLite3Instrumentor().instrument()        # the queries: the OTel DB instrumentation, as docs say
+    if "nohelpers" not in off:
+        traced_acquire = traced_pool_acquire("db", size=POOL_SIZE, in_use=lambda: _pool().in_use())
+        cache_get = traced_cache("risk").observe(risk_cache.get)
 elif VARIANT != "bare":
     raise SystemExit(f"unknown variant {VARIANT!r}")

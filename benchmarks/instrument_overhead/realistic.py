@@ -71,13 +71,18 @@ print(json.dumps({"cpu_us_per_req": cpu, "ok": status.count(200), "requests": le
 SPANS = r"""
 import asyncio, json, os, sys
 sys.path.insert(0, sys.argv[1])
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-import app_realistic as bench
-from opentelemetry import trace
 mem = InMemorySpanExporter()
-provider = trace.get_tracer_provider() if bench.VARIANT != "contrib" else bench.tp
-provider.add_span_processor(SimpleSpanProcessor(mem))   # a second listener: infersight takes the SDK path
+if os.environ["INFERSIGHT_BENCH_VARIANT"] == "infersight":  # a global provider: instrument_app uses it
+    counting = TracerProvider()
+    counting.add_span_processor(SimpleSpanProcessor(mem))
+    trace.set_tracer_provider(counting)
+import app_realistic as bench
+if bench.VARIANT == "contrib":
+    bench.tp.add_span_processor(SimpleSpanProcessor(mem))
 SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
          "scheme": "http", "path": "/pay/3", "raw_path": b"/pay/3", "query_string": b"", "root_path": "",
          "headers": [(b"host", b"x")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000)}

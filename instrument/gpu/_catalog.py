@@ -1,4 +1,4 @@
-"""Metric specs for the NVML GPU plane. See :mod:`infersight.instrument.catalog`.
+"""Metric specs for the NVML GPU plane. See :mod:`infersight.instrument.metrics.catalog`.
 
 Every device metric carries the labels ``gpu`` (NVML index, ``"0"``; a MIG instance is
 ``"0/mig1"``), ``uuid`` and ``name``. Over OTLP the same values go out under the OTel
@@ -11,7 +11,7 @@ default); the scrape path only reads the cached last sample.
 
 from __future__ import annotations
 
-from infersight.instrument._metricspec import MetricSpec
+from infersight.instrument.metrics._spec import MetricSpec
 
 DEVICE_LABELS: tuple[str, ...] = ("gpu", "uuid", "name")
 

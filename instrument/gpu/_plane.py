@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from infersight.instrument._device import MODEL_DEVICES, ModelDevice
 from infersight.instrument.gpu._attribution import (
     Attribution,
     Ledger,
@@ -24,6 +23,7 @@ from infersight.instrument.gpu._otel import OtelExport
 from infersight.instrument.gpu._prom import GpuCollector
 from infersight.instrument.gpu._sampler import GpuSampler
 from infersight.instrument.gpu._types import Sweep
+from infersight.instrument.runtime._device import MODEL_DEVICES, ModelDevice
 from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ DEFAULT_EXPORT_INTERVAL_S = 1.0
 
 
 class GpuRequestHook:
-    """The RequestHook (``infersight.instrument._hooks``) that attributes GPU use to spans."""
+    """The RequestHook (``infersight.instrument.http._hooks``) that attributes GPU use to spans."""
 
     def __init__(self, plane: GpuPlane) -> None:
         self._plane = plane
@@ -200,7 +200,7 @@ def make_export(sampler: GpuSampler, meter_provider: Any, opts: dict[str, Any], 
     """The plane's OTLP export: ``metric_exporter`` -> every sweep; a MeterProvider built by
     ``configure()`` -> a reader of its own every ``export_interval_s`` (1 s, or
     ``INFERSIGHT_GPU_EXPORT_INTERVAL`` ms); any other provider -> its own interval."""
-    from infersight.instrument._config import gpu_metric_exporter
+    from infersight.instrument.export._configure import gpu_metric_exporter
     from opentelemetry import metrics as otel_metrics
 
     interval = _export_interval_s(opts)

@@ -245,7 +245,7 @@ class NvmlReader:
                        logging.WARNING,
                        f"this process (pids {sorted(self.self_pids)}) is not among the GPU's compute "
                        "processes (a container's pid namespace?); its share falls back to the "
-                       "whole device: pass gpu_options={'self_pids': [...]} to split it")
+                       "whole device: pass GpuOptions(self_pids=[...]) to split it")
 
     def _read_fields(self, dev: _Device, fields: list[Field]) -> None:
         api, n, v = self.api, self.api.nvml, dev.values

@@ -244,7 +244,7 @@ class GpuSampler:
 
 
 def _model_on_gpu() -> bool | None:
-    from infersight.instrument._device import MODEL_DEVICES
+    from infersight.instrument.runtime._device import MODEL_DEVICES
 
     MODEL_DEVICES.poll()
     return MODEL_DEVICES.on_gpu()

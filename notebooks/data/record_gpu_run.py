@@ -25,6 +25,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from infersight.instrument import GpuOptions
 
 PHASES: list[dict[str, Any]] = [
     # name, seconds, client threads, request sizes (x256 tokens), burner on
@@ -123,8 +124,8 @@ def serve_and_load(otlp: str, instance_type: str, scale: float) -> dict[str, Any
             torch.cuda.synchronize()
         return {"tokens": tokens, "checksum": float(y[0, 0])}
 
-    instrument_app(app, "gpu-model-server", gpu=True,
-                   gpu_options={"interval_s": 0.1, "split": "tokens", "instance_type": instance_type})
+    instrument_app(app, "gpu-model-server",
+                   gpu=GpuOptions(interval_s=0.1, split="tokens", instance_type=instance_type))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=server.run, daemon=True)

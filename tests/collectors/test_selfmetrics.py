@@ -10,7 +10,7 @@ import grpc
 import httpx
 import pytest
 from infersight.collectors import Collector
-from infersight.instrument._catalog_collector import METRICS
+from infersight.instrument.metrics._collector_specs import METRICS
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider

@@ -110,7 +110,7 @@ def test_incident_main_panel_labels_each_series_in_its_unit(build) -> None:
 
 
 def test_overview_collector_row_and_report_link(build) -> None:
-    from infersight.instrument.catalog import CATALOG
+    from infersight.instrument.metrics.catalog import CATALOG
 
     board = json.loads(build.render()["infersight-overview"])
     titles = [p["title"] for p in board["panels"]]

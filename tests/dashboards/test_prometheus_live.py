@@ -110,7 +110,7 @@ def test_every_panel_query_returns_typed_data(tmp_path: Path) -> None:
     assert VLLM_RECORDING.is_file(), f"missing {VLLM_RECORDING}"
     assert GPU_RECORDING.is_file(), f"missing {GPU_RECORDING}"
     build = load_build()
-    catalog = {s.name: s for s in __import__("infersight.instrument.catalog", fromlist=["CATALOG"]).CATALOG}
+    catalog = {s.name: s for s in __import__("infersight.instrument.metrics.catalog", fromlist=["CATALOG"]).CATALOG}
     gpu_names = {n for s in catalog.values() if s.source == "gpu" for n in s.series_names()}
 
     port, demo_port, collector_port = free_port(), free_port(), free_port()

@@ -15,7 +15,7 @@ from infersight import BadArgumentError, InfersightError
 
 PARTS = ("instrument", "collectors", "analysis", "demo", "ui")
 # modules that need a GPU stack or a vLLM install to import
-SKIP = ("infersight.instrument.vllm_plugin",)
+SKIP = ("infersight.instrument.vllm.plugin",)
 
 
 def _modules() -> list[str]:

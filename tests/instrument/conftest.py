@@ -143,7 +143,7 @@ def _stop_gc_monitors() -> None:
     """Tests that do not uninstrument leave GC hooks and drain threads behind: stop them."""
     import gc
 
-    from infersight.instrument._gc import GcMonitor
+    from infersight.instrument.runtime._gc import GcMonitor
 
     for cb in list(gc.callbacks):
         owner = getattr(cb, "__self__", None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from infersight.instrument._arrival import parse_request_start, set_queued
+from infersight.instrument.http._arrival import parse_request_start, set_queued
 
 NOW = 1_700_000_000_500_000_000  # Unix ns
 

@@ -1,4 +1,4 @@
-"""The attribute catalog (infersight.instrument.attributes) is the one list of attribute names:
+"""The attribute catalog (infersight.instrument.metrics.attributes) is the one list of attribute names:
 every name any SQL file reads and every name the instrumentation writes is in it, legacy
 spellings are read only after the current name, and finding categories are the analysis' enum."""
 
@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from infersight.instrument.attributes import ATTRIBUTES, BY_NAME, spellings
+from infersight.instrument.metrics.attributes import ATTRIBUTES, BY_NAME, spellings
 
 ROOT = Path(__file__).resolve().parents[2]
 # x['name'] after an identifier, a closing bracket/paren or a quote: a map lookup, not a list literal

@@ -5,9 +5,15 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from infersight.instrument import instrument_app, traced_cache, traced_job, traced_pool_acquire
-from infersight.instrument._catalog_runtime import METRICS
-from infersight.instrument.catalog import CATALOG, all_series_names
+from infersight.instrument import (
+    LoopLagOptions,
+    instrument_app,
+    traced_cache,
+    traced_job,
+    traced_pool_acquire,
+)
+from infersight.instrument.metrics._runtime_specs import METRICS
+from infersight.instrument.metrics.catalog import CATALOG, all_series_names
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.instrument.conftest import Providers, TestClient, make_app
@@ -30,7 +36,7 @@ def test_docs_metrics_md_is_generated_from_the_catalog(tmp_path: Path) -> None:
 
 def test_metrics_endpoint_exposes_exactly_the_runtime_catalog(providers: Providers) -> None:
     app = make_app()
-    state = instrument_app(app, loop_lag_interval_s=0.01, **providers.kwargs())
+    state = instrument_app(app, loop_lag=LoopLagOptions(interval_s=0.01), **providers.kwargs())
     kw = {"tracer_provider": providers.tracer_provider, "meter_provider": providers.meter_provider,
           "registry": providers.registry}
     traced_job("j", **kw)(lambda: [1])()

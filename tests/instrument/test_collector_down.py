@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 from infersight.instrument import configure, instrument_app, uninstrument_app
-from infersight.instrument._export import dropped_spans_total
+from infersight.instrument.export._processor import dropped_spans_total
 from prometheus_client import CollectorRegistry
 
 from tests._servers import BlackHole

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from infersight.instrument import ConfigurationError, configure, instrument_app
-from infersight.instrument._config import signal_endpoint
-from infersight.instrument._export import dropped_spans_total
-from infersight.instrument._runtime import driver_version, runtime_facts
+from infersight.instrument.export._configure import signal_endpoint
+from infersight.instrument.export._processor import dropped_spans_total
+from infersight.instrument.runtime._facts import driver_version, runtime_facts
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 from infersight.instrument import ConfigurationError, configure
-from infersight.instrument._config import batch_settings
+from infersight.instrument.export._configure import batch_settings
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult

@@ -1,10 +1,10 @@
-"""Process and host CPU gauges (instrument/_cpu.py) on a real /proc/stat-format file and os.times()."""
+"""Process and host CPU gauges (instrument/runtime/_cpu.py) on a real /proc/stat-format file and os.times()."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from infersight.instrument._cpu import HostCpu, process_cpu
+from infersight.instrument.runtime._cpu import HostCpu, process_cpu
 
 
 def _stat(path: Path, user: int, idle: int) -> None:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 APP = textwrap.dedent("""
     import sys, time
     from infersight.instrument import configure
-    from infersight.instrument._export import dropped_spans_total
+    from infersight.instrument.export._processor import dropped_spans_total
     port, db = int(sys.argv[1]), sys.argv[2]
     tel = configure("quiet-app", endpoint=f"http://127.0.0.1:{port}", export_interval_s=0.5,
                     schedule_delay_ms=100, export_timeout_s=1)
@@ -73,5 +73,5 @@ def test_a_configured_application_gets_the_lines_through_its_own_logging(tmp_pat
             "tel.shutdown(timeout_s=1)\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert "APP infersight.instrument._config infersight: service 'cfg-app' sends" in res.stdout
+    assert "APP infersight.instrument.export._configure infersight: service 'cfg-app' sends" in res.stdout
     assert "infersight:" not in res.stderr

@@ -9,6 +9,7 @@ def test_all_is_pinned() -> None:
     assert sorted(instrument.__all__) == sorted([
         "LRU", "AlreadyInstrumentedError", "ConfigurationError", "InstrumentError", "Instrumentation",
         "JobRun", "Lookup", "ReadinessCheck", "RequestHook", "TelemetryProviders", "TracedCache",
+        "ExportOptions", "GcOptions", "GpuOptions", "HealthOptions", "LoopLagOptions", "PrivacyOptions",
         "add_readiness_check", "configure", "current_job", "declare_model_device", "instrument_app", "instrumentation_of",
         "key_hash", "lru_cached", "record_generation", "record_gpu_oom", "traced_cache", "traced_job", "traced_pool_acquire", "uninstrument_app",
     ])

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from infersight.instrument import record_generation
-from infersight.instrument.catalog import BY_NAME
+from infersight.instrument.metrics.catalog import BY_NAME
 
 from tests.instrument.conftest import Providers
 
@@ -52,7 +52,7 @@ def test_generation_lands_on_metrics_otlp_and_the_span(providers: Providers) -> 
 
 def test_partial_and_bad_values_are_skipped_never_raised(providers: Providers,
                                                          caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="infersight.instrument._genai"):
+    with caplog.at_level(logging.WARNING, logger="infersight.instrument.helpers._genai"):
         record_generation(output_tokens=5, **_kw(providers))  # no TTFT, no model
         record_generation(ttft_s=float("nan"), input_tokens=-3, output_tokens="7", model="m",  # type: ignore[arg-type]
                           **_kw(providers))

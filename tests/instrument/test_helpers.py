@@ -178,7 +178,7 @@ def test_pool_acquire_wait_and_timeouts(providers: Providers) -> None:
 
 def test_helpers_never_fail_the_caller_when_recording_breaks(providers: Providers,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from infersight.instrument import _providers
+    from infersight.instrument.helpers import _sinks as _providers
 
     def broken(self: Any) -> Any:
         raise RuntimeError("registry gone")

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from infersight.instrument import (
     ConfigurationError,
+    ExportOptions,
     configure,
     instrument_app,
     record_generation,
@@ -20,7 +21,7 @@ from infersight.instrument import (
     traced_pool_acquire,
     uninstrument_app,
 )
-from infersight.instrument._lru import LRU
+from infersight.instrument.helpers._lru import LRU
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -269,4 +270,42 @@ def test_error_logs_reach_the_collector_with_their_trace(otlp_receiver: tuple[Ot
 
 def test_a_bad_log_level_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="log_level"):
+        ExportOptions(log_level="LOUD")
+    with pytest.raises(ConfigurationError, match="log_level"), pytest.warns(DeprecationWarning):
         instrument_app(FastAPI(), log_level="LOUD", gc=False, loop_lag=False)
+
+
+@pytest.mark.integration
+def test_helper_spans_take_the_lean_path_and_nest_in_the_request(otlp_receiver: tuple[OtlpReceiver, str]) -> None:
+    from infersight.instrument.export._leanspan import LeanApiTracer
+    from infersight.instrument.helpers._sinks import tracer_for
+
+    receiver, url = otlp_receiver
+    tel = configure("lean-helpers", endpoint=url, metric_reader=InMemoryMetricReader(), set_global=False)
+    app = FastAPI()
+    kw = {"tracer_provider": tel.tracer_provider, "meter_provider": tel.meter_provider}
+    features = traced_cache("features", **kw)
+    acquire = traced_pool_acquire("db", size=2, **kw)
+
+    @app.get("/f/{key}")
+    async def feature(key: str) -> dict[str, Any]:
+        async with acquire:
+            pass
+        return {"v": features.get_or_load(key, lambda: key.upper())}
+
+    try:
+        instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
+                       gc=False, loop_lag=False, instrument_clients=False)
+        assert isinstance(tracer_for(tel.tracer_provider), LeanApiTracer)
+        with TestClient(app) as client:
+            assert client.get("/f/a").json() == {"v": "A"}
+        tel.flush()
+    finally:
+        uninstrument_app(app)
+        tel.shutdown()
+    spans = {s.name: s for _, _, s in receiver.spans()}
+    server = spans["GET /f/{key}"]
+    for name in ("cache.lookup features", "pool.acquire"):
+        assert spans[name].trace_id == server.trace_id and spans[name].parent_span_id == server.span_id, name
+    attrs = {a.key: a.value for a in spans["pool.acquire"].attributes}
+    assert attrs["db.client.connection.pool.size"].int_value == 2

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from infersight.instrument import (
+    GpuOptions,
+    HealthOptions,
     InstrumentError,
     add_readiness_check,
     instrument_app,
@@ -169,8 +171,8 @@ def test_readiness_failures_answer_503_with_reasons(app: FastAPI, providers: Pro
     async def gpu_reachable() -> bool:
         raise OSError("NVML: driver not loaded")
 
-    instrument_app(app, readiness_checks={"model": model_loaded}, readiness_timeout_s=0.5,
-                   health_paths=("/live", "/ready"), **providers.kwargs())
+    instrument_app(app, health=HealthOptions(checks={"model": model_loaded}, timeout_s=0.5, live_path="/live",
+                                             ready_path="/ready"), **providers.kwargs())
     with TestClient(app) as client:
         ok = client.get("/ready")
         assert ok.status_code == 503
@@ -290,7 +292,7 @@ def test_bad_arguments_are_refused(app: FastAPI, providers: Providers) -> None:
     with pytest.raises(ConfigurationError, match="mode"):
         instrument_app(app, mode="fast", **providers.kwargs())  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="start with"):
-        instrument_app(app, metrics_path="metrics", **providers.kwargs())
+        instrument_app(app, health=HealthOptions(metrics_path="metrics"), **providers.kwargs())
     assert instrumentation_of(app) is None
 
 
@@ -314,7 +316,7 @@ class _BrokenNvml:
 def test_a_failing_gpu_plane_logs_one_warning_and_the_app_still_serves(app: FastAPI, providers: Providers,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="infersight.instrument"):
-        state = instrument_app(app, gpu=True, nvml=_BrokenNvml(), **providers.kwargs())
+        state = instrument_app(app, gpu=GpuOptions(nvml=_BrokenNvml()), **providers.kwargs())
     warnings = [r for r in caplog.records if "GPU" in r.getMessage()]
     assert len(warnings) >= 1 and instrumentation_of(app) is state
     with TestClient(app) as client:

@@ -7,8 +7,8 @@ import gc
 import httpx
 import pytest
 from fastapi import FastAPI
-from infersight.instrument import configure, instrument_app, traced_cache, uninstrument_app
-from infersight.instrument._otlp import encode_request
+from infersight.instrument import GcOptions, configure, instrument_app, traced_cache, uninstrument_app
+from infersight.instrument.export._otlp import encode_request
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.metrics import MeterProvider
@@ -68,8 +68,8 @@ def test_lean_encoder_writes_the_sdk_encoders_bytes() -> None:
 
 
 def test_all_lean_batches_take_one_join_with_the_same_bytes() -> None:
-    from infersight.instrument._leanspan import LeanTracer
-    from infersight.instrument._otlp import _encode_grouped
+    from infersight.instrument.export._leanspan import LeanTracer
+    from infersight.instrument.export._otlp import _encode_grouped
 
     encoded: list[bytes] = []
 
@@ -104,8 +104,8 @@ def _owned_app(url: str, **kwargs: object) -> tuple[FastAPI, object]:
         return {"v": features.get_or_load(key, lambda: key.upper())}
 
     state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
-                           registry=CollectorRegistry(), instrument_clients=False, gc_event_threshold_ms=0.0,
-                           gc_pause_spans=False)
+                           registry=CollectorRegistry(), instrument_clients=False,
+                           gc=GcOptions(event_threshold_ms=0.0, pause_spans=False))
     return app, (tel, state)
 
 

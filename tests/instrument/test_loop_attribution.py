@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from infersight.instrument import traced_job
-from infersight.instrument._export import dropped_spans_total
-from infersight.instrument._loop import LoopLagMonitor
-from infersight.instrument._loopblocks import BlockExporter, tracker_for_current_thread
+from infersight.instrument.export._processor import dropped_spans_total
+from infersight.instrument.runtime._loop import LoopLagMonitor
+from infersight.instrument.runtime._loopblocks import BlockExporter, tracker_for_current_thread
 from prometheus_client import CollectorRegistry
 
 from tests.instrument.conftest import Providers

@@ -20,7 +20,7 @@ import pytest
 from fastapi import FastAPI
 from infersight.collectors import Collector
 from infersight.demo import OpenLoopRequest, run_open_loop
-from infersight.instrument import configure, instrument_app, traced_job, uninstrument_app
+from infersight.instrument import LoopLagOptions, configure, instrument_app, traced_job, uninstrument_app
 from infersight.instrument.client import ClientSpans
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry
@@ -72,7 +72,7 @@ def _app(tel: Any, mode: str, stack: bool) -> FastAPI:
 
     instrument_app(app, mode=mode, tracer_provider=tel.tracer_provider,  # type: ignore[arg-type]
                    meter_provider=tel.meter_provider, registry=CollectorRegistry(), instrument_clients=False,
-                   loop_lag_interval_s=INTERVAL_S, loop_blocked_threshold_s=0.1, loop_lag_stack=stack)
+                   loop_lag=LoopLagOptions(interval_s=INTERVAL_S, blocked_threshold_s=0.1, stack=stack))
     return app
 
 

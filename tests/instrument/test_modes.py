@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from infersight.instrument import instrument_app, uninstrument_app
+from infersight.instrument import PrivacyOptions, instrument_app, uninstrument_app
 
 from tests.instrument.conftest import Providers, TestClient
 
@@ -88,7 +88,7 @@ def test_contrib_options_reach_the_contrib_instrumentor(app: FastAPI, providers:
 def test_query_values_are_redacted_unless_opted_in(mode: str, capture: bool, app: FastAPI,
                                                     providers: Providers) -> None:
     # a prompt in a query string must not reach the collector unless the owner asks for it
-    instrument_app(app, mode=mode, capture_query=capture, **providers.kwargs())  # type: ignore[arg-type]
+    instrument_app(app, mode=mode, privacy=PrivacyOptions(capture_query=capture), **providers.kwargs())  # type: ignore[arg-type]
     with TestClient(app) as client:
         client.get("/items/5?prompt=my%20secret&flag&n=2")
     (span,) = providers.server_spans()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 from infersight.instrument import configure
-from infersight.instrument._otlp import LeanOTLPSpanExporter
-from infersight.instrument._transport import LeanHTTPTransport
+from infersight.instrument.export._otlp import LeanOTLPSpanExporter
+from infersight.instrument.export._transport import LeanHTTPTransport
 from opentelemetry.exporter.http.transport._requests import RequestsHTTPTransport
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader

@@ -9,10 +9,10 @@ import time
 import tracemalloc
 
 from fastapi import FastAPI
-from infersight.instrument import instrument_app
-from infersight.instrument._gc import GcMonitor
-from infersight.instrument._loop import LoopLagMonitor
-from infersight.instrument._metrics import otel_instruments, prom_metrics
+from infersight.instrument import GcOptions, LoopLagOptions, instrument_app
+from infersight.instrument.metrics._families import otel_instruments, prom_metrics
+from infersight.instrument.runtime._gc import GcMonitor
+from infersight.instrument.runtime._loop import LoopLagMonitor
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
@@ -81,7 +81,7 @@ def test_request_spans_carry_overlapping_gc_pauses(app: FastAPI, providers: Prov
         gc.collect(2)
         return {"n": len(junk)}
 
-    instrument_app(app, gc_event_threshold_ms=0.0, gc_pause_spans=False, **providers.kwargs())
+    instrument_app(app, gc=GcOptions(event_threshold_ms=0.0, pause_spans=False), **providers.kwargs())
     with TestClient(app) as client:
         client.get("/churn")
     (span,) = providers.server_spans()
@@ -97,7 +97,7 @@ def test_gc_events_respect_the_threshold(app: FastAPI, providers: Providers) -> 
     async def churn() -> None:
         gc.collect(0)
 
-    instrument_app(app, gc_event_threshold_ms=10_000.0, **providers.kwargs())
+    instrument_app(app, gc=GcOptions(event_threshold_ms=10_000.0), **providers.kwargs())
     with TestClient(app) as client:
         client.get("/churn")
     (span,) = providers.server_spans()
@@ -121,7 +121,7 @@ def _loop_app() -> FastAPI:
 
 def test_a_request_that_blocks_the_loop_gets_an_event_with_its_stack(providers: Providers) -> None:
     app = _loop_app()
-    state = instrument_app(app, loop_lag_interval_s=0.02, loop_blocked_threshold_s=0.1, loop_lag_stack=True,
+    state = instrument_app(app, loop_lag=LoopLagOptions(interval_s=0.02, blocked_threshold_s=0.1, stack=True),
                            **providers.kwargs())
     with TestClient(app) as client:
         time.sleep(0.1)
@@ -141,7 +141,7 @@ def test_a_request_that_blocks_the_loop_gets_an_event_with_its_stack(providers: 
 
 def test_requests_that_overlapped_a_block_get_the_event(providers: Providers) -> None:
     app = _loop_app()
-    instrument_app(app, loop_lag_interval_s=0.02, loop_blocked_threshold_s=0.1, **providers.kwargs())
+    instrument_app(app, loop_lag=LoopLagOptions(interval_s=0.02, blocked_threshold_s=0.1), **providers.kwargs())
     with TestClient(app) as client:
         waiter = threading.Thread(target=client.get, args=("/wait",))
         waiter.start()

@@ -24,7 +24,7 @@ import duckdb
 import httpx
 import pytest
 from infersight.instrument import configure, instrument_app, uninstrument_app
-from infersight.instrument._export import dropped_spans_total
+from infersight.instrument.export._processor import dropped_spans_total
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 

@@ -13,7 +13,7 @@ import gc
 
 import httpx
 from infersight.instrument import configure, instrument_app, uninstrument_app
-from infersight.instrument._leanspan import LeanSpan
+from infersight.instrument.export._leanspan import LeanSpan
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import Span as SdkSpan
 from prometheus_client import CollectorRegistry

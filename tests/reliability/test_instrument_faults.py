@@ -19,7 +19,7 @@ import duckdb
 import httpx
 import pytest
 from fastapi import FastAPI
-from infersight.instrument import configure, instrument_app, uninstrument_app
+from infersight.instrument import GpuOptions, configure, instrument_app, uninstrument_app
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -73,7 +73,7 @@ def test_nvml_hook_and_exporter_faults_never_fail_a_request(caplog: pytest.LogCa
     registry = CollectorRegistry()
     with caplog.at_level(logging.WARNING):
         state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
-                               registry=registry, gpu=True, nvml=nvml, gpu_options={"interval_s": 0.01},
+                               registry=registry, gpu=GpuOptions(nvml=nvml, interval_s=0.01),
                                instrument_clients=False)
         state.hooks.append(_RaisingHook())
         codes = []

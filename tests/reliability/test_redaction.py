@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI, Request
 from infersight.collectors import Collector
 from infersight.instrument import configure, instrument_app, uninstrument_app
-from infersight.instrument._redact import set_capture_exception_messages
+from infersight.instrument.http._redact import set_capture_exception_messages
 from prometheus_client import CollectorRegistry
 
 from tests.instrument.conftest import serve

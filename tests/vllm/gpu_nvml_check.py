@@ -130,7 +130,7 @@ def main() -> int:
     os.environ.setdefault("INFERSIGHT_GPU_PRICE_PER_HOUR", "3.90")
     work: Any = _FakeWork() if args.fake else _TorchWork()
 
-    from infersight.instrument import _vllm_runtime
+    from infersight.instrument.vllm import _runtime as _vllm_runtime
 
     prompt = Counter("vllm:prompt_tokens", "Number of prefill tokens processed.", ["model_name", "engine"])
     generation = Counter("vllm:generation_tokens", "Number of generation tokens processed.",

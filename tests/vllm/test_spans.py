@@ -12,15 +12,15 @@ import time
 import warnings
 
 import pytest
-from infersight.instrument._gc import GcMonitor
-from infersight.instrument._vllm_export import (
+from infersight.instrument.runtime._gc import GcMonitor
+from infersight.instrument.vllm._export import (
     LazySpanExporter,
     PidGuardSpanExporter,
     resolve_endpoint,
 )
-from infersight.instrument._vllm_gpu import TokenEnergyLedger, registry_token_reader
-from infersight.instrument._vllm_role import child_role, detect_role
-from infersight.instrument._vllm_spans import (
+from infersight.instrument.vllm._gpu import TokenEnergyLedger, registry_token_reader
+from infersight.instrument.vllm._role import child_role, detect_role
+from infersight.instrument.vllm._spans import (
     VllmSpanEnricher,
     VllmSpanExporter,
     gc_overlap,
@@ -244,7 +244,7 @@ def test_pid_guard_sends_nothing_from_a_forked_child() -> None:
 
 
 def test_vllm_prometheus_families_are_bridged_to_otlp() -> None:
-    from infersight.instrument._vllm_bridge import bridge_vllm_metrics
+    from infersight.instrument.vllm._bridge import bridge_vllm_metrics
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from prometheus_client import Gauge

@@ -18,7 +18,7 @@ import multiprocessing
 import sys
 import time
 
-from infersight.instrument.vllm_plugin import register
+from infersight.instrument.vllm.plugin import register
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator

@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Any
 
+from infersight.instrument import GpuOptions
+
 
 def main() -> int:
     ap = argparse.ArgumentParser()
@@ -45,8 +47,8 @@ def main() -> int:
             torch.cuda.synchronize()
         return {"tokens": tokens, "checksum": float(y[0, 0])}
 
-    instrument_app(app, service_name="gpu-recording", endpoint=None, gpu=True,
-                   gpu_options={"interval_s": 0.1, "instance_type": "p5.48xlarge"}, instrument_clients=False)
+    instrument_app(app, service_name="gpu-recording", endpoint=None,
+                   gpu=GpuOptions(interval_s=0.1, instance_type="p5.48xlarge"), instrument_clients=False)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

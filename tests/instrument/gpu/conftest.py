@@ -41,7 +41,7 @@ def fake(gpu: FakeGpu) -> FakeNvml:
 @pytest.fixture(autouse=True)
 def _forget_model_devices() -> Iterator[None]:
     """Declared model devices are process-wide: every test starts and ends with none."""
-    from infersight.instrument._device import MODEL_DEVICES
+    from infersight.instrument.runtime._device import MODEL_DEVICES
 
     for m in MODEL_DEVICES.snapshot():
         MODEL_DEVICES.forget(m.name)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from infersight.instrument import instrument_app, uninstrument_app
+from infersight.instrument import GpuOptions, instrument_app, uninstrument_app
 from infersight.instrument.gpu import attribute
 
 from tests.instrument.conftest import Providers
@@ -64,8 +64,8 @@ def fake_busy() -> FakeNvml:
 def test_requests_carry_gpu_energy_and_cost(providers: Providers, port: int,
                                             fake_busy: FakeNvml) -> None:
     app = _app()
-    instrument_app(app, **providers.kwargs(), gpu=True, nvml=fake_busy,
-                   gpu_options={"interval_s": 0.01, "price_per_gpu_hour": 3.6, "split": "tokens"},
+    instrument_app(app, **providers.kwargs(),
+                   gpu=GpuOptions(nvml=fake_busy, interval_s=0.01, price_per_gpu_hour=3.6, split="tokens"),
                    gc=False, loop_lag=False)
     with _Server(app, port) as srv, httpx.Client(timeout=10) as c:
         for n in (100, 300, 100, 300):
@@ -95,8 +95,8 @@ def test_no_driver_one_warning_up_0_and_the_server_serves(
         providers: Providers, port: int, caplog: pytest.LogCaptureFixture) -> None:
     app = _app()
     with caplog.at_level(logging.WARNING):
-        instrument_app(app, **providers.kwargs(), gpu=True,
-                       nvml=FakeNvml(init_error=NVML_ERROR_DRIVER_NOT_LOADED),
+        instrument_app(app, **providers.kwargs(),
+                       gpu=GpuOptions(nvml=FakeNvml(init_error=NVML_ERROR_DRIVER_NOT_LOADED)),
                        gc=False, loop_lag=False)
     with _Server(app, port) as srv, httpx.Client(timeout=10) as c:
         r = c.get(f"{srv.url}/ping")

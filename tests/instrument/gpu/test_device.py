@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from infersight.instrument import configure, declare_model_device, instrument_app, uninstrument_app
-from infersight.instrument._device import CHANGE_SPAN, MODEL_DEVICES
+from infersight.instrument.runtime._device import CHANGE_SPAN, MODEL_DEVICES
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.instrument.conftest import Providers, TestClient, make_app

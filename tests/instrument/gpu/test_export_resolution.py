@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from infersight.collectors import Collector
-from infersight.instrument import configure, instrument_app, uninstrument_app
+from infersight.instrument import GpuOptions, configure, instrument_app, uninstrument_app
 from infersight.instrument.gpu import GpuRequestHook
 from prometheus_client import CollectorRegistry
 
@@ -44,8 +44,7 @@ def test_gpu_series_arrive_every_second_while_the_app_interval_is_a_minute(colle
     app = make_app()
     state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
                            registry=CollectorRegistry(), instrument_clients=False, gc=False, loop_lag=False,
-                           gpu=True, nvml=FakeNvml([FakeGpu(util_gpu=70, power_mw=300_000)]),
-                           gpu_options={"interval_s": 0.05})
+                           gpu=GpuOptions(nvml=FakeNvml([FakeGpu(util_gpu=70, power_mw=300_000)]), interval_s=0.05))
     plane = next(h._plane for h in state.hooks if isinstance(h, GpuRequestHook))
     assert plane.export is not None
     assert (plane.export.mode, plane.export.export_interval_s) == ("periodic", 1.0)

@@ -6,10 +6,10 @@ import io
 import json
 
 import pytest
-from infersight.instrument.catalog import all_series_names
 from infersight.instrument.gpu import GpuCollector, GpuSampler, install, start_sampler
 from infersight.instrument.gpu._catalog import METRICS
 from infersight.instrument.gpu._otel import OtelExport
+from infersight.instrument.metrics.catalog import all_series_names
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, InMemoryMetricReader
 from prometheus_client import CollectorRegistry, generate_latest

@@ -16,8 +16,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from infersight.instrument._exporthealth import HEALTH
 from infersight.instrument._sdk_compat import preferred_aggregation, preferred_temporality
+from infersight.instrument.export._health import HEALTH
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,

@@ -13,12 +13,12 @@ import logging
 import time
 from typing import Any
 
-from infersight.instrument._arrival import header_value, set_queued
-from infersight.instrument._asgi import GETTER, log_hook_failure, redact_query, respond, route_template
-from infersight.instrument._health import json_bytes
-from infersight.instrument._metrics import normalize_method, status_class
-from infersight.instrument._redact import UNMATCHED_PATH, exception_attributes, status_description
 from infersight.instrument._state import Instrumentation
+from infersight.instrument.http._arrival import header_value, set_queued
+from infersight.instrument.http._asgi import GETTER, log_hook_failure, redact_query, respond, route_template
+from infersight.instrument.http._health import json_bytes
+from infersight.instrument.http._redact import UNMATCHED_PATH, exception_attributes, status_description
+from infersight.instrument.metrics._families import normalize_method, status_class
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -364,7 +364,7 @@ def _contrib_exception(span: Any, exc: Exception) -> None:
     """Contrib mode: the exception is about to leave through the contrib middleware, which records
     it with its message (``trace.use_span``). Record it here with the message left out unless
     captured, and make this span ignore contrib's second record and message-bearing status."""
-    from infersight.instrument._redact import capture_exception_messages
+    from infersight.instrument.http._redact import capture_exception_messages
 
     if capture_exception_messages() or not span.is_recording():
         return

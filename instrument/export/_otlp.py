@@ -21,7 +21,7 @@ from infersight.instrument._sdk_compat import (
     otlp_http_client,
     plain_attributes,
 )
-from infersight.instrument._transport import adopt_lean_transport
+from infersight.instrument.export._transport import adopt_lean_transport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -235,7 +235,7 @@ def _scope(scope: Any) -> bytes:
 def encode_request(spans: Sequence[ReadableSpan | bytes], lean: tuple[Any, Any] | None = None) -> bytes:
     """Serialised ``ExportTraceServiceRequest`` (same bytes as the SDK encoder's).
 
-    ``bytes`` items are spans encoded by :class:`~infersight.instrument._leanspan.LeanSpan`;
+    ``bytes`` items are spans encoded by :class:`~infersight.instrument.export._leanspan.LeanSpan`;
     they belong to ``lean = (resource, instrumentation_scope)``.
     """
     if lean is not None and spans and all(type(s) is bytes for s in spans):  # the lean path: one join

@@ -24,20 +24,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from infersight.instrument._config import TelemetryProviders, configure, default_export_interval_s
-from infersight.instrument._gc import GcMonitor
-from infersight.instrument._loop import LoopLagMonitor
-from infersight.instrument._metrics import otel_instruments, prom_metrics
-from infersight.instrument._vllm_bridge import bridge_vllm_metrics
-from infersight.instrument._vllm_export import (
+from infersight.instrument.export._configure import TelemetryProviders, configure, default_export_interval_s
+from infersight.instrument.metrics._families import otel_instruments, prom_metrics
+from infersight.instrument.runtime._gc import GcMonitor
+from infersight.instrument.runtime._loop import LoopLagMonitor
+from infersight.instrument.vllm._bridge import bridge_vllm_metrics
+from infersight.instrument.vllm._export import (
     ENDPOINT_ENV,
     LazySpanExporter,
     PidGuardMetricExporter,
     PidGuardSpanExporter,
     resolve_endpoint,
 )
-from infersight.instrument._vllm_role import API_SERVER, DRIVER, child_role, role_from_process_name
-from infersight.instrument._vllm_spans import VllmSpanEnricher, VllmSpanExporter
+from infersight.instrument.vllm._role import API_SERVER, DRIVER, child_role, role_from_process_name
+from infersight.instrument.vllm._spans import VllmSpanEnricher, VllmSpanExporter
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
@@ -225,8 +225,8 @@ def _vllm_version() -> str:
 
 
 def _start_gpu(state: VllmTelemetry, tel: TelemetryProviders, nvml: Any) -> None:
-    from infersight.instrument._vllm_gpu import TokenEnergyLedger, registry_token_reader
     from infersight.instrument.gpu._sampler import start_sampler
+    from infersight.instrument.vllm._gpu import TokenEnergyLedger, registry_token_reader
 
     sampler = start_sampler(nvml=nvml, devices=_visible_gpus(), meter_provider=tel.meter_provider)
     state.sampler = sampler

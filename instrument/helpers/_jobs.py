@@ -22,9 +22,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from infersight.instrument._errors import ConfigurationError
-from infersight.instrument._loopblocks import tracker_for_current_thread
-from infersight.instrument._providers import Sinks
-from infersight.instrument._redact import exception_attributes, status_description
+from infersight.instrument.helpers._sinks import Sinks
+from infersight.instrument.http._redact import exception_attributes, status_description
+from infersight.instrument.runtime._loopblocks import tracker_for_current_thread
 from opentelemetry import context, metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infersight.instrument._errors import ConfigurationError
-from infersight.instrument._loopblocks import BlockExporter, JobTracker, register, unregister
+from infersight.instrument.runtime._loopblocks import BlockExporter, JobTracker, register, unregister
 from opentelemetry.trace import Span, Tracer
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from infersight.instrument._device import MODEL_DEVICES, torch_cuda_available
+from infersight.instrument.runtime._device import MODEL_DEVICES, torch_cuda_available
 
 logger = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Literal, TypeVar
 
 from infersight.instrument._errors import ConfigurationError
-from infersight.instrument._lru import LRU
-from infersight.instrument._providers import Sinks
-from infersight.instrument._redact import exception_attributes
+from infersight.instrument.helpers._lru import LRU
+from infersight.instrument.helpers._sinks import Sinks
+from infersight.instrument.http._redact import exception_attributes
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry

@@ -18,13 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from infersight.instrument._errors import ConfigurationError
-from infersight.instrument._export import BoundedBatchSpanProcessor
-from infersight.instrument._exporthealth import ensure_visible, watch_exports
-from infersight.instrument._logs import LogExport
-from infersight.instrument._otelhist import AugmentingMetricExporter
-from infersight.instrument._runtime import RuntimeFacts, runtime_facts
 from infersight.instrument._sdk_compat import exporter_endpoint, span_processors
-from infersight.instrument._settings import BatchSettings, batch_settings, default_export_interval_s
+from infersight.instrument.export._health import ensure_visible, watch_exports
+from infersight.instrument.export._logs import LogExport
+from infersight.instrument.export._otelhist import AugmentingMetricExporter
+from infersight.instrument.export._processor import BoundedBatchSpanProcessor
+from infersight.instrument.export._settings import BatchSettings, batch_settings, default_export_interval_s
+from infersight.instrument.runtime._facts import RuntimeFacts, runtime_facts
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
@@ -151,7 +151,7 @@ def configure(
     resource = Resource.create(attrs)
 
     if span_exporter is None:
-        from infersight.instrument._otlp import LeanOTLPSpanExporter
+        from infersight.instrument.export._otlp import LeanOTLPSpanExporter
 
         span_exporter = LeanOTLPSpanExporter(endpoint=signal_endpoint(endpoint, "traces"),
                                          headers=dict(headers) if headers else None,
@@ -173,7 +173,7 @@ def configure(
             timeout = batch.exporter_timeout_s
 
             def factory() -> MetricExporter:
-                from infersight.instrument._transport import adopt_lean_transport
+                from infersight.instrument.export._transport import adopt_lean_transport
                 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
                 made = OTLPMetricExporter(endpoint=metrics_url, headers=hdrs, timeout=timeout)
@@ -204,7 +204,7 @@ def configure(
             logger.info("a global MeterProvider is already set; infersight leaves it in place")
     logs = None
     if log_level is not None:
-        from infersight.instrument._logs import export_logs
+        from infersight.instrument.export._logs import export_logs
 
         logs = export_logs(log_level, resource=resource, endpoint=signal_endpoint(endpoint, "logs"),
                            headers=headers, timeout_s=batch.exporter_timeout_s, exporter=log_exporter)

@@ -8,7 +8,7 @@ does not send telemetry about itself over OTLP.
 
 from __future__ import annotations
 
-from infersight.instrument._metricspec import MetricSpec
+from infersight.instrument.metrics._spec import MetricSpec
 
 # 0.5 ms .. 10 s: one group commit (DuckDB append + WAL fsync).
 COMMIT_BUCKETS: tuple[float, ...] = (

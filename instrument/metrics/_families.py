@@ -12,10 +12,10 @@ import weakref
 from typing import Any
 
 import prometheus_client
-from infersight.instrument._catalog_runtime import METRICS
-from infersight.instrument._device import MODEL_DEVICES, torch_cuda_available
-from infersight.instrument._export import dropped_spans_total
-from infersight.instrument._metricspec import MetricSpec
+from infersight.instrument.export._processor import dropped_spans_total
+from infersight.instrument.metrics._runtime_specs import METRICS
+from infersight.instrument.metrics._spec import MetricSpec
+from infersight.instrument.runtime._device import MODEL_DEVICES, torch_cuda_available
 from opentelemetry import metrics as otel_metrics
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -179,7 +179,7 @@ class OtelInstruments:
 
         meter.create_observable_counter("infersight.exporter.dropped_spans", callbacks=[_dropped],
                                         unit="1", description=SPECS["infersight_exporter_dropped_spans"].help)
-        from infersight.instrument import _cpu
+        from infersight.instrument.runtime import _cpu
 
         _cpu.register(meter)
 

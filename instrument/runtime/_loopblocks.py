@@ -21,7 +21,7 @@ import time
 from types import FrameType
 from typing import Any
 
-from infersight.instrument._export import count_lost_spans
+from infersight.instrument.export._processor import count_lost_spans
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanKind, Tracer

@@ -66,7 +66,7 @@ def logical_cpus(_options: Any = None) -> Iterator[otel_metrics.Observation]:
 
 def register(meter: otel_metrics.Meter, *, host: HostCpu | None = None) -> None:
     """Add the observable CPU instruments to ``meter``."""
-    from infersight.instrument._metrics import SPECS
+    from infersight.instrument.metrics._families import SPECS
 
     meter.create_observable_up_down_counter("system.cpu.logical.count", callbacks=[logical_cpus], unit="{cpu}",
                                             description=SPECS["system_cpu_logical_count"].help)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from infersight.instrument._metrics import multiprocess_dir
+from infersight.instrument.metrics._families import multiprocess_dir
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 

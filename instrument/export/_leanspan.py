@@ -15,12 +15,15 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from infersight.instrument import _otlp
 from infersight.instrument._sdk_compat import batch_view, is_parent_based_always_on, lean_export_supported
+from infersight.instrument.export import _otlp
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -194,9 +197,40 @@ class LeanSpan(trace.Span):
         return f"LeanSpan(name={self.name!r}, context={self._ctx!r})"
 
 
+class LeanApiTracer(trace.Tracer):
+    """The OTel ``Tracer`` API over a :class:`LeanTracer`: what infersight's own helpers (caches,
+    pools, jobs) start their spans with when the provider is infersight's own, so every span
+    infersight makes takes the lean path, not only the request's."""
+
+    def __init__(self, lean: LeanTracer) -> None:
+        self._lean = lean
+
+    def start_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
+                   attributes: types.Attributes = None, links: Sequence[Link] | None = None,
+                   start_time: int | None = None, record_exception: bool = True,
+                   set_status_on_exception: bool = True) -> trace.Span:
+        parent = context if context is not None else otel_context.get_current()
+        span: trace.Span = self._lean.start_span(name, parent, kind, dict(attributes) if attributes else {})
+        if start_time is not None and isinstance(span, LeanSpan):
+            span.start_time = start_time
+        return span
+
+    @contextmanager  # the SDK types it with a private context-manager class: hence the ignore below
+    def start_as_current_span(  # type: ignore[override]
+            self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
+                              attributes: types.Attributes = None, links: Sequence[Link] | None = None,
+                              start_time: int | None = None, record_exception: bool = True,
+                              set_status_on_exception: bool = True,
+                              end_on_exit: bool = True) -> Iterator[trace.Span]:
+        span = self.start_span(name, context, kind, attributes, links, start_time)
+        with trace.use_span(span, end_on_exit=end_on_exit, record_exception=record_exception,
+                            set_status_on_exception=set_status_on_exception) as current:
+            yield current
+
+
 def lean_tracer_for(provider: Any, scope_name: str, scope_version: str) -> LeanTracer | None:
     """A LeanTracer when ``provider`` was built by :func:`configure` and only its processor listens."""
-    from infersight.instrument._config import owned_processor
+    from infersight.instrument.export._configure import owned_processor
 
     processor = owned_processor(provider)
     exporter = getattr(processor, "exporter", None)
@@ -212,4 +246,4 @@ def lean_tracer_for(provider: Any, scope_name: str, scope_version: str) -> LeanT
     return tracer
 
 
-__all__ = ["LeanTracer", "LeanSpan", "lean_tracer_for", "Link"]
+__all__ = ["LeanApiTracer", "LeanTracer", "LeanSpan", "lean_tracer_for", "Link"]

@@ -12,7 +12,7 @@ the route template, exception *types* and stack frames) and drop the values:
 * unmatched requests get ``url.path = "/{unmatched}"`` (their raw path is whatever the caller sent);
 * ``exception_attributes`` keeps ``exception.type`` and a stack trace of frames only, with the
   message left out, unless :func:`set_capture_exception_messages` (``instrument_app(
-  capture_exception_messages=True)`` or ``INFERSIGHT_CAPTURE_EXCEPTION_MESSAGES=1``) turned
+  privacy=PrivacyOptions(capture_exception_messages=True))`` or ``INFERSIGHT_CAPTURE_EXCEPTION_MESSAGES=1``) turned
   capture on. This setting is process-wide because ``traced_job``/``traced_cache`` are too.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from infersight.instrument._redact import redact_query
+from infersight.instrument.http._redact import redact_query
 from opentelemetry.propagators.textmap import Getter
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 
-from infersight.instrument._providers import Sinks
+from infersight.instrument.helpers._sinks import Sinks
 from opentelemetry import metrics, trace
 from prometheus_client import CollectorRegistry
 

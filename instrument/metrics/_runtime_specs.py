@@ -1,13 +1,13 @@
 """Metric specs for HTTP RED, Python runtime, jobs, caches, pools and exporter health.
 
-Owned by the instrument core; see :mod:`infersight.instrument.catalog`. Every metric below is
+Owned by the instrument core; see :mod:`infersight.instrument.metrics.catalog`. Every metric below is
 exposed on ``/metrics`` under ``name``; those with an ``otel_name`` also go out over OTLP and
 land in DuckDB under that name (seconds for durations, as in OTel semconv).
 """
 
 from __future__ import annotations
 
-from infersight.instrument._metricspec import MetricSpec
+from infersight.instrument.metrics._spec import MetricSpec
 
 # 5 ms .. 30 s, roughly x2 steps (fits model-server latencies: cheap routes to long generations).
 LATENCY_BUCKETS: tuple[float, ...] = (

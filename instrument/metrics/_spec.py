@@ -1,5 +1,5 @@
 """One metric family's spec (:class:`MetricSpec`); the lists of specs import it from here, and
-:mod:`infersight.instrument.catalog` joins them (no part imports the catalog to declare a metric)."""
+:mod:`infersight.instrument.metrics.catalog` joins them (no part imports the catalog to declare a metric)."""
 
 from __future__ import annotations
 

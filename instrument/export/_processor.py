@@ -15,8 +15,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from infersight.instrument._exporthealth import HEALTH
 from infersight.instrument._sdk_compat import batch_view, bounded_batch_shutdown
+from infersight.instrument.export._health import HEALTH
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from infersight.instrument._errors import ConfigurationError
-from infersight.instrument._providers import Sinks
-from infersight.instrument._redact import status_description
+from infersight.instrument.helpers._sinks import Sinks
+from infersight.instrument.http._redact import status_description
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry

@@ -1,0 +1,70 @@
+"""Outgoing requests: the httpx/requests OTel instrumentations (when installed) propagate the trace
+and make CLIENT spans; infersight redacts their URLs (query values, ``user:password@``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from infersight.instrument._state import Instrumentation
+from infersight.instrument.http._redact import redact_url
+
+logger = logging.getLogger(__name__)
+
+
+def instrument_clients(state: Instrumentation, tp: Any) -> None:
+    """Outgoing traceparent for httpx/requests clients, when their OTel instrumentations are installed."""
+    for module, cls in (("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
+                        ("opentelemetry.instrumentation.requests", "RequestsInstrumentor")):
+        try:
+            instrumentor = getattr(__import__(module, fromlist=[cls]), cls)()
+        except ImportError:
+            logger.debug("infersight: %s not installed; outgoing propagation for it is off", module)
+            continue
+        except Exception as exc:
+            logger.warning("infersight: loading %s failed (%s)", module, exc)
+            continue
+        if instrumentor.is_instrumented_by_opentelemetry:
+            continue
+        hooks: dict[str, Any] = {}
+        if not state.capture_query:  # full URLs carry query values (API keys, prompts): redact them
+            hooks["request_hook"] = _redact_client_url
+            if cls == "HTTPXClientInstrumentor":
+                hooks["async_request_hook"] = _redact_client_url_async
+        try:
+            instrumentor.instrument(tracer_provider=tp, **hooks)
+            state._restore.append(instrumentor.uninstrument)
+        except Exception as exc:
+            logger.warning("infersight: instrumenting %s failed (%s)", cls, exc)
+
+
+def _request_url(request: Any) -> str | None:
+    """The URL of an httpx ``RequestInfo`` (or raw-transport tuple) or a ``requests`` request."""
+    url = getattr(request, "url", None)
+    if url is None and isinstance(request, tuple) and len(request) > 1:
+        url = request[1]
+    if isinstance(url, tuple) and len(url) == 4:  # httpx raw transport: (scheme, host, port, target)
+        scheme, host, port, target = url
+        url = f"{scheme.decode()}://{host.decode()}{f':{port}' if port else ''}{target.decode()}"
+    return None if url is None else str(url)
+
+
+def _redact_client_url(span: Any, request: Any) -> None:
+    try:
+        url = _request_url(request)
+        if url is None or not span.is_recording():
+            return
+        redacted = redact_url(url)
+        attrs = getattr(span, "attributes", None) or {}
+        keys = [k for k in ("url.full", "http.url") if k in attrs] or ["url.full"]
+        for key in keys:
+            span.set_attribute(key, redacted)
+    except Exception:  # never fail the outgoing request
+        logger.debug("infersight: redacting a client URL failed", exc_info=True)
+
+
+async def _redact_client_url_async(span: Any, request: Any) -> None:
+    _redact_client_url(span, request)
+
+
+__all__ = ["instrument_clients"]
