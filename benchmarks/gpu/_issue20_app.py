@@ -199,6 +199,14 @@ def build_app() -> Any:
         loop = asyncio.get_running_loop()  # not the engine's queue: the move waits for one forward only
         return {"device": await loop.run_in_executor(None, engine.move, to)}
 
+    @app.post("/_bench/release")
+    async def release() -> dict[str, bool]:
+        """Hand the allocator's cached blocks back to the driver (on the engine thread, between
+        forwards), so a co-located process can take that memory, as another tenant would."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(engine.pool, engine._release)
+        return {"released": True}
+
     @app.post("/_bench/fake")
     def fake(burner: int = -1, hog: int = -1) -> dict[str, int]:
         assert world is not None, "fake mode only"
