@@ -62,6 +62,10 @@ class GateThresholds:
     burst_gap_ns: int = 20_000_000_000
     #: a slow stretch that starts with a process and lasts less than this is its warm-up
     warmup_regime_ns: int = 60_000_000_000
+    #: the service-by-service gate also tests each service's own time (not only the failures that
+    #: start in it); off: only a user-facing SLI (entry requests' latency/errors) or failures open
+    #: an incident
+    service_latency: bool = True
 
 
 GATE = GateThresholds()
@@ -409,7 +413,8 @@ def detect_services(ops: pd.DataFrame, req: pd.DataFrame, *, window_ns: int, unt
         scale = ops["operation"].astype(str).map(med).fillna(float(np.median(self_ms[ok])) if ok.any() else 1.0)
         norm = self_ms / np.maximum(scale.to_numpy(dtype=float), 1e-3)
         slow = ok & (norm > (float(np.quantile(norm[ok], 0.95)) if ok.any() else np.inf))
-        for name, flags, use in (("errors", own & on, on), ("latency", slow, ok)):
+        series = (("errors", own & on, on), ("latency", slow, ok)) if g.service_latency else (("errors", own & on, on),)
+        for name, flags, use in series:
             if flags.sum() < g.min_errors:
                 continue
             inside = use if base_time is None else use & (start >= window_ns)
