@@ -95,6 +95,8 @@ async def run(host: str, port: int, path: str, rate: float, seconds: float) -> d
         while i < total and t0 + i / rate <= now:
             scheduled = t0 + i / rate
             i += 1
+            while idle and idle[-1].transport is None:  # the server closed it while idle (keep-alive timeout)
+                conns.remove(idle.pop())
             if idle:
                 conn = idle.pop()
             elif len(conns) < MAX_CONNECTIONS:
