@@ -45,9 +45,13 @@ def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     out = tmp_path / "run"
     err = tmp_path / "stderr.txt"
     with open(err, "wb") as err_file:
+        # a Ctrl-C reaches a process that did not inherit "SIGINT ignored": pytest started as a
+        # background job (`make test &` in a script) passes that on, and Python then installs no
+        # KeyboardInterrupt handler at all
         runner = subprocess.Popen([sys.executable, "-m", "infersight.cli", "demo", "scenario", "clean",
                                    "--duration", "120", "--out", str(out)],
-                                  stdout=subprocess.DEVNULL, stderr=err_file)
+                                  stdout=subprocess.DEVNULL, stderr=err_file,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 180
         pids: dict[str, int] = {}
