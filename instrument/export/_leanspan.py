@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,14 +49,18 @@ class _Event:
 class LeanTracer:
     """Makes :class:`LeanSpan` SERVER spans for one owned provider and processor."""
 
-    def __init__(self, provider: TracerProvider, processor: Any, scope_name: str, scope_version: str) -> None:
+    def __init__(self, provider: TracerProvider, processor: Any, scope_name: str, scope_version: str | None,
+                 schema_url: str | None = None, attributes: types.Attributes = None) -> None:
         self.provider = provider
         self.processor = processor
         self.sampler = provider.sampler
         self._default_sampler = is_parent_based_always_on(provider.sampler)
         self.id_generator = provider.id_generator
         self.resource = provider.resource
-        self.instrumentation_scope = InstrumentationScope(scope_name, scope_version)
+        self.instrumentation_scope = InstrumentationScope(scope_name, scope_version, schema_url, attributes)
+        # the exporter's own scope is queued as plain bytes; any other scope (an OTel contrib
+        # instrumentation's tracer from the same provider) as (scope, bytes)
+        self.primary = True
 
     def start_span(self, name: str, parent: Any, kind: SpanKind, attributes: dict[str, Any]) -> Any:
         parent_ctx = trace.get_current_span(parent).get_span_context() if parent is not None else None
@@ -186,12 +190,13 @@ class LeanSpan(trace.Span):
         if self.end_time is not None:
             return
         self.end_time = end_time if end_time is not None else time.time_ns()
+        tracer = self._tracer
         try:
             data = _otlp.encode_span(self)  # type: ignore[arg-type]
         except Exception:
             logger.warning("LeanSpan: encoding %r failed; span dropped", self.name, exc_info=True)
             return
-        self._tracer.processor.emit_encoded(data)
+        tracer.processor.emit_encoded(data if tracer.primary else (tracer.instrumentation_scope, data))
 
     def __repr__(self) -> str:
         return f"LeanSpan(name={self.name!r}, context={self._ctx!r})"
@@ -199,16 +204,42 @@ class LeanSpan(trace.Span):
 
 class LeanApiTracer(trace.Tracer):
     """The OTel ``Tracer`` API over a :class:`LeanTracer`: what infersight's own helpers (caches,
-    pools, jobs) start their spans with when the provider is infersight's own, so every span
-    infersight makes takes the lean path, not only the request's."""
+    pools, jobs) and, through :class:`OwnedTracerProvider`, every OTel instrumentation (DB-API,
+    httpx, ...) start their spans with when the provider is infersight's own, so every span the
+    process makes takes the lean path, not only the request's.
 
-    def __init__(self, lean: LeanTracer) -> None:
+    ``fallback`` makes the SDK tracer for the same scope: spans started with links (LeanSpan
+    keeps none) and every span after someone added a processor of their own to the provider
+    (they expect SDK spans) go there."""
+
+    def __init__(self, lean: LeanTracer, fallback: Callable[[], trace.Tracer] | None = None) -> None:
         self._lean = lean
+        self._fallback_factory = fallback
+        self._fallback: trace.Tracer | None = None
+
+    def _sdk(self) -> trace.Tracer | None:
+        if self._fallback is None and self._fallback_factory is not None:
+            self._fallback = self._fallback_factory()
+        return self._fallback
+
+    def _lean_ok(self, links: Sequence[Link] | None) -> bool:
+        if links:
+            return False
+        from infersight.instrument.export._configure import owned_processor
+
+        return owned_processor(self._lean.provider) is self._lean.processor
 
     def start_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
                    attributes: types.Attributes = None, links: Sequence[Link] | None = None,
                    start_time: int | None = None, record_exception: bool = True,
                    set_status_on_exception: bool = True) -> trace.Span:
+        if (links or self._fallback_factory is not None) and not self._lean_ok(links):
+            sdk = self._sdk()
+            if sdk is not None:
+                return sdk.start_span(name, context, kind, attributes, links, start_time,
+                                      record_exception, set_status_on_exception)
+            if links:
+                logger.debug("LeanSpan %r: links dropped (no SDK tracer to fall back on)", name)
         parent = context if context is not None else otel_context.get_current()
         span: trace.Span = self._lean.start_span(name, parent, kind, dict(attributes) if attributes else {})
         if start_time is not None and isinstance(span, LeanSpan):
@@ -228,7 +259,8 @@ class LeanApiTracer(trace.Tracer):
             yield current
 
 
-def lean_tracer_for(provider: Any, scope_name: str, scope_version: str) -> LeanTracer | None:
+def lean_tracer_for(provider: Any, scope_name: str, scope_version: str | None, schema_url: str | None = None,
+                    attributes: types.Attributes = None) -> LeanTracer | None:
     """A LeanTracer when ``provider`` was built by :func:`configure` and only its processor listens."""
     from infersight.instrument.export._configure import owned_processor
 
@@ -238,12 +270,28 @@ def lean_tracer_for(provider: Any, scope_name: str, scope_version: str) -> LeanT
         return None
     if batch_view(processor).emit is None or not lean_export_supported(exporter):
         return None  # an SDK without the seams the lean path needs: SDK spans, same data
-    tracer = LeanTracer(provider, processor, scope_name, scope_version)
+    tracer = LeanTracer(provider, processor, scope_name, scope_version, schema_url, attributes)
     if exporter.lean is None:
         exporter.lean = (tracer.resource, tracer.instrumentation_scope)
     elif exporter.lean[1] != tracer.instrumentation_scope:
-        return None
+        tracer.primary = False
+        tracer.instrumentation_scope = _shared_scope(tracer.instrumentation_scope)
     return tracer
+
+
+_SCOPES: dict[Any, InstrumentationScope] = {}
+
+
+def _shared_scope(scope: InstrumentationScope) -> InstrumentationScope:
+    """One object per distinct scope, so batches group its spans by identity (and memoise its
+    encoded head) instead of comparing scopes span by span."""
+    key = (scope.name, scope.version, scope.schema_url, repr(sorted((scope.attributes or {}).items())))
+    found = _SCOPES.get(key)
+    if found is None:
+        if len(_SCOPES) >= 256:
+            _SCOPES.clear()
+        found = _SCOPES[key] = scope
+    return found
 
 
 __all__ = ["LeanApiTracer", "LeanTracer", "LeanSpan", "lean_tracer_for", "Link"]

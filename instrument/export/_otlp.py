@@ -232,11 +232,12 @@ def _scope(scope: Any) -> bytes:
     return _ld(b"\x0a", body)
 
 
-def encode_request(spans: Sequence[ReadableSpan | bytes], lean: tuple[Any, Any] | None = None) -> bytes:
+def encode_request(spans: Sequence[ReadableSpan | bytes | tuple[Any, bytes]], lean: tuple[Any, Any] | None = None) -> bytes:
     """Serialised ``ExportTraceServiceRequest`` (same bytes as the SDK encoder's).
 
     ``bytes`` items are spans encoded by :class:`~infersight.instrument.export._leanspan.LeanSpan`;
-    they belong to ``lean = (resource, instrumentation_scope)``.
+    they belong to ``lean = (resource, instrumentation_scope)``; ``(scope, bytes)`` items are lean
+    spans of another scope of the same resource.
     """
     if lean is not None and spans and all(type(s) is bytes for s in spans):  # the lean path: one join
         resource, scope = lean
@@ -251,26 +252,32 @@ def encode_request(spans: Sequence[ReadableSpan | bytes], lean: tuple[Any, Any] 
     return _encode_grouped(spans, lean)
 
 
-def _encode_grouped(spans: Sequence[ReadableSpan | bytes], lean: tuple[Any, Any] | None) -> bytes:
+def _encode_grouped(spans: Sequence[ReadableSpan | bytes | tuple[Any, bytes]], lean: tuple[Any, Any] | None) -> bytes:
     # Group by identity first (Resource.__hash__ serialises its attributes to JSON on every call),
     # then merge equal-but-distinct objects the way the SDK encoder's dict grouping does.
     by_id: dict[tuple[int, int], tuple[Any, Any, list[bytes]]] = {}
     for span in spans:
-        if type(span) is bytes:  # pre-encoded by LeanSpan for the lean (resource, scope)
+        if isinstance(span, (bytes, tuple)):
+            # pre-encoded by LeanSpan: bytes of the lean (resource, scope), or (scope, bytes) of
+            # another scope of the same provider (an OTel instrumentation's tracer)
             if lean is None:
                 raise ValueError("pre-encoded spans need the exporter's lean resource and scope")
-            key = (id(lean[0]), id(lean[1]))
+            if isinstance(span, bytes):
+                scope, data = lean[1], span
+            else:
+                scope, data = span
+            key = (id(lean[0]), id(scope))
             entry = by_id.get(key)
             if entry is None:
-                entry = by_id[key] = (lean[0], lean[1], [])
-            entry[2].append(span)
+                entry = by_id[key] = (lean[0], scope, [])
+            entry[2].append(data)
             continue
-        resource, scope = span.resource, span.instrumentation_scope or None  # type: ignore[union-attr]
+        resource, scope = span.resource, span.instrumentation_scope or None
         key = (id(resource), id(scope))
         entry = by_id.get(key)
         if entry is None:
             entry = by_id[key] = (resource, scope, [])
-        entry[2].append(encode_span(span))  # type: ignore[arg-type]
+        entry[2].append(encode_span(span))
     grouped: dict[Any, dict[Any, list[bytes]]] = {}
     for resource, scope, encoded in by_id.values():
         grouped.setdefault(resource, {}).setdefault(scope, []).extend(encoded)
@@ -317,7 +324,7 @@ class LeanOTLPSpanExporter(OTLPSpanExporter):
             if exporter_is_shut_down(self):
                 return SpanExportResult.FAILURE
             # an SDK without the seams: lean_tracer_for() made no pre-encoded spans for it
-            return super().export([s for s in spans if not isinstance(s, bytes)])
+            return super().export([s for s in spans if not isinstance(s, (bytes, tuple))])
         with op(len(spans)) as result:
             try:
                 data = encode_request(spans, self.lean)

@@ -31,12 +31,12 @@ def tracer_for(provider: trace.TracerProvider) -> trace.Tracer:
     found = _TRACERS.get(provider)
     if found is None:
         from infersight.instrument.export._configure import is_default_provider
-        from infersight.instrument.export._leanspan import LeanApiTracer, lean_tracer_for
 
-        if is_default_provider(provider):  # a ProxyTracerProvider: follow a later configure()
-            return provider.get_tracer(SCOPE, _version())
-        lean = lean_tracer_for(provider, SCOPE, _version())
-        found = LeanApiTracer(lean) if lean is not None else provider.get_tracer(SCOPE, _version())
+        # configure()'s provider (OwnedTracerProvider) answers with a lean tracer itself; a
+        # ProxyTracerProvider is asked every time (it follows a later configure())
+        found = provider.get_tracer(SCOPE, _version())
+        if is_default_provider(provider):
+            return found
         try:
             _TRACERS[provider] = found
         except TypeError:  # a provider that cannot be weakly referenced: look it up each time

@@ -251,3 +251,133 @@ def test_owned_meter_provider_gets_the_same_duration_histogram_as_the_sdk() -> N
     assert boom.attributes["error.type"] == "RuntimeError" and boom.attributes["http.response.status_code"] == 500
     assert "cpython.gc.collections" in {m.name for rm in exported.resource_metrics
                                         for sm in rm.scope_metrics for m in sm.metrics}
+
+
+def test_every_instrumentation_on_the_owned_provider_gets_lean_spans_in_its_own_scope(
+        otlp_receiver: tuple[OtlpReceiver, str]) -> None:
+    """configure()'s provider hands OTel contrib instrumentations (here the real sqlite3 one)
+    lean tracers: their spans nest under the request, keep their own instrumentation scope and
+    share one resource with infersight's in the same export."""
+    import importlib.metadata
+    import sqlite3
+
+    from infersight.instrument.export._leanspan import LeanApiTracer
+    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+
+    receiver, url = otlp_receiver
+    app, (tel, _state) = _owned_app(url)  # type: ignore[misc]
+    assert isinstance(tel.tracer_provider.get_tracer("opentelemetry.instrumentation.sqlite3", "0.1"), LeanApiTracer)
+    SQLite3Instrumentor().instrument(tracer_provider=tel.tracer_provider)
+    try:
+        con = sqlite3.connect(":memory:", check_same_thread=False)
+
+        @app.get("/q/{n}")
+        async def query(n: int) -> dict[str, int]:
+            cur = con.cursor()
+            return {"v": cur.execute("SELECT ? + 1", (n,)).fetchone()[0]}
+
+        with serve(app) as base, httpx.Client(base_url=base) as client:
+            assert client.get("/q/41").json() == {"v": 42}
+            assert client.get("/cached/a").json() == {"v": "A"}
+    finally:
+        SQLite3Instrumentor().uninstrument()
+        uninstrument_app(app)
+        tel.shutdown()
+    spans = receiver.spans()
+    by_name = {s.name: (res, scope, s) for res, scope, s in spans}
+    _, server_scope, server = by_name["GET /q/{n}"]
+    res, scope, select = by_name["SELECT"]
+    assert server_scope.name == "infersight.instrument"
+    assert scope.name == "opentelemetry.instrumentation.sqlite3"
+    assert scope.version == importlib.metadata.version("opentelemetry-instrumentation-sqlite3")
+    assert select.trace_id == server.trace_id and select.parent_span_id == server.span_id
+    assert select.kind == select.SPAN_KIND_CLIENT
+    attrs = {kv.key: kv.value for kv in select.attributes}
+    assert attrs["db.system"].string_value == "sqlite"
+    assert {kv.key: kv.value.string_value for kv in res.attributes}["service.name"] == "lean-test"
+    _, _, cache = by_name["cache.lookup features"]
+    assert cache.parent_span_id == by_name["GET /cached/{key}"][2].span_id
+
+
+def test_lean_tracers_fall_back_to_sdk_spans_for_links_and_for_a_processor_added_later(
+        otlp_receiver: tuple[OtlpReceiver, str]) -> None:
+    from infersight.instrument.export._leanspan import LeanSpan
+    from opentelemetry.sdk.trace import Span as SdkSpan
+
+    receiver, url = otlp_receiver
+    tel = configure("fallback", endpoint=url, metric_reader=InMemoryMetricReader(), set_global=False)
+    tracer = tel.tracer_provider.get_tracer("some.library")
+    try:
+        lean = tracer.start_span("plain")
+        assert isinstance(lean, LeanSpan)
+        lean.end()
+        other = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=True,
+                            trace_flags=TraceFlags(1))
+        linked = tracer.start_span("linked", links=[Link(other, {"why": "batch"})])
+        assert isinstance(linked, SdkSpan), "a LeanSpan keeps no links: the SDK span does"
+        linked.end()
+        extra = InMemorySpanExporter()
+        tel.tracer_provider.add_span_processor(SimpleSpanProcessor(extra))
+        with tracer.start_as_current_span("after") as after:
+            assert isinstance(after, SdkSpan)
+        assert [s.name for s in extra.get_finished_spans()] == ["after"], \
+            "a processor added later sees the spans of tracers handed out before"
+        tel.flush()
+    finally:
+        tel.shutdown()
+    got = {s.name: s for _, _, s in receiver.spans()}
+    assert set(got) == {"plain", "linked", "after"}
+    (link,) = got["linked"].links
+    assert link.span_id.hex() == "b7ad6b7169203331"
+    assert {kv.key: kv.value.string_value for kv in link.attributes} == {"why": "batch"}
+
+
+def test_helper_metrics_on_the_owned_meter_provider_equal_the_sdks() -> None:
+    """Per-event instruments (cache, pool, GC) aggregate locally on configure()'s MeterProvider:
+    the exported points equal what the SDK aggregates for the same calls."""
+    from infersight.instrument import traced_pool_acquire
+    from infersight.instrument.metrics._families import SPECS
+
+    capture = _CapturingExporter()
+    tel = configure("m", span_exporter=InMemorySpanExporter(), metric_exporter=capture, export_interval_s=3600,
+                    set_global=False)
+    sdk_reader = InMemoryMetricReader()
+    sdk_mp = MeterProvider(metric_readers=[sdk_reader])
+    from infersight.instrument.export._otelhist import LocalCounter
+    from infersight.instrument.metrics._families import otel_instruments
+
+    assert isinstance(otel_instruments(tel.meter_provider).cache_requests, LocalCounter)
+    assert not isinstance(otel_instruments(sdk_mp).cache_requests, LocalCounter)
+    try:
+        for mp in (tel.meter_provider, sdk_mp):
+            features = traced_cache("features", tracer_provider=TracerProvider(), meter_provider=mp,
+                                    registry=CollectorRegistry())
+            for key in ("a", "b", "a", "a", "c"):
+                features.get_or_load(key, lambda k=key: k.upper())
+            acquire = traced_pool_acquire("db", tracer_provider=TracerProvider(), meter_provider=mp,
+                                          registry=CollectorRegistry())
+            for _ in range(3):
+                with acquire:
+                    pass
+            with pytest.raises(TimeoutError), acquire:
+                raise TimeoutError
+        tel.meter_provider.force_flush()
+        local_data = capture.batches[-1]
+    finally:
+        tel.shutdown()
+    sdk_data = sdk_reader.get_metrics_data()
+    requests = SPECS["infersight_cache_requests"].otel_name
+    local, sdk = _points(local_data, requests), _points(sdk_data, requests)
+    assert {k: dp.value for k, dp in local.items()} == {k: dp.value for k, dp in sdk.items()}
+    assert {dict(k)["cache.result"]: dp.value for k, dp in local.items()} == {"hit": 2, "miss": 3}
+    for name in (SPECS["db_client_connection_wait_time_seconds"].otel_name,
+                 SPECS["infersight_cache_miss_duration_seconds"].otel_name):
+        local, sdk = _points(local_data, name), _points(sdk_data, name)
+        assert set(local) == set(sdk) and local, name
+        for key, dp in local.items():
+            assert dp.count == sdk[key].count and list(dp.explicit_bounds) == list(sdk[key].explicit_bounds)
+    timeouts = SPECS["db_client_connection_timeouts"].otel_name
+    assert [dp.value for dp in _points(local_data, timeouts).values()] == [1]
+    metric = next(m for rm in local_data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+                  if m.name == requests)
+    assert metric.data.is_monotonic and metric.data.aggregation_temporality.name == "CUMULATIVE"
