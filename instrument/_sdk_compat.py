@@ -84,6 +84,12 @@ def plain_attributes(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
 
 # -- providers ---------------------------------------------------------------------------------
 
+def span_processors_raw(provider: Any) -> Any:
+    """The SDK's own sequence of a provider's span processors (a tuple it replaces, never
+    mutates, when one is added: compare by identity), or None."""
+    return getattr(getattr(provider, "_active_span_processor", None), "_span_processors", None)
+
+
 def span_processors(provider: Any) -> tuple[Any, ...] | None:
     """The span processors added to an SDK ``TracerProvider`` (None if the SDK hides them)."""
     active = getattr(provider, "_active_span_processor", None)

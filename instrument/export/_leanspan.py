@@ -19,7 +19,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from infersight.instrument._sdk_compat import batch_view, is_parent_based_always_on, lean_export_supported
+from infersight.instrument._sdk_compat import (
+    batch_view,
+    is_parent_based_always_on,
+    lean_export_supported,
+    span_processors_raw,
+)
 from infersight.instrument.export import _otlp
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -216,6 +221,7 @@ class LeanApiTracer(trace.Tracer):
         self._lean = lean
         self._fallback_factory = fallback
         self._fallback: trace.Tracer | None = None
+        self._checked_listeners: Any = None
 
     def _sdk(self) -> trace.Tracer | None:
         if self._fallback is None and self._fallback_factory is not None:
@@ -225,9 +231,15 @@ class LeanApiTracer(trace.Tracer):
     def _lean_ok(self, links: Sequence[Link] | None) -> bool:
         if links:
             return False
+        # the SDK replaces its tuple of processors when one is added: same tuple, same answer
+        listeners = span_processors_raw(self._lean.provider)
+        if listeners is not None and listeners is self._checked_listeners:
+            return True
         from infersight.instrument.export._configure import owned_processor
 
-        return owned_processor(self._lean.provider) is self._lean.processor
+        ok = owned_processor(self._lean.provider) is self._lean.processor
+        self._checked_listeners = listeners if ok else None
+        return ok
 
     def start_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
                    attributes: types.Attributes = None, links: Sequence[Link] | None = None,

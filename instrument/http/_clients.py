@@ -1,5 +1,6 @@
-"""Outgoing requests: the httpx/requests OTel instrumentations (when installed) propagate the trace
-and make CLIENT spans; infersight redacts their URLs (query values, ``user:password@``)."""
+"""Outgoing requests: the trace is propagated and CLIENT spans are made, by infersight's lean httpx
+patch on its own provider (:mod:`._httpx`) or by the httpx/requests OTel instrumentations (when
+installed); URLs are redacted (query values, ``user:password@``)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,23 @@ logger = logging.getLogger(__name__)
 
 
 def instrument_clients(state: Instrumentation, tp: Any) -> None:
-    """Outgoing traceparent for httpx/requests clients, when their OTel instrumentations are installed."""
+    """Outgoing traceparent and CLIENT spans for httpx/requests clients: httpx through infersight's
+    lean patch when ``tp`` is infersight's own provider (:mod:`._httpx`), else (and for requests)
+    through their OTel instrumentations, when installed."""
+    from infersight.instrument.export._configure import OwnedTracerProvider, owned_processor
+    from infersight.instrument.http import _httpx
+
+    lean_httpx = isinstance(tp, OwnedTracerProvider) and owned_processor(tp) is not None
+    if lean_httpx:
+        from infersight.instrument.helpers._sinks import tracer_for
+
+        undo = _httpx.install(tracer_for(tp), capture_query=state.capture_query)
+        if undo is not None:
+            state._restore.append(undo)
     for module, cls in (("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
                         ("opentelemetry.instrumentation.requests", "RequestsInstrumentor")):
+        if cls == "HTTPXClientInstrumentor" and (lean_httpx or _httpx.installed()):
+            continue  # patched lean (by this app or an earlier one): never two spans per request
         try:
             instrumentor = getattr(__import__(module, fromlist=[cls]), cls)()
         except ImportError:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
 from infersight.instrument import GcOptions, configure, instrument_app, traced_cache, uninstrument_app
 from infersight.instrument.export._otlp import encode_request
 from opentelemetry import trace
@@ -91,7 +92,7 @@ def test_all_lean_batches_take_one_join_with_the_same_bytes() -> None:
         [f"GET /{i}" for i in range(5)]
 
 
-def _owned_app(url: str, **kwargs: object) -> tuple[FastAPI, object]:
+def _owned_app(url: str, instrument_clients: bool = False, **kwargs: object) -> tuple[FastAPI, object]:
     tel = configure("lean-test", endpoint=url, schedule_delay_ms=50, metric_reader=InMemoryMetricReader(),
                     set_global=False, **kwargs)  # type: ignore[arg-type]
     app = make_app()
@@ -104,7 +105,7 @@ def _owned_app(url: str, **kwargs: object) -> tuple[FastAPI, object]:
         return {"v": features.get_or_load(key, lambda: key.upper())}
 
     state = instrument_app(app, tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider,
-                           registry=CollectorRegistry(), instrument_clients=False,
+                           registry=CollectorRegistry(), instrument_clients=instrument_clients,
                            gc=GcOptions(event_threshold_ms=0.0, pause_spans=False))
     return app, (tel, state)
 
@@ -381,3 +382,72 @@ def test_helper_metrics_on_the_owned_meter_provider_equal_the_sdks() -> None:
     metric = next(m for rm in local_data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
                   if m.name == requests)
     assert metric.data.is_monotonic and metric.data.aggregation_temporality.name == "CUMULATIVE"
+
+
+def test_owned_provider_traces_httpx_calls_with_lean_client_spans(otlp_receiver: tuple[OtlpReceiver, str]) -> None:
+    """On configure()'s provider, outgoing httpx calls (sync and async) get infersight's lean
+    CLIENT span: the callee's address, the redacted URL, the status, the traceparent the callee
+    receives, errors with their type; uninstrumenting puts httpx's own methods back."""
+    from opentelemetry.sdk.trace import Span as SdkSpan
+
+    receiver, url = otlp_receiver
+    seen: list[str | None] = []
+    downstream = FastAPI()
+
+    @downstream.get("/echo")
+    async def echo(request: Request) -> dict[str, Any]:
+        seen.append(request.headers.get("traceparent"))
+        return {}
+
+    @downstream.get("/fail")
+    async def fail() -> None:
+        raise HTTPException(503)
+
+    original = (httpx.HTTPTransport.handle_request, httpx.AsyncHTTPTransport.handle_async_request)
+    with serve(downstream) as down:
+        app, (tel, _state) = _owned_app(url, instrument_clients=True)  # type: ignore[misc]
+
+        @app.get("/call")
+        async def call() -> dict[str, int]:
+            async with httpx.AsyncClient() as client:
+                ok = await client.get(f"{down}/echo?token=s3cret")
+                failed = await client.get(f"{down}/fail")
+            with httpx.Client() as sync_client:
+                sync_client.get(f"{down}/echo")
+                with pytest.raises(httpx.ConnectError):
+                    sync_client.get("http://127.0.0.1:9/refused")
+            return {"ok": ok.status_code, "failed": failed.status_code}
+
+        try:
+            assert httpx.HTTPTransport.handle_request is not original[0], "the lean patch is installed"
+            with serve(app) as base:
+                assert httpx.get(f"{base}/call").json() == {"ok": 200, "failed": 503}
+        finally:
+            uninstrument_app(app)
+            tel.shutdown()
+    assert (httpx.HTTPTransport.handle_request, httpx.AsyncHTTPTransport.handle_async_request) == original
+    spans = [s for _, scope, s in receiver.spans()]
+    (server,) = [s for s in spans if s.name == "GET /call"]
+    clients = [s for s in spans if s.kind == s.SPAN_KIND_CLIENT]
+    (outer,) = [s for s in clients if s.span_id == server.parent_span_id]  # the test's own call
+    assert outer.trace_id == server.trace_id and not outer.parent_span_id
+    clients = [s for s in clients if s is not outer]
+    assert len(clients) == 4
+    for span in clients:
+        assert span.trace_id == server.trace_id and span.parent_span_id == server.span_id
+        assert span.name == "GET"
+    attrs = [{kv.key: kv.value for kv in s.attributes} for s in clients]
+    port = int(down.rsplit(":", 1)[1])
+    first = attrs[0]
+    assert first["server.address"].string_value == "127.0.0.1" and first["server.port"].int_value == port
+    assert first["url.full"].string_value == f"{down}/echo?token=REDACTED"
+    assert first["http.response.status_code"].int_value == 200 and "error.type" not in first
+    assert seen[0] is not None and seen[0].split("-")[2] == clients[0].span_id.hex(), \
+        "the callee's parent is the CLIENT span"
+    assert attrs[1]["error.type"].string_value == "503"
+    assert clients[1].status.code == clients[1].status.STATUS_CODE_ERROR
+    refused = clients[3]
+    assert attrs[3]["error.type"].string_value == "ConnectError"
+    (event,) = [e for e in refused.events if e.name == "exception"]
+    assert {kv.key: kv.value.string_value for kv in event.attributes}["exception.message"] == ""
+    assert not isinstance(tel.tracer_provider.get_tracer("x").start_span("probe"), SdkSpan)

@@ -42,6 +42,12 @@ def test_provider_and_batch_processor_seams() -> None:
     processor = BatchSpanProcessor(InMemorySpanExporter(), max_queue_size=8, max_export_batch_size=4)
     provider.add_span_processor(processor)
     assert compat.span_processors(provider) == (processor,)
+    raw = compat.span_processors_raw(provider)
+    assert tuple(raw) == (processor,) and compat.span_processors_raw(provider) is raw
+    extra = BatchSpanProcessor(InMemorySpanExporter())
+    provider.add_span_processor(extra)
+    assert compat.span_processors_raw(provider) is not raw, "adding a processor must be visible by identity"
+    extra.shutdown()
     view = compat.batch_view(processor)
     assert isinstance(view.queue, collections.deque) and view.queue.maxlen == 8
     assert view.worker_alive() and not view.is_shut_down()
