@@ -107,6 +107,8 @@ class Incident:
     types: list[TypeStats] = field(default_factory=list)
     incident_mask: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
     baseline_mask: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+    #: the slow stretch found is the process's warm-up (the reason says so in words)
+    warmup_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -183,7 +185,7 @@ def detect(req: pd.DataFrame, *, window_ns: int, until_ns: int, explicit_since: 
     start makes the warm-up look ordinary to the warm-up check): those requests are marked warm-up
     (``req["warmup"]`` is updated) and the rest is looked at again, once."""
     inc = _detect(req, window_ns=window_ns, until_ns=until_ns, explicit_since=explicit_since, baseline=baseline, g=g)
-    if inc.reason != WARMUP_REASON or inc.end_ns is None:
+    if not inc.warmup_only or inc.end_ns is None:
         return inc
     warm = req["warmup"].to_numpy(dtype=bool) | (req["start_ns"].to_numpy(dtype=np.int64) < inc.end_ns)
     if "fresh" in req.columns:  # and the rest of the instance's first seconds: still warming up
@@ -285,6 +287,7 @@ def _candidate(series: tuple[str, Segment, np.ndarray, np.ndarray], req: pd.Data
         return result
     if source == "auto" and seg.lo == 0 and _starts_with_process(req, onset, g) and end - onset < g.warmup_regime_ns:
         result.reason = WARMUP_REASON
+        result.warmup_only = True
         return result
     if seg.p_value > g.max_p_value:
         result.reason = f"no significant change (scan p = {seg.p_value:.2g})"

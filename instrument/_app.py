@@ -35,16 +35,13 @@ from infersight.instrument.runtime._loop import LoopLagMonitor
 from opentelemetry import metrics, trace
 from prometheus_client import CollectorRegistry
 
+from infersight._version import __version__
+
 logger = logging.getLogger(__name__)
 
 _ATTR = "_infersight_instrumentation"
 _SCOPE = "infersight.instrument"
 
-
-def _version() -> str:
-    from infersight._version import __version__
-
-    return __version__
 
 
 def instrument_app(
@@ -114,7 +111,7 @@ def instrument_app(
     reg = registry if registry is not None else prometheus_client.REGISTRY
     prom = prom_metrics(reg)
     otel = otel_instruments(mp)
-    tracer = tp.get_tracer(_SCOPE, _version())
+    tracer = tp.get_tracer(_SCOPE, __version__)
     h, priv = opts.health, opts.privacy
     readiness = Readiness(h.checks, timeout_s=h.timeout_s)
     state = Instrumentation(
@@ -127,7 +124,7 @@ def instrument_app(
         set_capture_exception_messages(priv.capture_exception_messages)
 
     if mode == "lean" and opts.export.lean_spans:
-        state._lean = lean_tracer_for(tp, _SCOPE, _version())
+        state._lean = lean_tracer_for(tp, _SCOPE, __version__)
         augmenting = owned_metric_exporter(mp)
         if augmenting is not None:
             spec = SPECS["http_server_request_duration_seconds"]

@@ -33,6 +33,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
+from infersight._version import __version__
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
@@ -181,7 +183,7 @@ def configure(
                 return made
 
             metric_exporter = factory()
-        augmenting = AugmentingMetricExporter(metric_exporter, "infersight.instrument", _version())
+        augmenting = AugmentingMetricExporter(metric_exporter, "infersight.instrument", __version__)
         metric_reader = PeriodicExportingMetricReader(
             augmenting, export_interval_millis=batch.export_interval_s * 1000,
             export_timeout_millis=batch.metric_export_timeout_s * 1000)
@@ -279,11 +281,6 @@ def gpu_metric_exporter(provider: Any) -> tuple[MetricExporter, Resource] | None
     factory, resource = entry
     return factory(), resource
 
-
-def _version() -> str:
-    from infersight._version import __version__
-
-    return __version__
 
 
 def is_default_provider(provider: object) -> bool:

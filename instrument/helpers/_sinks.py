@@ -14,15 +14,12 @@ from infersight.instrument.metrics._families import (
 from opentelemetry import metrics, trace
 from prometheus_client import CollectorRegistry
 
+from infersight._version import __version__
+
 SCOPE = "infersight.instrument"
 # provider -> the tracer helpers use with it: a lean one when infersight built the provider
 _TRACERS: weakref.WeakKeyDictionary[Any, trace.Tracer] = weakref.WeakKeyDictionary()
 
-
-def _version() -> str:
-    from infersight._version import __version__
-
-    return __version__
 
 
 def tracer_for(provider: trace.TracerProvider) -> trace.Tracer:
@@ -34,7 +31,7 @@ def tracer_for(provider: trace.TracerProvider) -> trace.Tracer:
 
         # configure()'s provider (OwnedTracerProvider) answers with a lean tracer itself; a
         # ProxyTracerProvider is asked every time (it follows a later configure())
-        found = provider.get_tracer(SCOPE, _version())
+        found = provider.get_tracer(SCOPE, __version__)
         if is_default_provider(provider):
             return found
         try:
