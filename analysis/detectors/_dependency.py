@@ -30,6 +30,10 @@ class Thresholds:
     max_p_value: float = 0.01
     #: a service's own time rose, but no CPU metric says whether it lost CPU or ran more code
     no_cpu_metrics_support: float = 0.7
+    #: a traced callee's GC pause time that rose by this share of its calls' own-time rise, and
+    #: by this ratio, is why it got slower
+    callee_gc_share: float = 0.25
+    callee_gc_ratio: float = 2.0
 
 
 T = Thresholds()
@@ -73,6 +77,43 @@ def _cpu_evidence(ctx: Context, service: str) -> tuple[str, float, list[Evidence
     if per_a > 1.3 * per_b:
         return (f"; it uses {per_b * 1e3:.1f} -> {per_a * 1e3:.1f} ms of CPU per request: more work per request"), 1.0, ev
     return "", T.no_cpu_metrics_support, ev
+
+
+def _gc_ms(ctx: Context, service: str, lo: int, hi: int) -> float:
+    """GC pause ms of ``service``'s processes in [lo, hi) (de-duplicated runtime events)."""
+    ev = ctx.table("runtime_events")
+    if ev.empty:
+        return 0.0
+    sel = ev[(ev["kind"] == "gc") & (ev["service"].astype(str) == service)
+             & (ev["start_ns"] >= lo) & (ev["start_ns"] < hi)]
+    return float(sel["duration_ms"].sum())
+
+
+def callee_mechanism(ctx: Context, service: str, rise_ms_total: float) -> tuple[Category | None, str, float,
+                                                                               list[Evidence]]:
+    """Why a traced downstream service's own time (or the queue before it answers) rose, from its
+    own telemetry: its GC pauses (a rise covering at least ``T.callee_gc_share`` of the calls'
+    total rise ``rise_ms_total``) -> gc_pause; its CPU (more CPU per request, or a host busier
+    with others) -> cpu_contention; neither -> None (it waits on something: slow_downstream).
+    Returns (category, text, support, evidence)."""
+    inc = ctx.incident
+    if inc.onset_ns is None or inc.baseline_ns is None:
+        return None, "", 1.0, []
+    hi = inc.end_ns or ctx.tel.until_ns
+    dur_i = max(1e-9, (hi - inc.onset_ns) / 1e9)
+    dur_b = max(1e-9, (inc.baseline_ns[1] - inc.baseline_ns[0]) / 1e9)
+    gc_i, gc_b = _gc_ms(ctx, service, inc.onset_ns, hi), _gc_ms(ctx, service, *inc.baseline_ns)
+    gc_rise = gc_i - gc_b * dur_i / dur_b
+    if gc_i > 0 and rise_ms_total > 0 and gc_rise >= T.callee_gc_share * rise_ms_total \
+            and gc_i / dur_i >= T.callee_gc_ratio * gc_b / dur_b:
+        ev = [Evidence("gc_pause_ms_per_second", round(gc_i / dur_i, 2), round(gc_b / dur_b, 2))]
+        text = (f"; its GC pauses rose {gc_b / dur_b:.1f} -> {gc_i / dur_i:.1f} ms per second "
+                f"(as much as {min(1.0, gc_rise / rise_ms_total):.0%} of the rise of its calls' own time)")
+        return Category.GC_PAUSE, text, 1.0, ev
+    cpu_txt, cpu_support, cpu_ev = _cpu_evidence(ctx, service)
+    if cpu_txt:
+        return Category.CPU_CONTENTION, cpu_txt, cpu_support, cpu_ev
+    return None, "", 1.0, cpu_ev
 
 
 class DependencyDetector:
@@ -131,6 +172,26 @@ class DependencyDetector:
                 "that became CPU-bound (a profile of the slow period: py-spy).",
                 "Give the service dedicated cores / a CPU limit that matches its load; scale out."],
                 chain=[f"service {ch.entity} own time", "CPU contention", "P99"])
+        if ch.role in ("self", "net"):  # a traced callee: its own telemetry may say why
+            inc_s = sampled & ctx.inc  # the sampled incident requests' rise, scaled to all of them
+            rise_total = float(rise[inc_s].sum()) * int(ctx.inc.sum()) / max(1, int(inc_s.sum()))
+            category, why, support, mech_ev = callee_mechanism(ctx, ch.entity, rise_total)
+            if category is not None:
+                evidence.extend(mech_ev)
+                where = "its own time" if ch.role == "self" else "its queue before it answers"
+                label = "GC pauses" if category == Category.GC_PAUSE else "CPU"
+                cause = Cause(category, ch.entity, "service", f"{where}: {per_call}{why}",
+                              f"Service '{ch.entity}' got slower ({label}): {where} {per_call}, "
+                              f"{ch.share:.0%} of the P99 excess{why}", ch.part, active, ch.share, _test(ch),
+                              support=min(1.0, ch.rose_share / 0.5) * support, service=ch.entity)
+                return finding(ctx, cause, evidence=evidence, counterfactual_ms=rise, remediation=[
+                    f"Profile '{ch.entity}' over the slow period: " + (
+                        "what allocates the objects its gen-2 collections scan (reference cycles, caches "
+                        "that keep graphs alive); gc.freeze() after start-up, fewer long-lived objects."
+                        if category == Category.GC_PAUSE else
+                        "a code path that became CPU-bound, or a neighbour taking its cores (py-spy, "
+                        "container CPU throttling).")],
+                    chain=[f"service {ch.entity}", label, "calls to it", "P99"])
         where = {"self": "its own time", "net": "the network / its queue before it answers",
                  "dep": "its calls"}[ch.role]
         what = "more calls to it (a cache or retry change upstream?)" if more_calls else where
@@ -147,4 +208,4 @@ class DependencyDetector:
 
 DETECTOR = DependencyDetector()
 
-__all__ = ["DETECTOR", "DependencyDetector", "Thresholds"]
+__all__ = ["DETECTOR", "DependencyDetector", "Thresholds", "callee_mechanism"]

@@ -20,6 +20,7 @@ from infersight.analysis._context import Context
 from infersight.analysis._finding import Evidence, Finding
 from infersight.analysis._stats import Test, as_bool, binomial_excess, mann_whitney, rate_increase
 from infersight.analysis.detectors._base import Cause, finding
+from infersight.analysis.detectors._dependency import callee_mechanism
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ class ServiceDetector:
         for score, service, what, text in scored:
             category = Category.CODE_DEFECT if what == "errors" else (
                 Category.CPU_CONTENTION if service in entry else Category.SLOW_DOWNSTREAM)
+            if category == Category.SLOW_DOWNSTREAM:  # a traced callee: does its CPU say why?
+                found, why, _support, _ev = callee_mechanism(ctx, service, 0.0)
+                if found is not None:
+                    category, text = found, text + why
             share = float(min(1.0, score / max(top, 1e-9)) * 0.5)
             cause = Cause(category, service, "service", text, f"{prefix}: '{service}' changed most: {text}",
                           f"self:{service}", np.zeros(len(ctx.requests), dtype=bool), share,
@@ -194,14 +199,20 @@ class ServiceDetector:
         share = ctx.excess_share(active) if ctx.total_excess > 0 else 0.5 * test.effect
         category = Category.CPU_CONTENTION if entry else Category.SLOW_DOWNSTREAM
         what = "its own code" if entry else "its own time per call"
-        cause = Cause(category, service, "service" if entry else "dependency",
-                      f"{what} {mb:.1f} -> {ma:.1f} ms (median of {int(a.sum())} calls)",
-                      f"'{service}' got slower in {what}: {mb:.1f} -> {ma:.1f} ms per call", f"self:{service}",
+        why, support, mech_ev = "", 1.0, list[Evidence]()
+        if not entry:  # a traced callee: its GC or CPU may say why its own time rose
+            rise_total = float(np.clip(own[a] - float(np.mean(own[b])), 0, None).sum())
+            found, why, support, mech_ev = callee_mechanism(ctx, service, rise_total)
+            if found is not None:
+                category = found
+        cause = Cause(category, service, "service" if entry or category != Category.SLOW_DOWNSTREAM else "dependency",
+                      f"{what} {mb:.1f} -> {ma:.1f} ms (median of {int(a.sum())} calls){why}",
+                      f"'{service}' got slower in {what}: {mb:.1f} -> {ma:.1f} ms per call{why}", f"self:{service}",
                       active, share, Test(test.name, test.p_value, test.effect, test.n_a, test.n_b),
-                      support=min(1.0, int(a.sum()) / 30.0), service=service)
+                      support=min(1.0, int(a.sum()) / 30.0) * support, service=service)
         return finding(ctx, cause, evidence=[
             Evidence("own_ms_per_call_median", round(ma, 2), round(mb, 2), ctx.exemplars(active)),
-            Evidence("calls", int(a.sum()), int(b.sum()))],
+            Evidence("calls", int(a.sum()), int(b.sum())), *mech_ev],
             remediation=[f"Profile '{service}' over the slow period (its own code, its host's CPU, GC); compare "
                          "with the baseline."],
             chain=[f"service {service}", "own time per call", "callers' latency"])
