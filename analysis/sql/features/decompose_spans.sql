@@ -11,7 +11,10 @@
 --           for database calls - one dependency per database (a file path: its file name), never
 --           per statement - else the
 --           server address or URL host, else the span name)
---   'pool'  a connection-pool acquire (spans carrying a pool-name attribute; entity: the pool)
+--   'pool'  a connection-pool acquire (spans carrying a pool-name attribute; entity: the pool), and a
+--           CLIENT span inside one, as its child or as a sibling within its interval (SQLAlchemy's
+--           instrumentation traces the checkout as a DB 'connect' span: that wait is the pool's,
+--           not the database's; a sibling's time is already the pool span's, so its self time is 0)
 --   'cache' a cache lookup (spans carrying cache.name; entity: the cache; hit says hit or miss)
 --   'self'  anything else: the service's own work (entity: the service)
 -- engine_queue_ms / engine_compute_ms: an inference engine's own split of a request span (vLLM
@@ -23,20 +26,38 @@ WITH s AS (
       AND NOT (st.kind = 'client' AND st.parent_span_id IS NULL)
       AND st.name NOT IN ('gc.pause', 'event_loop.blocked')
 ),
-kids AS (
-    SELECT c.tkey, c.parent_span_id AS span_id,
-           sum(greatest(0, least(c.end_ns, p.end_ns) - greatest(c.start_ns, p.start_ns))) AS child_ns
-    FROM s c JOIN s p ON p.tkey = c.tkey AND p.span_id = c.parent_span_id
-    GROUP BY ALL
-),
 callee AS (
     SELECT tkey, parent_span_id AS span_id, any_value(service) AS service
     FROM s WHERE kind = 'server' AND parent_span_id IS NOT NULL GROUP BY ALL
+),
+pools AS (
+    SELECT tkey, span_id, parent_span_id, start_ns, end_ns,
+           coalesce(attrs['db.client.connection.pool.name'], attrs['pool.name'], attrs['infersight.pool.name']) AS pool
+    FROM s
+    WHERE coalesce(attrs['db.client.connection.pool.name'], attrs['pool.name'], attrs['infersight.pool.name']) IS NOT NULL
+),
+in_pool AS (
+    SELECT c.tkey, c.span_id, any_value(p.pool) AS pool, bool_and(p.span_id <> c.parent_span_id) AS sibling
+    FROM s c JOIN pools p ON p.tkey = c.tkey
+     AND (p.span_id = c.parent_span_id
+          OR (p.parent_span_id = c.parent_span_id AND c.start_ns >= p.start_ns AND c.end_ns <= p.end_ns + 1000000))
+    WHERE c.kind = 'client'
+    GROUP BY ALL
+),
+kids AS (  -- a CLIENT span within a sibling pool span is that span's time: not counted twice
+    SELECT c.tkey, c.parent_span_id AS span_id,
+           sum(greatest(0, least(c.end_ns, p.end_ns) - greatest(c.start_ns, p.start_ns))) AS child_ns
+    FROM s c JOIN s p ON p.tkey = c.tkey AND p.span_id = c.parent_span_id
+    LEFT JOIN in_pool ip ON ip.tkey = c.tkey AND ip.span_id = c.span_id
+    WHERE NOT coalesce(ip.sibling, false)
+    GROUP BY ALL
 )
 SELECT
     s.tkey, s.span_id, s.parent_span_id, s.kind, s.service, s.name, s.start_ns, s.end_ns,
-    greatest(0, (s.end_ns - s.start_ns) - coalesce(kd.child_ns, 0))           AS self_ns,
+    CASE WHEN pp.sibling THEN 0
+         ELSE greatest(0, (s.end_ns - s.start_ns) - coalesce(kd.child_ns, 0)) END AS self_ns,
     CASE
+        WHEN s.kind = 'client' AND pp.pool IS NOT NULL THEN 'pool'
         WHEN s.kind = 'client' AND ce.service IS NOT NULL THEN 'net'
         WHEN s.kind = 'client' THEN 'dep'
         WHEN coalesce(s.attrs['db.client.connection.pool.name'], s.attrs['pool.name'],
@@ -45,6 +66,7 @@ SELECT
         ELSE 'self'
     END                                                                       AS role,
     CASE
+        WHEN s.kind = 'client' AND pp.pool IS NOT NULL THEN pp.pool
         WHEN s.kind = 'client' AND ce.service IS NOT NULL THEN ce.service
         WHEN s.kind = 'client' THEN coalesce(
             s.attrs['peer.service'],
@@ -73,4 +95,5 @@ SELECT
         + coalesce(TRY_CAST(s.attrs['gen_ai.latency.time_in_model_decode'] AS DOUBLE), 0) * 1e3 AS engine_compute_ms
 FROM s
 LEFT JOIN kids kd ON kd.tkey = s.tkey AND kd.span_id = s.span_id
-LEFT JOIN callee ce ON ce.tkey = s.tkey AND ce.span_id = s.span_id;
+LEFT JOIN callee ce ON ce.tkey = s.tkey AND ce.span_id = s.span_id
+LEFT JOIN in_pool pp ON pp.tkey = s.tkey AND pp.span_id = s.span_id;
