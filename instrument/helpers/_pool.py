@@ -31,6 +31,7 @@ from typing import Any, Literal
 from infersight.instrument._errors import ConfigurationError
 from infersight.instrument.helpers._sinks import Sinks
 from infersight.instrument.http._redact import status_description
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry
@@ -45,7 +46,7 @@ def is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or "Timeout" in type(exc).__name__
 
 
-_Frame = tuple[Span, int, bool]  # (span, perf_counter_ns at start, span is ours to end)
+_Frame = tuple[Span, int, bool, Any]  # (span, perf_counter_ns at start, ours to end, context token)
 
 
 class traced_pool_acquire:  # noqa: N801 - used like a function
@@ -114,18 +115,26 @@ class traced_pool_acquire:  # noqa: N801 - used like a function
         current = trace.get_current_span() if self._mode == "current" else None
         if current is not None and current.is_recording() and getattr(current, "kind", None) != SpanKind.SERVER:
             current.set_attributes(facts)
-            frame: _Frame = (current, time.perf_counter_ns(), False)
+            frame: _Frame = (current, time.perf_counter_ns(), False, None)
         else:
             span = self._sinks.tracer.start_span("pool.acquire", kind=SpanKind.INTERNAL, attributes=facts)
-            frame = (span, time.perf_counter_ns(), True)
+            # current while the block runs: what the pool does to hand a connection over (SQLAlchemy's
+            # instrumented 'connect', a ping) nests under the wait instead of beside it
+            token = otel_context.attach(trace.set_span_in_context(span))
+            frame = (span, time.perf_counter_ns(), True, token)
         self._frames.set((*self._frames.get(), frame))
         return self
 
     def __exit__(self, et: Any, exc: BaseException | None, tb: Any) -> None:
         frames = self._frames.get()
         self._frames.set(frames[:-1])
-        span, t0, ours = frames[-1]
+        span, t0, ours, token = frames[-1]
         wait = (time.perf_counter_ns() - t0) / 1e9
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception:  # entered in another context (a task switch): nothing to restore here
+                logger.debug("traced_pool_acquire %r: context not restored", self.pool_name, exc_info=True)
         self.wait_s = wait
         with _WAITING_LOCK:
             _WAITING[self.pool_name] = max(0, _WAITING.get(self.pool_name, 1) - 1)

@@ -139,6 +139,45 @@ def test_pool_size_in_use_and_waiters_go_on_the_span(providers: Providers) -> No
         traced_pool_acquire("db", size=0)
 
 
+def test_what_the_pool_does_inside_the_wait_nests_under_it(providers: Providers) -> None:
+    """SQLAlchemy's instrumentation traces a checkout as a DB 'connect' span: made while the
+    acquire waits, it is a child of pool.acquire (not a sibling over the same time), and the
+    acquire's span is no longer current afterwards."""
+    tracer = providers.tracer_provider.get_tracer("sqlalchemy-like")
+    with tracer.start_as_current_span("GET /pay", kind=SpanKind.SERVER) as server:
+        with traced_pool_acquire("db", **_kw(providers)):
+            with tracer.start_as_current_span("connect", kind=SpanKind.CLIENT):
+                pass
+        with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT):
+            pass
+    by_name = {s.name: s for s in providers.spans.get_finished_spans()}
+    assert by_name["connect"].parent.span_id == by_name["pool.acquire"].context.span_id
+    assert by_name["pool.acquire"].parent.span_id == server.get_span_context().span_id
+    assert by_name["SELECT"].parent.span_id == server.get_span_context().span_id
+
+
+async def _acquire_in_task(acquire: Any, tracer: Any) -> None:
+    async with acquire:
+        await asyncio.sleep(0)
+        with tracer.start_as_current_span("connect", kind=SpanKind.CLIENT):
+            pass
+
+
+def test_async_acquires_in_concurrent_tasks_each_nest_their_own_work(providers: Providers) -> None:
+    tracer = providers.tracer_provider.get_tracer("app")
+    acquire = traced_pool_acquire("db", **_kw(providers))
+
+    async def main() -> None:
+        await asyncio.gather(*(_acquire_in_task(acquire, tracer) for _ in range(3)))
+
+    asyncio.run(main())
+    spans = providers.spans.get_finished_spans()
+    acquires = {s.context.span_id for s in spans if s.name == "pool.acquire"}
+    connects = [s for s in spans if s.name == "connect"]
+    assert len(acquires) == 3 and len(connects) == 3
+    assert {c.parent.span_id for c in connects} == acquires, "each task's connect under its own wait"
+
+
 def test_span_current_records_onto_the_apps_own_pool_span(providers: Providers) -> None:
     tracer = providers.tracer_provider.get_tracer("app")
     with tracer.start_as_current_span("checkout connection"):
