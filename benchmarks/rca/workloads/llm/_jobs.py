@@ -1,8 +1,11 @@
 """The server's periodic jobs, each a ``traced_job``; two of them carry faults.
 
 - ``rebuild_vocab_index`` (``loop_block_job``): rebuilds a 300k-entry dict ON the event loop,
-  ``block_ms`` at a time every ``period_s``: every request waits. ``loop_block_fixed`` is the
-  same job run with ``asyncio.to_thread`` (the fix): a healthy run.
+  ``block_ms`` at a time every ``period_s``: every request waits. ``job_in_thread`` is the same
+  job moved to ``asyncio.to_thread``: still a fault (the CPU-bound thread takes the GIL and its
+  garbage brings gen-2 pauses: clients saw P99 x14 while it ran when this was labelled "the
+  fix"). ``loop_block_fixed`` runs it in a worker process that keeps the index and hands back
+  its size (the fix for CPU-bound Python): a healthy run.
 - ``refresh_adapter_index`` (``gc_job``): reloads ``objects`` small containers in a worker
   thread and keeps them until the next run; the old ones die old, so gen-2 collections (which
   stop every thread, the event loop included) follow each run.
@@ -12,8 +15,10 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from infersight.instrument import traced_job
@@ -53,18 +58,35 @@ async def _wait_for(plan: FaultPlan, *families: str) -> Any:
         await asyncio.sleep(0.25)
 
 
+def build_vocab_index_size(block_ms: float) -> int:
+    """In the worker process: build the index there (it serves lookups from there) and return its size."""
+    global _WORKER_INDEX
+    _WORKER_INDEX = build_vocab_index(block_ms)
+    return len(_WORKER_INDEX)
+
+
+_WORKER_INDEX: dict[str, tuple[int, int]] = {}
+
+
 async def vocab_index_loop(state: JobState, plan: FaultPlan, rng: random.Random) -> None:
     job = traced_job("rebuild_vocab_index")
+    pool: ProcessPoolExecutor | None = None
     while True:
-        fault = await _wait_for(plan, "loop_block_job", "loop_block_fixed")
+        fault = await _wait_for(plan, "loop_block_job", "job_in_thread", "loop_block_fixed")
         block_ms = fault.param("block_ms", 1000.0) * rng.uniform(0.85, 1.15)
         async with job as run:
             if fault.family == "loop_block_job":
                 index = build_vocab_index(block_ms)  # the bug: CPU-bound work on the event loop
-            else:
+                run.rows = len(index)
+                state.vocab_index = index
+            elif fault.family == "job_in_thread":  # off the loop, not off the GIL
                 index = await asyncio.to_thread(build_vocab_index, block_ms)
-            run.rows = len(index)
-        state.vocab_index = index
+                run.rows = len(index)
+                state.vocab_index = index
+            else:  # the fix: another process (its own interpreter, GIL and GC)
+                if pool is None:
+                    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                run.rows = await asyncio.get_running_loop().run_in_executor(pool, build_vocab_index_size, block_ms)
         await asyncio.sleep(fault.param("period_s", 12.0) * rng.uniform(0.9, 1.1))
 
 
