@@ -269,7 +269,7 @@ def _candidate(series: tuple[str, Segment, np.ndarray, np.ndarray], req: pd.Data
     if base_use is None:
         seg = extend(k_best, n_best, seg, lo_min=lo_min)
     t = len(k_best)
-    gap = max(g.min_steps, min(int(g.burst_gap_ns // step), t // 4))
+    gap = max(g.min_steps, min(int(g.burst_gap_ns // step), t // 3))
     seg = cluster(k_best, n_best, seg, gap=gap, lo_min=lo_min, keep_before=min(seg.lo, max(g.min_steps, seg.lo // 3)))
     onset, end = t0 + seg.lo * step, min(until_ns, t0 + seg.hi * step)
     inc = seg_use & (start >= onset) & (start < end)

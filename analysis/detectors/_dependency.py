@@ -34,6 +34,10 @@ class Thresholds:
     #: by this ratio, is why it got slower
     callee_gc_share: float = 0.25
     callee_gc_ratio: float = 2.0
+    #: own time rose while requests per second rose this much and CPU per request did not: the
+    #: service is busier with more traffic (a load swing), weak evidence of a fault
+    load_rise: float = 1.3
+    load_support: float = 0.02
 
 
 T = Thresholds()
@@ -76,6 +80,10 @@ def _cpu_evidence(ctx: Context, service: str) -> tuple[str, float, list[Evidence
     ev.append(Evidence("cpu_ms_per_request", round(per_a * 1e3, 2), round(per_b * 1e3, 2)))
     if per_a > 1.3 * per_b:
         return (f"; it uses {per_b * 1e3:.1f} -> {per_a * 1e3:.1f} ms of CPU per request: more work per request"), 1.0, ev
+    ev.append(Evidence("requests_per_second", round(reqs_a, 2), round(reqs_b, 2)))
+    if reqs_a >= T.load_rise * reqs_b:  # same CPU per request, no neighbour: more of them
+        return (f"; requests per second rose {reqs_b:.1f} -> {reqs_a:.1f} with the same CPU per request: "
+                "more load, not less CPU"), T.load_support, ev
     return "", T.no_cpu_metrics_support, ev
 
 
@@ -111,7 +119,7 @@ def callee_mechanism(ctx: Context, service: str, rise_ms_total: float) -> tuple[
                 f"(as much as {min(1.0, gc_rise / rise_ms_total):.0%} of the rise of its calls' own time)")
         return Category.GC_PAUSE, text, 1.0, ev
     cpu_txt, cpu_support, cpu_ev = _cpu_evidence(ctx, service)
-    if cpu_txt:
+    if cpu_txt and cpu_support >= 1.0:  # a neighbour, or more CPU per request (not: more load)
         return Category.CPU_CONTENTION, cpu_txt, cpu_support, cpu_ev
     return None, "", 1.0, cpu_ev
 
