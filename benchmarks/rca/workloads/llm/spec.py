@@ -48,7 +48,8 @@ FAULTS = {
                       "params": {"block_ms": [500, 3000], "period_s": [10, 15]},
                       "expected": {"category": ["periodic_job_interference", "gc_pause"],
                                    "entity": "rebuild_vocab_index", "service": _SERVICE}},
-    # the fix: the same job in a worker process (own interpreter, GIL and GC): a healthy run
+    # the fix: the same job in a low-priority worker process (own interpreter, GIL and GC; the
+    # server's threads first for the CPU): a healthy run
     "loop_block_fixed": {"targets": ["rebuild_vocab_index"],
                          "params": {"block_ms": [500, 3000], "period_s": [10, 15]},
                          "expected": {"category": [], "entity": "", "service": ""}},
