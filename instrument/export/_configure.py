@@ -243,9 +243,22 @@ class OwnedTracerProvider(TracerProvider):
 
         if not instrumenting_module_name or getattr(self, "_disabled", False):
             return sdk()  # the SDK's answer: a warning and scope "", or OTEL_SDK_DISABLED's no-op
+        # one tracer per scope, as the SDK keeps (libraries that call get_tracer per request)
+        key = (instrumenting_module_name, instrumenting_library_version or "", schema_url or "",
+               repr(sorted(dict(attributes).items())) if attributes else "")
+        cache: dict[Any, trace.Tracer] = self.__dict__.setdefault("_infersight_lean_tracers", {})
+        found = cache.get(key)
+        if found is not None:
+            return found
         lean = lean_tracer_for(self, instrumenting_module_name, instrumenting_library_version or "", schema_url,
                                attributes)
-        return LeanApiTracer(lean, fallback=sdk) if lean is not None else sdk()
+        if lean is None:  # someone added a processor: SDK tracers from now on
+            return sdk()
+        made = LeanApiTracer(lean, fallback=sdk)
+        if len(cache) >= 1024:
+            cache.clear()
+        cache[key] = made
+        return made
 
 
 def owned_processor(provider: Any) -> BoundedBatchSpanProcessor | None:

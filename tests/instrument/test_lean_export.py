@@ -309,6 +309,8 @@ def test_lean_tracers_fall_back_to_sdk_spans_for_links_and_for_a_processor_added
     tel = configure("fallback", endpoint=url, metric_reader=InMemoryMetricReader(), set_global=False)
     tracer = tel.tracer_provider.get_tracer("some.library")
     try:
+        assert tel.tracer_provider.get_tracer("some.library") is tracer, "one tracer per scope, as the SDK keeps"
+        assert tel.tracer_provider.get_tracer("some.library", "2.0") is not tracer
         lean = tracer.start_span("plain")
         assert isinstance(lean, LeanSpan)
         lean.end()
@@ -321,13 +323,15 @@ def test_lean_tracers_fall_back_to_sdk_spans_for_links_and_for_a_processor_added
         tel.tracer_provider.add_span_processor(SimpleSpanProcessor(extra))
         with tracer.start_as_current_span("after") as after:
             assert isinstance(after, SdkSpan)
-        assert [s.name for s in extra.get_finished_spans()] == ["after"], \
+        with tel.tracer_provider.get_tracer("another.library").start_as_current_span("after2") as after2:
+            assert isinstance(after2, SdkSpan), "a tracer asked for after the processor was added"
+        assert [s.name for s in extra.get_finished_spans()] == ["after", "after2"], \
             "a processor added later sees the spans of tracers handed out before"
         tel.flush()
     finally:
         tel.shutdown()
     got = {s.name: s for _, _, s in receiver.spans()}
-    assert set(got) == {"plain", "linked", "after"}
+    assert set(got) == {"plain", "linked", "after", "after2"}
     (link,) = got["linked"].links
     assert link.span_id.hex() == "b7ad6b7169203331"
     assert {kv.key: kv.value.string_value for kv in link.attributes} == {"why": "batch"}
