@@ -217,14 +217,14 @@ class LeanApiTracer(trace.Tracer):
     keeps none) and every span after someone added a processor of their own to the provider
     (they expect SDK spans) go there."""
 
-    def __init__(self, lean: LeanTracer, fallback: Callable[[], trace.Tracer] | None = None) -> None:
+    def __init__(self, lean: LeanTracer, fallback: Callable[[], trace.Tracer]) -> None:
         self._lean = lean
         self._fallback_factory = fallback
         self._fallback: trace.Tracer | None = None
         self._checked_listeners: Any = None
 
-    def _sdk(self) -> trace.Tracer | None:
-        if self._fallback is None and self._fallback_factory is not None:
+    def _sdk(self) -> trace.Tracer:
+        if self._fallback is None:
             self._fallback = self._fallback_factory()
         return self._fallback
 
@@ -245,13 +245,9 @@ class LeanApiTracer(trace.Tracer):
                    attributes: types.Attributes = None, links: Sequence[Link] | None = None,
                    start_time: int | None = None, record_exception: bool = True,
                    set_status_on_exception: bool = True) -> trace.Span:
-        if (links or self._fallback_factory is not None) and not self._lean_ok(links):
-            sdk = self._sdk()
-            if sdk is not None:
-                return sdk.start_span(name, context, kind, attributes, links, start_time,
-                                      record_exception, set_status_on_exception)
-            if links:
-                logger.debug("LeanSpan %r: links dropped (no SDK tracer to fall back on)", name)
+        if not self._lean_ok(links):
+            return self._sdk().start_span(name, context, kind, attributes, links, start_time,
+                                          record_exception, set_status_on_exception)
         parent = context if context is not None else otel_context.get_current()
         span: trace.Span = self._lean.start_span(name, parent, kind, dict(attributes) if attributes else {})
         if start_time is not None and isinstance(span, LeanSpan):
@@ -286,24 +282,8 @@ def lean_tracer_for(provider: Any, scope_name: str, scope_version: str | None, s
     if exporter.lean is None:
         exporter.lean = (tracer.resource, tracer.instrumentation_scope)
     elif exporter.lean[1] != tracer.instrumentation_scope:
-        tracer.primary = False
-        tracer.instrumentation_scope = _shared_scope(tracer.instrumentation_scope)
+        tracer.primary = False  # its spans are grouped by scope when a batch is encoded
     return tracer
-
-
-_SCOPES: dict[Any, InstrumentationScope] = {}
-
-
-def _shared_scope(scope: InstrumentationScope) -> InstrumentationScope:
-    """One object per distinct scope, so batches group its spans by identity (and memoise its
-    encoded head) instead of comparing scopes span by span."""
-    key = (scope.name, scope.version, scope.schema_url, repr(sorted((scope.attributes or {}).items())))
-    found = _SCOPES.get(key)
-    if found is None:
-        if len(_SCOPES) >= 256:
-            _SCOPES.clear()
-        found = _SCOPES[key] = scope
-    return found
 
 
 __all__ = ["LeanApiTracer", "LeanTracer", "LeanSpan", "lean_tracer_for", "Link"]

@@ -20,8 +20,7 @@ def instrument_clients(state: Instrumentation, tp: Any) -> None:
     from infersight.instrument.export._configure import OwnedTracerProvider, owned_processor
     from infersight.instrument.http import _httpx
 
-    lean_httpx = isinstance(tp, OwnedTracerProvider) and owned_processor(tp) is not None
-    if lean_httpx:
+    if isinstance(tp, OwnedTracerProvider) and owned_processor(tp) is not None:
         from infersight.instrument.helpers._sinks import tracer_for
 
         undo = _httpx.install(tracer_for(tp), capture_query=state.capture_query)
@@ -29,7 +28,7 @@ def instrument_clients(state: Instrumentation, tp: Any) -> None:
             state._restore.append(undo)
     for module, cls in (("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
                         ("opentelemetry.instrumentation.requests", "RequestsInstrumentor")):
-        if cls == "HTTPXClientInstrumentor" and (lean_httpx or _httpx.installed()):
+        if cls == "HTTPXClientInstrumentor" and _httpx.installed():
             continue  # patched lean (by this app or an earlier one): never two spans per request
         try:
             instrumentor = getattr(__import__(module, fromlist=[cls]), cls)()
