@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from infersight.analysis import _sql
 from infersight.analysis._category import Category
 from infersight.analysis._context import Context
@@ -49,6 +50,16 @@ def _test(ch: PartChange, t: Thresholds = T) -> Test | None:
     return ch.evidence(t.max_p_value)
 
 
+def _cpu_usage(ctx: Context, lo_ns: int, hi_ns: int) -> pd.DataFrame:
+    """``detectors/cpu_usage`` (every service) over [lo_ns, hi_ns), read once per context: each
+    service and callee a detector asks about is a row of the same result."""
+    key = f"cpu_usage:{lo_ns}:{hi_ns}"
+    if key not in ctx.cache:
+        ctx.cache[key] = _sql.run(ctx.tel.con, "detectors/cpu_usage", lo_ns=lo_ns, hi_ns=hi_ns)
+    found: pd.DataFrame = ctx.cache[key]
+    return found
+
+
 def _cpu_evidence(ctx: Context, service: str) -> tuple[str, float, list[Evidence]]:
     """What the CPU metrics say (instrument/runtime/_cpu.py): the host busier while the service used no
     more CPU (a noisy neighbour), or the service using more CPU per request (more code). Without
@@ -56,8 +67,8 @@ def _cpu_evidence(ctx: Context, service: str) -> tuple[str, float, list[Evidence
     inc = ctx.incident
     if inc.onset_ns is None or inc.baseline_ns is None:
         return "", T.no_cpu_metrics_support, []
-    now = _sql.run(ctx.tel.con, "detectors/cpu_usage", lo_ns=inc.onset_ns, hi_ns=inc.end_ns or ctx.tel.until_ns)
-    before = _sql.run(ctx.tel.con, "detectors/cpu_usage", lo_ns=inc.baseline_ns[0], hi_ns=inc.baseline_ns[1])
+    now = _cpu_usage(ctx, inc.onset_ns, inc.end_ns or ctx.tel.until_ns)
+    before = _cpu_usage(ctx, *inc.baseline_ns)
     a, b = now[now["service"] == service], before[before["service"] == service]
     if a.empty or b.empty:
         return "", T.no_cpu_metrics_support, []

@@ -21,7 +21,10 @@
 --   writes gen_ai.latency.time_in_queue / time_in_model_prefill / _decode): carved out of the
 --   span's own time as the engine's queue and its GPU compute.
 WITH s AS (
-    SELECT st.* FROM stg_spans st SEMI JOIN f_sample k ON st.tkey = k.tkey
+    SELECT st.*,
+           coalesce(st.attrs['db.client.connection.pool.name'], st.attrs['pool.name'],
+                    st.attrs['infersight.pool.name']) AS pool_name
+    FROM stg_spans st SEMI JOIN f_sample k ON st.tkey = k.tkey
     WHERE st.start_ns >= $since_ns - 600000000000 AND st.start_ns < $until_ns + 600000000000
       AND NOT (st.kind = 'client' AND st.parent_span_id IS NULL)
       AND st.name NOT IN ('gc.pause', 'event_loop.blocked')
@@ -31,10 +34,7 @@ callee AS (
     FROM s WHERE kind = 'server' AND parent_span_id IS NOT NULL GROUP BY ALL
 ),
 pools AS (
-    SELECT tkey, span_id, parent_span_id, start_ns, end_ns,
-           coalesce(attrs['db.client.connection.pool.name'], attrs['pool.name'], attrs['infersight.pool.name']) AS pool
-    FROM s
-    WHERE coalesce(attrs['db.client.connection.pool.name'], attrs['pool.name'], attrs['infersight.pool.name']) IS NOT NULL
+    SELECT tkey, span_id, parent_span_id, start_ns, end_ns, pool_name AS pool FROM s WHERE pool_name IS NOT NULL
 ),
 in_pool AS (
     SELECT c.tkey, c.span_id, any_value(p.pool) AS pool, bool_and(p.span_id <> c.parent_span_id) AS sibling
@@ -60,8 +60,7 @@ SELECT
         WHEN s.kind = 'client' AND pp.pool IS NOT NULL THEN 'pool'
         WHEN s.kind = 'client' AND ce.service IS NOT NULL THEN 'net'
         WHEN s.kind = 'client' THEN 'dep'
-        WHEN coalesce(s.attrs['db.client.connection.pool.name'], s.attrs['pool.name'],
-                      s.attrs['infersight.pool.name']) IS NOT NULL THEN 'pool'
+        WHEN s.pool_name IS NOT NULL THEN 'pool'
         WHEN s.attrs['cache.name'] IS NOT NULL THEN 'cache'
         ELSE 'self'
     END                                                                       AS role,
@@ -77,10 +76,7 @@ SELECT
             s.attrs['server.address'],
             regexp_extract(coalesce(s.attrs['url.full'], s.attrs['http.url']), '^[a-z]+://([^/?#:]+)', 1),
             s.name)
-        WHEN coalesce(s.attrs['db.client.connection.pool.name'], s.attrs['pool.name'],
-                      s.attrs['infersight.pool.name']) IS NOT NULL
-            THEN coalesce(s.attrs['db.client.connection.pool.name'], s.attrs['pool.name'],
-                          s.attrs['infersight.pool.name'])
+        WHEN s.pool_name IS NOT NULL THEN s.pool_name
         WHEN s.attrs['cache.name'] IS NOT NULL THEN s.attrs['cache.name']
         ELSE s.service
     END                                                                       AS entity,
